@@ -1,0 +1,265 @@
+"""The ``certwatch`` command line: a thin layer over library functions.
+
+Every command takes ``--db PATH`` (environment ``CERTWATCH_DB``, default
+``certwatch.db``). Messages for people are Chinese; errors become one clear
+message and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import unicodedata
+
+from crawler import __version__
+
+
+class CliError(Exception):
+    """A message for the user; exit code 2."""
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    cells = [[str(c) for c in r] for r in [headers] + rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c + " " * (widths[i] - _width(c)) if i == 0 else " " * (widths[i] - _width(c)) + c
+                               for i, c in enumerate(r)))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def default_db() -> str:
+    from crawler import settings
+    return settings.CERTWATCH_DB
+
+
+# ---------------------------------------------------------------- sandbox
+
+def cmd_sandbox(args) -> int:
+    from crawler.sandbox.server import serve
+
+    def ready(url):
+        print(url, flush=True)
+        print(f"沙箱已启动：{url}（作为 HTTP 代理使用；Ctrl+C 停止）", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(serve(args.host, args.port, args.seed, args.scale, ready))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+# ---------------------------------------------------------------- sweep
+
+def summary_rows(db_path: str, result) -> list[list]:
+    from crawler.profiles import load_profiles
+    from pipelines import store
+    db = store.connect(db_path)
+    try:
+        per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
+    finally:
+        db.close()
+    profiles = load_profiles()
+    names = sorted({k.rsplit("/", 1)[1] for k in result.stats
+                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
+    rows, total = [], [0, 0, 0]
+    for name in names:
+        pages = int(result.stats.get(f"certwatch/search_pages/{name}", 0)) + \
+            int(result.stats.get(f"certwatch/detail_pages/{name}", 0))
+        listings = per.get(name, {}).get("listings", 0)
+        flagged = per.get(name, {}).get("flagged", 0)
+        title = profiles[name].title if name in profiles else name
+        rows.append([title, pages, listings, flagged])
+        total = [total[0] + pages, total[1] + listings, total[2] + flagged]
+    rows.append(["合计", *total])
+    return rows
+
+
+def _sweep(args, sandbox: str):
+    from crawler.sweep import SweepOptions, run
+    opts = SweepOptions(db=args.db, sandbox=sandbox,
+                        platforms=[p for p in (args.platforms or "").split(",") if p],
+                        keyword_filter=args.keyword or "", max_pages=args.pages or 0,
+                        profiles_dir=args.profiles or "", progress=not args.quiet,
+                        log_level=args.log_level)
+    return run(opts)
+
+
+STATUS_CN = {"finished": "完成", "interrupted": "已中断", "failed": "失败", "running": "进行中"}
+
+
+def cmd_sweep(args) -> int:
+    if not args.sandbox and not args.real:
+        raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上巡查")
+    result = _sweep(args, args.sandbox or "")
+    print(table(summary_rows(args.db, result), ["平台", "页面", "信息", "可疑"]))
+    print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    return 0 if result.status == "finished" else 1
+
+
+def cmd_demo(args) -> int:
+    from crawler.sandbox import process
+    from crawler.sandbox.world import world
+    from pipelines import store
+    os.makedirs(args.workdir, exist_ok=True)
+    args.db = os.path.join(args.workdir, "certwatch.db")
+    print(f"启动沙箱（模拟互联网）…", file=sys.stderr)
+    proc, url = process.start()
+    try:
+        print(f"沙箱地址 {url}；开始用默认关键词巡查全部沙箱平台", file=sys.stderr)
+        args.platforms, args.keyword, args.pages, args.profiles = "", "", 0, ""
+        result = _sweep(args, url)
+    finally:
+        process.stop(proc)
+    print()
+    print(table(summary_rows(args.db, result), ["平台", "页面", "信息", "可疑"]))
+    # The sandbox knows the truth: compare.
+    w = world()
+    db = store.connect(args.db)
+    try:
+        labels = {l.url: l.label for l in w.listings}
+        flagged_true = flagged_false = stored_true = 0
+        for f in store.iter_findings(db):
+            label = labels.get(f["url"])
+            if label == 1:
+                stored_true += 1
+                flagged_true += f["flagged"]
+            elif label == 0:
+                flagged_false += f["flagged"]
+        negatives = sum(1 for f in store.iter_findings(db) if labels.get(f["url"]) == 0)
+    finally:
+        db.close()
+    print()
+    print(f"沙箱真值对照：收录违规售证信息 {stored_true} 条，标记可疑 {flagged_true} 条；"
+          f"正常信息 {negatives} 条，误标 {flagged_false} 条")
+    print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    return 0 if result.status == "finished" else 1
+
+
+# ---------------------------------------------------------------- classify
+
+def _read_lines(path: str):
+    fh = sys.stdin if path in ("-", None) else open(path, "rb")
+    try:
+        for n, raw in enumerate(fh, 1):
+            yield n, raw
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+
+
+def parse_json_line(raw, n: int) -> dict:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"第 {n} 行：不是 UTF-8 文本") from None
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"第 {n} 行：不是有效的 JSON（{exc.msg}）") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"第 {n} 行：应为 JSON 对象")
+    return obj
+
+
+def cmd_classify(args) -> int:
+    from pipelines.sales import classify
+    if args.file not in ("-", None) and not os.path.exists(args.file):
+        raise CliError(f"文件不存在：{args.file}")
+    bad = 0
+    out = sys.stdout
+    for n, raw in _read_lines(args.file):
+        if not raw.strip():
+            continue
+        try:
+            obj = parse_json_line(raw, n)
+            text = obj.get("text")
+            if not isinstance(text, str):
+                raise ValueError(f"第 {n} 行：缺少字符串字段 text")
+            title = obj.get("title")
+            result = classify(text, title if isinstance(title, str) else None)
+            out.write(json.dumps({"id": obj.get("id"), "flagged": result.flagged, "score": result.score,
+                                  "family": result.family, "reasons": result.reasons},
+                                 ensure_ascii=False) + "\n")
+        except ValueError as exc:
+            bad += 1
+            print(str(exc), file=sys.stderr)
+            out.write(json.dumps({"line": n, "error": str(exc)}, ensure_ascii=False) + "\n")
+    return 2 if bad else 0
+
+
+# ---------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certwatch", description="证书涉假网络监测")
+    parser.add_argument("--version", action="version", version=f"certwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="命令")
+
+    def add(name, help_, func, example):
+        p = sub.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--db", default=None, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("sandbox", "启动沙箱（模拟互联网，兼作 HTTP 代理），打印地址", cmd_sandbox,
+            "certwatch sandbox --port 0")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="世界生成种子")
+    p.add_argument("--scale", type=int, default=1, help="世界放大倍数（基准测试用）")
+
+    def sweep_args(p):
+        p.add_argument("--platforms", help="逗号分隔的平台名（默认全部）")
+        p.add_argument("--keyword", help="只用包含此词的证书关键词")
+        p.add_argument("--pages", type=int, help="每个查询最多翻页数（默认按平台配置）")
+        p.add_argument("--profiles", help="额外的平台配置目录")
+        p.add_argument("--quiet", action="store_true", help="不显示进度")
+        p.add_argument("--log-level", default="WARNING")
+
+    p = add("sweep", "执行一次巡查（沙箱或真实网络）", cmd_sweep,
+            "certwatch sweep --sandbox http://127.0.0.1:8765 --platforms gongyou --pages 2")
+    p.add_argument("--sandbox", help="沙箱地址（certwatch sandbox 打印的地址）")
+    p.add_argument("--real", action="store_true", help="在真实网络上巡查（使用非沙箱平台配置）")
+    sweep_args(p)
+
+    p = add("demo", "演示：启动沙箱，用默认关键词巡查全部沙箱平台并打印汇总", cmd_demo,
+            "certwatch demo --workdir demo")
+    p.add_argument("--workdir", default="demo", help="演示数据目录（默认 demo）")
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.add_argument("--log-level", default="WARNING")
+
+    p = add("classify", "判断信息是否涉嫌售卖假证（JSON Lines 输入输出）", cmd_classify,
+            "echo '{\"id\": 1, \"text\": \"代办电工证 不用考试\"}' | certwatch classify -")
+    p.add_argument("file", nargs="?", default="-", help="JSON Lines 文件，- 表示标准输入")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "db", None) is None:
+        args.db = default_db()
+    try:
+        return args.func(args) or 0
+    except CliError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The sandbox: a simulated internet on loopback (see world.py, server.py)."""

@@ -1,0 +1,96 @@
+"""Off-platform contacts in a listing, returned normalized so that two
+listings with the same contact can be linked.
+
+Works on the folded text of :mod:`pipelines.normalize` (微信 variants
+already unified); phone and QQ numbers may be written with Chinese numerals
+or split by markers such as ``178(电)73xx(微)90xx``.
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+import tldextract
+
+from pipelines.normalize import Normalized, fold_numerals, normalize
+
+_DIGITISH = "0-9零〇洞一幺壹二两贰三叁四肆五伍六陆七柒拐八捌九玖勾①②③④⑤⑥⑦⑧⑨⓪"
+# A mobile number: 11 digits, each pair allowed up to 4 marker characters
+# between them (spaces, dashes, "(电)", "(微)").
+_MOBILE = re.compile(
+    rf"(?<![0-9])([1一幺壹](?:[^{_DIGITISH}\n]{{0,4}}?[{_DIGITISH}]){{10}})(?![0-9])")
+_QQ = re.compile(rf"(?:qq|q号|q:|企鹅)\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
+_WECHAT = re.compile(
+    r"(?:微信|微|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19})(?![a-z0-9_-])")
+_WECHAT_SAME = re.compile(r"微信同号|同微信|微信同步|手机同微")
+_TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
+                       r"|t\.me/([a-z][a-z0-9_]{4,31})")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+", re.IGNORECASE)
+_DOMAIN = re.compile(
+    r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
+    r"(?![a-z0-9-])")
+_EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+
+# Strings that look like WeChat IDs but are words of the listing.
+_NOT_WECHAT = frozenset({"wechat", "weixin", "number", "online", "http", "https"})
+
+
+@functools.cache
+def extractor() -> tldextract.TLDExtract:
+    """tldextract with its bundled suffix list: no network, no cache files."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\D", "", fold_numerals(s))
+
+
+def host_of(url: str) -> str:
+    m = re.match(r"(?:https?://)?([^/:?#\s]+)", url.strip(), re.IGNORECASE)
+    return m.group(1).lower().rstrip(".") if m else ""
+
+
+def extract(text: str | Normalized) -> dict[str, list[str]]:
+    """Contacts by kind: wechat, qq, phone, telegram, url, domain (sorted, unique)."""
+    norm = text if isinstance(text, Normalized) else normalize(text)
+    t = norm.text
+    found: dict[str, set[str]] = {k: set() for k in ("wechat", "qq", "phone", "telegram", "url", "domain")}
+    for m in _URL.finditer(t):
+        url = m.group(0).rstrip(".,;:!?)")
+        found["url"].add(url if url.startswith("http") else "http://" + url)
+    emails = {m.group(0) for m in _EMAIL.finditer(t)}
+    ext = extractor()
+    for m in _DOMAIN.finditer(t):
+        cand = m.group(1).rstrip(".")
+        if any(cand in e for e in emails) or cand.replace(".", "").isdigit():
+            continue
+        parts = ext(cand)
+        if parts.suffix and parts.domain and not parts.domain.isdigit():
+            found["domain"].add(cand)
+    for url in found["url"]:
+        host = host_of(url)
+        if host:
+            found["domain"].add(host)
+    for m in _MOBILE.finditer(t):
+        digits = _digits(m.group(1))
+        if re.fullmatch(r"1[3-9]\d{9}", digits):
+            found["phone"].add(digits)
+    for m in _QQ.finditer(t):
+        digits = _digits(m.group(1))
+        if 5 <= len(digits) <= 11 and digits[0] != "0":
+            found["qq"].add(digits)
+    for m in _WECHAT.finditer(t):
+        wid = m.group(1)
+        if wid not in _NOT_WECHAT and not wid.startswith(("http", "www")):
+            found["wechat"].add(wid)
+    if _WECHAT_SAME.search(t):
+        found["wechat"].update(found["phone"])
+    for m in _TELEGRAM.finditer(t):
+        found["telegram"].add((m.group(1) or m.group(2)))
+    return {k: sorted(v) for k, v in found.items() if v}
+
+
+def contact_keys(contacts: dict[str, list[str]]) -> list[str]:
+    """Flat keys ("wechat:abc123") for linking listings that share a contact."""
+    return [f"{kind}:{value}" for kind in ("wechat", "qq", "phone", "telegram")
+            for value in contacts.get(kind, [])]
