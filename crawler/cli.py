@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -18,6 +19,13 @@ from crawler import __version__
 
 class CliError(Exception):
     """A message for the user; exit code 2."""
+
+
+# Feature areas add their commands from their own modules: each module has
+# ``register(add)`` where ``add(name, help, func, example)`` returns the
+# argparse sub-parser (with --db already added). Commands raise CliError.
+COMMAND_MODULES: list[str] = [
+]
 
 
 def _width(s: str) -> int:
@@ -88,8 +96,21 @@ def _sweep(args, sandbox: str):
                         platforms=[p for p in (args.platforms or "").split(",") if p],
                         keyword_filter=args.keyword or "", max_pages=args.pages or 0,
                         profiles_dir=args.profiles or "", progress=not args.quiet,
-                        log_level=args.log_level)
+                        log_level=args.log_level, extra_settings=parse_settings(getattr(args, "set", [])))
     return run(opts)
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isupper():
+            raise CliError(f"--set 的格式应为 KEY=VALUE（大写设置名），而不是 {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 STATUS_CN = {"finished": "完成", "interrupted": "已中断", "failed": "失败", "running": "进行中"}
@@ -224,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profiles", help="额外的平台配置目录")
         p.add_argument("--quiet", action="store_true", help="不显示进度")
         p.add_argument("--log-level", default="WARNING")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="覆盖 Scrapy 设置，可重复（例如 DOWNLOAD_DELAY=0.5）")
 
     p = add("sweep", "执行一次巡查（沙箱或真实网络）", cmd_sweep,
             "certwatch sweep --sandbox http://127.0.0.1:8765 --platforms gongyou --pages 2")
@@ -236,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="demo", help="演示数据目录（默认 demo）")
     p.add_argument("--quiet", action="store_true", help="不显示进度")
     p.add_argument("--log-level", default="WARNING")
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(add)
 
     p = add("classify", "判断信息是否涉嫌售卖假证（JSON Lines 输入输出）", cmd_classify,
             "echo '{\"id\": 1, \"text\": \"代办电工证 不用考试\"}' | certwatch classify -")

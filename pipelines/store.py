@@ -465,3 +465,39 @@ def decisions_for(db: sqlite_utils.Database, finding_id: int | None = None,
     if finding_id is not None:
         return list(db["decisions"].rows_where("finding_id = ?", [finding_id], order_by="id"))
     return list(db["decisions"].rows_where("site_id = ?", [site_id], order_by="id"))
+
+
+# ---------------------------------------------------------------- evidence
+# An evidence row is one capture of a finding or a site. ``files`` is a list
+# of {"kind": "screenshot"|"html"|"raw"|"warc"|"record", "path": path
+# relative to evidence_dir(db), "sha256": hex digest, "bytes": size}.
+# ``status`` is "ok" or "failed" (with ``error``); failed captures are retried.
+
+def add_evidence(db: sqlite_utils.Database, row: dict) -> int:
+    if (row.get("finding_id") is None) == (row.get("site_id") is None):
+        raise StoreError("证据必须且只能属于一条发现或一个网站")
+    record = dict(row)
+    record["files"] = _dumps(record.get("files") or [])
+    record.setdefault("captured_at", now_utc())
+    record.setdefault("status", "ok")
+    with db.atomic():
+        return db["evidence"].insert(record).last_pk
+
+
+def evidence_for(db: sqlite_utils.Database, finding_id: int | None = None,
+                 site_id: int | None = None) -> list[dict]:
+    if finding_id is not None:
+        rows = db["evidence"].rows_where("finding_id = ?", [finding_id], order_by="id")
+    else:
+        rows = db["evidence"].rows_where("site_id = ?", [site_id], order_by="id")
+    out = []
+    for row in rows:
+        row["files"] = _loads(row.get("files"), [])
+        out.append(row)
+    return out
+
+
+def iter_evidence(db: sqlite_utils.Database) -> Iterator[dict]:
+    for row in db["evidence"].rows_where(order_by="id"):
+        row["files"] = _loads(row.get("files"), [])
+        yield row
