@@ -217,6 +217,69 @@ def cmd_classify(args) -> int:
     return 2 if bad else 0
 
 
+# ---------------------------------------------------------------- evaluate
+
+def evaluate_sales(args) -> int:
+    """Labelled JSON lines (text, label 1/0, optional title, category)."""
+    from pipelines.evaluate import Evaluation
+    from pipelines.sales import classify
+    if not os.path.exists(args.file):
+        raise CliError(f"文件不存在：{args.file}")
+    ev = Evaluation()
+    for n, raw in _read_lines(args.file):
+        if not raw.strip():
+            continue
+        try:
+            obj = parse_json_line(raw, n)
+            if not isinstance(obj.get("text"), str) or obj.get("label") not in (0, 1):
+                raise ValueError(f"第 {n} 行：需要字符串 text 和 0/1 的 label")
+        except ValueError as exc:
+            ev.errors.append(str(exc))
+            continue
+        title = obj.get("title") if isinstance(obj.get("title"), str) else None
+        result = classify(obj["text"], title)
+        ev.add(obj["label"], result.flagged, obj.get("category") or "",
+               {"line": n, "score": result.score, "title": title or "", "text": obj["text"],
+                "reasons": [r["code"] for r in result.reasons if r["weight"]]})
+    print_evaluation(ev, "售假信息分类器")
+    return 0 if not ev.errors else 2
+
+
+def print_evaluation(ev, name: str) -> None:
+    print(f"{name}评估：共 {ev.total} 条")
+    print(f"精确率 precision = {ev.precision:.4f}")
+    print(f"召回率 recall    = {ev.recall:.4f}")
+    print(f"F1               = {ev.f1:.4f}")
+    print(f"误报率 FPR       = {ev.false_positive_rate:.4f}")
+    print()
+    print(table([["实际违规 (1)", ev.tp, ev.fn], ["实际正常 (0)", ev.fp, ev.tn]],
+                ["混淆矩阵", "判为违规", "判为正常"]))
+    print()
+    rows = [[cat, f"{right}/{total}", f"{right / total:.3f}"]
+            for cat, (right, total) in sorted(ev.per_category.items())]
+    print(table(rows, ["类别", "正确/总数", "准确率"]))
+    for title, items in (("漏报（违规判为正常）", ev.misses), ("误报（正常判为违规）", ev.false_alarms)):
+        if items:
+            print(f"\n{title}：{len(items)} 条")
+            for it in items:
+                text = (it.get("title", "") + " " + it.get("text", "")).replace("\n", " ")
+                print(f"  第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
+    for err in ev.errors:
+        print(f"错误：{err}", file=sys.stderr)
+
+
+# Evaluators by kind of labelled data: `certwatch evaluate KIND FILE`.
+# Feature areas add theirs: EVALUATORS["domains"] = function(args) -> exit code.
+EVALUATORS = {"sales": evaluate_sales}
+
+
+def cmd_evaluate(args) -> int:
+    func = EVALUATORS.get(args.kind)
+    if func is None:
+        raise CliError(f"未知的评估类型：{args.kind}（可选：{'、'.join(EVALUATORS)}）")
+    return func(args)
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(add)
+
+    p = add("evaluate", "在标注数据上评估分类器：打印精确率、召回率、F1、混淆矩阵、分类准确率和错判条目",
+            cmd_evaluate, "certwatch evaluate sales tests/data/sales_corpus.jsonl")
+    p.add_argument("kind", help="评估类型：sales（售假信息）或 domains（假冒网站域名）")
+    p.add_argument("file", help="标注的 JSON Lines 文件")
 
     p = add("classify", "判断信息是否涉嫌售卖假证（JSON Lines 输入输出）", cmd_classify,
             "echo '{\"id\": 1, \"text\": \"代办电工证 不用考试\"}' | certwatch classify -")

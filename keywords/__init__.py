@@ -32,14 +32,46 @@ def default_keywords() -> list[dict]:
     return rows
 
 
+def variant_groups() -> list[list[str]]:
+    """Synonym/variant groups of certificate terms (``variants.yaml``)."""
+    return [[str(t) for t in group] for group in load_yaml("variants.yaml") or []]
+
+
+def variants_of(term: str, groups: list[list[str]] | None = None) -> list[str]:
+    """The other names of ``term``'s group(s), in file order."""
+    out: list[str] = []
+    for group in groups if groups is not None else variant_groups():
+        if term in group:
+            out.extend(t for t in group if t != term and t not in out)
+    return out
+
+
 def expand_queries(keywords: list[dict], industry: str | None = None,
-                   term_filter: str | None = None, max_length: int = 38) -> list[str]:
+                   term_filter: str | None = None, max_length: int = 38,
+                   department: str | None = None,
+                   variants: bool | list[list[str]] = False) -> list[str]:
     """Search queries: each certificate term × each sale-intent term, in a
     stable order, skipping queries longer than ``max_length`` characters and
-    any that contain an exclusion term."""
+    any that contain an exclusion term.
+
+    ``industry`` / ``department`` keep only certificate terms of that
+    industry / supplying department (intent and exclusion terms apply to
+    all). ``variants`` (True: the shipped groups; or a list of groups) adds
+    each certificate term's synonyms right after it. The result depends
+    only on the arguments (same library, same queries, same order).
+    """
     certs = [k["term"] for k in keywords if k["kind"] == "cert"
              and (not industry or k.get("industry") == industry)
+             and (not department or k.get("department") == department)
              and (not term_filter or term_filter in k["term"])]
+    if variants:
+        groups = variant_groups() if variants is True else variants
+        widened: list[str] = []
+        for cert in certs:
+            for term in [cert, *variants_of(cert, groups)]:
+                if term not in widened and (not term_filter or term_filter in term or term == cert):
+                    widened.append(term)
+        certs = widened
     intents = [k["term"] for k in keywords if k["kind"] == "intent"]
     excludes = [k["term"] for k in keywords if k["kind"] == "exclude"]
     queries = []
@@ -51,3 +83,42 @@ def expand_queries(keywords: list[dict], industry: str | None = None,
             if query not in queries:
                 queries.append(query)
     return queries
+
+
+def platform_queries(queries: list[str], max_length: int | None = None) -> tuple[list[str], int]:
+    """The queries a platform accepts: those within its query length limit
+    (a profile's ``search.max_query_length``). Returns (kept, skipped)."""
+    if not max_length:
+        return list(queries), 0
+    kept = [q for q in queries if len(q) <= max_length]
+    return kept, len(queries) - len(kept)
+
+
+def jieba_userdict(db, path: str | None = None, freq: int = 20000) -> str:
+    """Write a jieba user dictionary from the library (active certificate,
+    intent and fake-site terms plus the variants of certificate terms) and
+    return its path (default: ``jieba_userdict.txt`` beside the database).
+    Load it with ``jieba.load_userdict(path)``."""
+    import os
+    import tempfile
+
+    from pipelines import store
+    if path is None:
+        db_file = store.db_path(db)
+        folder = os.path.dirname(os.path.abspath(db_file)) if db_file else tempfile.gettempdir()
+        path = os.path.join(folder, "jieba_userdict.txt")
+    tags = {"cert": "nz", "intent": "v", "site": "nz"}
+    words: dict[str, str] = {}
+    groups = variant_groups()
+    for k in store.query_keywords(db, active=True):
+        if k["kind"] not in tags:
+            continue
+        for term in [k["term"], *(variants_of(k["term"], groups) if k["kind"] == "cert" else [])]:
+            if term and not any(c.isspace() for c in term):
+                words.setdefault(term, tags[k["kind"]])
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for term, tag in words.items():
+            fh.write(f"{term} {freq} {tag}\n")
+    os.replace(tmp, path)
+    return path

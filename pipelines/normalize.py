@@ -28,6 +28,18 @@ _URLISH = re.compile(
     re.IGNORECASE)
 
 
+def _toneless(py: str) -> str:
+    return unicodedata.normalize("NFKD", py).encode("ascii", "ignore").decode() or py
+
+
+@functools.cache
+def pinyin_of() -> dict:
+    """Character → set of toneless pinyin readings (pypinyin's dictionary)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+    return {chr(cp): frozenset(_toneless(p) for p in readings.split(","))
+            for cp, readings in pinyin_dict.items()}
+
+
 @dataclass(frozen=True)
 class Tables:
     zero_width: frozenset
@@ -36,6 +48,7 @@ class Tables:
     variants_re: re.Pattern
     variants: dict
     numerals: dict
+    homophones: tuple       # (term, tuple of pinyin sets per char)
 
 
 @functools.cache
@@ -51,6 +64,8 @@ def tables() -> Tables:
         variants_re=re.compile(pattern),
         variants=variants,
         numerals=dict(data["numerals"]),
+        homophones=tuple((term, tuple(pinyin_of().get(c, frozenset()) for c in term))
+                         for term in data.get("homophones", [])),
     )
 
 
@@ -96,6 +111,16 @@ def _protected(folded: str) -> list[tuple[int, int]]:
     return [m.span() for m in _URLISH.finditer(folded)]
 
 
+_SEPARATOR_CATEGORIES = frozenset({"So", "Sm", "Sk", "Sc", "Pd", "Pc", "Zs", "Mn", "Me", "Cf"})
+
+
+@functools.cache
+def is_separator(ch: str) -> bool:
+    if ch in tables().separators:
+        return True
+    return unicodedata.category(ch) in _SEPARATOR_CATEGORIES and ch not in "¥$￥%"
+
+
 def _drop_separators(chars: list[str], origin: list[int], protected: list[tuple[int, int]],
                      t: Tables) -> tuple[list[str], list[int]]:
     """Remove runs of separators standing between two Chinese characters."""
@@ -107,9 +132,9 @@ def _drop_separators(chars: list[str], origin: list[int], protected: list[tuple[
     n = len(chars)
     i = 0
     while i < n:
-        if chars[i] in t.separators and not inside[i]:
+        if not inside[i] and is_separator(chars[i]):
             j = i
-            while j < n and chars[j] in t.separators and not inside[j]:
+            while j < n and not inside[j] and is_separator(chars[j]):
                 j += 1
             if i > 0 and j < n and is_cjk(chars[i - 1]) and is_cjk(chars[j]) and j - i <= 6:
                 for k in range(i, j):
@@ -154,6 +179,33 @@ def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, i
     return "".join(out), out_origin
 
 
+def _replace_homophones(text: str, origin: list[int], t: Tables) -> str:
+    """Same-length replacement of homophones of the watched terms, so the
+    origin map stays valid."""
+    readings = pinyin_of()
+    chars = list(text)
+    first: dict[str, list] = {}
+    for term, sets in t.homophones:
+        for py in sets[0]:
+            first.setdefault(py, []).append((term, sets))
+    n = len(chars)
+    for i, ch in enumerate(chars):
+        if not is_cjk(ch):
+            continue
+        cands = set()
+        for py in readings.get(ch, ()):
+            cands.update(first.get(py, ()))
+        for term, sets in cands:
+            k = len(term)
+            if i + k > n or "".join(chars[i:i + k]) == term:
+                continue
+            if all(chars[i + j] == term[j] or readings.get(chars[i + j], frozenset()) & sets[j]
+                   for j in range(k)):
+                chars[i:i + k] = list(term)
+                break
+    return "".join(chars)
+
+
 def normalize(text: str | None) -> Normalized:
     original = text or ""
     truncated = len(original) > MAX_CHARS
@@ -165,6 +217,7 @@ def normalize(text: str | None) -> Normalized:
     chars, origin = _drop_separators(chars, origin, _protected(folded), t)
     folded = "".join(chars)
     folded, origin = _replace_variants(folded, origin, _protected(folded), t)
+    folded = _replace_homophones(folded, origin, t)
     return Normalized(original, folded, origin, truncated)
 
 

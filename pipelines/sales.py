@@ -39,12 +39,19 @@ class Model:
     threshold: int
     no_certificate_weight: float
     max_hits: int
+    intent_multipliers: tuple
+    context_window: int
     families: dict          # code -> (label, regex)
     generic: re.Pattern
     rules: tuple
     quote_pairs: tuple
     negators: re.Pattern
     window: int
+    clause_breaks: str
+    official_hosts: frozenset
+    official_suffixes: tuple
+    site_claim: re.Pattern
+    site_claim_window: int
 
 
 def _compile(patterns: list[str]) -> re.Pattern | None:
@@ -58,13 +65,20 @@ def model() -> Model:
         bias=float(data["bias"]), threshold=int(data["threshold"]),
         no_certificate_weight=float(data["no_certificate_weight"]),
         max_hits=int(data["max_hits_per_rule"]),
+        intent_multipliers=tuple(float(x) for x in data["intent_multipliers"]),
+        context_window=int(data["context_window"]),
         families={code: (f["label"], _compile(f["patterns"])) for code, f in data["families"].items()},
         generic=_compile(data["generic_certificate"]),
-        rules=tuple(Rule(r["code"], r["label"], float(r["weight"]), _compile(r["patterns"]))
+        rules=tuple(Rule(r["code"], r["label"], float(r["weight"]), _compile(r.get("patterns") or []))
                     for r in data["rules"]),
         quote_pairs=tuple(data["quote_pairs"]),
         negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"])) + ")"),
         window=int(data["negation_window"]),
+        clause_breaks=data["clause_breaks"],
+        official_hosts=frozenset(data["official_hosts"]),
+        official_suffixes=tuple(data["official_suffixes"]),
+        site_claim=_compile([re.escape(w) for w in data["site_claim_words"]]),
+        site_claim_window=int(data["site_claim_window"]),
     )
 
 
@@ -103,11 +117,37 @@ def _reason(code, label, weight, evidence) -> dict:
     return {"code": code, "label": label, "weight": round(weight, 2), "evidence": evidence[:80]}
 
 
-def classify(text: str | None, title: str | None = None,
-             site_judge=None) -> Result:
-    """Classify one listing. ``site_judge(url_or_domain) -> (bool, label)`` may
-    say whether a linked host impersonates an official query site."""
+def is_official_host(host: str) -> bool:
     m = model()
+    host = host.lower().rstrip(".")
+    return host in m.official_hosts or any(host.endswith(s) for s in m.official_suffixes) \
+        or any(host.endswith("." + h) for h in m.official_hosts)
+
+
+def _default_site_judge():
+    try:
+        from pipelines.lookalike import site_judge
+    except ImportError:
+        return None
+    return site_judge
+
+
+def _clause_before(t: str, start: int, m: Model) -> str:
+    a = max(0, start - m.window)
+    before = t[a:start]
+    for i in range(len(before) - 1, -1, -1):
+        if before[i] in m.clause_breaks:
+            return before[i + 1:]
+    return before
+
+
+def classify(text: str | None, title: str | None = None, site_judge=...) -> Result:
+    """Classify one listing. ``site_judge(host) -> (bool, label)`` says whether
+    a linked host impersonates an official query site (default: the
+    look-alike scorer when present)."""
+    m = model()
+    if site_judge is ...:
+        site_judge = _default_site_judge()
     full = ((title or "").strip() + "\n" + (text or "")).strip()
     norm: Normalized = normalize(full)
     t = norm.text
@@ -117,14 +157,13 @@ def classify(text: str | None, title: str | None = None,
         reasons.append(_reason("truncated", "文本过长，仅分析前部", 0.0, ""))
 
     # Certificate context: which family (first by position), or generic.
-    family, family_hit = "", None
+    family, family_hit, family_label = "", None, ""
     for code, (label, regex) in m.families.items():
         hit = regex.search(t)
         if hit and (family_hit is None or hit.start() < family_hit.start()):
             family, family_hit, family_label = code, hit, label
     if family_hit:
-        reasons.append(_reason("certificate", f"证书：{family_label}", 0.0,
-                               norm.span(*family_hit.span())))
+        reasons.append(_reason("certificate", f"证书：{family_label}", 0.0, norm.span(*family_hit.span())))
     else:
         generic = m.generic.search(t)
         if generic:
@@ -136,54 +175,96 @@ def classify(text: str | None, title: str | None = None,
     quoted = _quoted_spans(t, m.quote_pairs)
     hits: dict[str, list[re.Match]] = {}
     for rule in m.rules:
-        if rule.regex is None:
-            continue
-        found = list(rule.regex.finditer(t))
-        if found:
-            hits[rule.code] = found
+        if rule.regex is not None:
+            found = list(rule.regex.finditer(t))
+            if found:
+                hits[rule.code] = found
     reporting = any(code in hits for code in REPORTING_CODES)
 
+    # Intents and promises: negation, quotation, then decreasing multipliers.
+    claims = []                     # (weight, rule, match, label)
     for rule in m.rules:
-        found = hits.get(rule.code, [])
+        if not (rule.code in INTENT_CODES or rule.code == "verify_promise"):
+            continue
+        for hit in hits.get(rule.code, [])[:m.max_hits]:
+            evidence = norm.span(*hit.span())
+            if m.negators.search(_clause_before(t, hit.start(), m)):
+                reasons.append(_reason(rule.code + "_negated", f"{rule.label}（被否定或转述，不计）", 0.0, evidence))
+                continue
+            weight, label = rule.weight, rule.label
+            if any(a < hit.start() and hit.end() <= b + 1 for a, b in quoted):
+                if reporting:
+                    reasons.append(_reason(rule.code + "_quoted", f"{label}（新闻/提醒中的引用，不计）", 0.0, evidence))
+                    continue
+                weight, label = weight / 2, label + "（引号内）"
+            claims.append((weight, rule, hit, label))
+    # One rule counts once at full strength; repeats of a rule count less.
+    seen: dict[str, int] = {}
+    ordered = []
+    for weight, rule, hit, label in sorted(claims, key=lambda c: -c[0]):
+        n = seen.get(rule.code, 0)
+        seen[rule.code] = n + 1
+        ordered.append((weight / (2 ** n), rule, hit, label))
+    ordered.sort(key=lambda c: -c[0])
+    intent_positions = []
+    for k, (weight, rule, hit, label) in enumerate(ordered):
+        mult = m.intent_multipliers[min(k, len(m.intent_multipliers) - 1)]
+        logit += weight * mult
+        intent_positions.append(hit.start())
+        reasons.append(_reason(rule.code, label, weight * mult, norm.span(*hit.span())))
+
+    # Contexts: near an intent (or anywhere when there is none).
+    for rule in m.rules:
+        if not rule.code.startswith("ctx_"):
+            continue
         counted = 0
-        for hit in found:
+        for hit in hits.get(rule.code, []):
             if counted >= m.max_hits:
                 break
-            weight = rule.weight
-            evidence = norm.span(*hit.span())
-            label = rule.label
-            if rule.code in INTENT_CODES:
-                before = t[max(0, hit.start() - m.window):hit.start()]
-                if m.negators.search(before):
-                    reasons.append(_reason(rule.code + "_negated", f"{label}（被否定或转述，不计）", 0.0, evidence))
-                    continue
-                if any(a < hit.start() and hit.end() <= b + 1 for a, b in quoted):
-                    if reporting:
-                        reasons.append(_reason(rule.code + "_quoted", f"{label}（新闻/提醒中的引用，不计）", 0.0, evidence))
-                        continue
-                    weight /= 2
-                    label += "（引号内）"
-            weight = weight / (2 ** counted)
+            if intent_positions and not any(abs(hit.start() - p) <= m.context_window for p in intent_positions):
+                continue
+            weight = rule.weight / (2 ** counted)
             counted += 1
             logit += weight
-            reasons.append(_reason(rule.code, label, weight, evidence))
+            reasons.append(_reason(rule.code, rule.label, weight, norm.span(*hit.span())))
 
     found_contacts = contacts_mod.extract(norm)
     personal = {k: v for k, v in found_contacts.items() if k in ("wechat", "qq", "phone", "telegram")}
-    if personal and "off_platform_contact" not in hits:
-        rule = next(r for r in m.rules if r.code == "off_platform_contact")
+    contact_rule = next(r for r in m.rules if r.code == "off_platform_contact")
+    if personal:
         kind, values = next(iter(personal.items()))
-        logit += rule.weight
-        reasons.append(_reason(rule.code, rule.label, rule.weight, f"{kind}:{values[0]}"))
+        logit += contact_rule.weight
+        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, f"{kind}:{values[0]}"))
+    elif "off_platform_contact" in hits:
+        hit = hits["off_platform_contact"][0]
+        logit += contact_rule.weight
+        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, norm.span(*hit.span())))
 
-    if site_judge is not None:
-        rule = next(r for r in m.rules if r.code == "fake_site")
-        for host in found_contacts.get("domain", []):
-            bad, why = site_judge(host)
+    for hit in hits.get("price", [])[:1]:
+        rule = next(r for r in m.rules if r.code == "price")
+        logit += rule.weight
+        reasons.append(_reason(rule.code, rule.label, rule.weight, norm.span(*hit.span())))
+
+    # A verification claim pointing at a non-official host, or a host the
+    # look-alike scorer recognises as an impersonation.
+    site_rule = next(r for r in m.rules if r.code == "fake_site")
+    for host in found_contacts.get("domain", []):
+        if is_official_host(host):
+            continue
+        why = ""
+        if site_judge is not None:
+            bad, label = site_judge(host)
             if bad:
-                logit += rule.weight
-                reasons.append(_reason(rule.code, f"{rule.label}：{why}", rule.weight, host))
-                break
+                why = label
+        if not why:
+            pos = t.find(host)
+            near = t[max(0, pos - m.site_claim_window):pos + len(host) + m.site_claim_window] if pos >= 0 else ""
+            if near and m.site_claim.search(near.replace(host, " ")) and not reporting:
+                why = "声称可在非官方网站查询"
+        if why:
+            logit += site_rule.weight
+            reasons.append(_reason(site_rule.code, f"{site_rule.label}：{why}", site_rule.weight, host))
+            break
 
     score = int(round(100 / (1 + math.exp(-logit))))
     return Result(flagged=score >= m.threshold, score=score, reasons=reasons,

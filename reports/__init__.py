@@ -1,0 +1,1 @@
+"""What people read and act on: the review console and report outputs."""

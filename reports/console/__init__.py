@@ -1,0 +1,1 @@
+"""The review console (FastAPI + Jinja2, server-rendered Chinese pages)."""

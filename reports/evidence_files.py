@@ -1,0 +1,43 @@
+"""Evidence rows as files on disk: the latest good capture of an item and
+its files, resolved safely inside the evidence folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+from pipelines import store
+
+FILE_KINDS_CN = {"screenshot": "截图", "html": "网页", "raw": "原始响应", "warc": "WARC", "record": "取证记录"}
+
+
+def latest_capture(db, finding_id: int | None = None, site_id: int | None = None) -> dict | None:
+    """The newest capture with status ok and at least one file, or None."""
+    rows = store.evidence_for(db, finding_id=finding_id, site_id=site_id)
+    good = [r for r in rows if (r.get("status") or "ok") == "ok" and r.get("files")]
+    return good[-1] if good else None
+
+
+def file_of(capture: dict | None, kind: str) -> dict | None:
+    if not capture:
+        return None
+    for f in capture.get("files") or []:
+        if isinstance(f, dict) and f.get("kind") == kind and f.get("path"):
+            return f
+    return None
+
+
+def resolve(db, relpath: str) -> str | None:
+    """Absolute path of an evidence file, None when it would leave the folder."""
+    root = os.path.realpath(store.evidence_dir(db))
+    path = os.path.realpath(os.path.join(root, str(relpath)))
+    if path != root and path.startswith(root + os.sep):
+        return path
+    return None
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

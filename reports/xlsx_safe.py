@@ -1,0 +1,54 @@
+"""Spreadsheet-safe cells: scraped titles are attacker-written.
+
+A cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return would be read as a formula (or shift one) by Excel / WPS / LibreOffice.
+Such text gets a leading apostrophe, and is always written as a string —
+openpyxl would otherwise store a text starting with ``=`` as a formula.
+"""
+from __future__ import annotations
+
+import csv
+from typing import Any, Iterable
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Characters no spreadsheet cell may hold (openpyxl raises on them).
+_ILLEGAL = {c: None for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+MAX_CELL = 32_000
+
+
+def neutralize(value: Any) -> Any:
+    """Numbers and None pass; text is cleaned and defused."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value).translate(_ILLEGAL)[:MAX_CELL]
+    if text.startswith(DANGEROUS_PREFIXES):
+        return "'" + text
+    return text
+
+
+def safe_row(values: Iterable[Any]) -> list[Any]:
+    return [neutralize(v) for v in values]
+
+
+def append_row(ws, values: Iterable[Any]) -> None:
+    """Append a row to an openpyxl worksheet, every text cell a string."""
+    ws.append(safe_row(values))
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
+def set_cell(ws, row: int, column: int, value: Any):
+    cell = ws.cell(row=row, column=column, value=neutralize(value))
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+    return cell
+
+
+def write_csv(path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    """UTF-8 with BOM (Excel opens it as UTF-8), every cell neutralized."""
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(safe_row(header))
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in safe_row(row)])
