@@ -15,6 +15,8 @@ import tldextract
 from pipelines.normalize import Normalized, fold_numerals, normalize
 
 _DIGITISH = "0-9零〇洞一幺壹二两贰三叁四肆五伍六陆七柒拐八捌九玖勾①②③④⑤⑥⑦⑧⑨⓪"
+# Cheap gate for the number patterns: five digit-like characters close together.
+_FIVE_DIGITS = re.compile(rf"(?:[{_DIGITISH}][^{_DIGITISH}]{{0,4}}){{4}}[{_DIGITISH}]")
 # A mobile number: 11 digits, each pair allowed up to 4 marker characters
 # between them (spaces, dashes, "(电)", "(微)").
 _MOBILE = re.compile(
@@ -55,12 +57,14 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
     norm = text if isinstance(text, Normalized) else normalize(text)
     t = norm.text
     found: dict[str, set[str]] = {k: set() for k in ("wechat", "qq", "phone", "telegram", "url", "domain")}
-    for m in _URL.finditer(t):
+    has_dot = "." in t
+    has_digits = _FIVE_DIGITS.search(t) is not None
+    for m in (_URL.finditer(t) if has_dot else ()):
         url = m.group(0).rstrip(".,;:!?)")
         found["url"].add(url if url.startswith("http") else "http://" + url)
-    emails = {m.group(0) for m in _EMAIL.finditer(t)}
+    emails = {m.group(0) for m in _EMAIL.finditer(t)} if "@" in t else set()
     ext = extractor()
-    for m in _DOMAIN.finditer(t):
+    for m in (_DOMAIN.finditer(t) if has_dot else ()):
         cand = m.group(1).rstrip(".")
         if any(cand in e for e in emails) or cand.replace(".", "").isdigit():
             continue
@@ -71,11 +75,11 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
         host = host_of(url)
         if host:
             found["domain"].add(host)
-    for m in _MOBILE.finditer(t):
+    for m in (_MOBILE.finditer(t) if has_digits else ()):
         digits = _digits(m.group(1))
         if re.fullmatch(r"1[3-9]\d{9}", digits):
             found["phone"].add(digits)
-    for m in _QQ.finditer(t):
+    for m in (_QQ.finditer(t) if has_digits else ()):
         digits = _digits(m.group(1))
         if 5 <= len(digits) <= 11 and digits[0] != "0":
             found["qq"].add(digits)
@@ -85,7 +89,7 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
             found["wechat"].add(wid)
     if _WECHAT_SAME.search(t):
         found["wechat"].update(found["phone"])
-    for m in _TELEGRAM.finditer(t):
+    for m in (_TELEGRAM.finditer(t) if ("t" in t or "飞机" in t) else ()):
         found["telegram"].add((m.group(1) or m.group(2)))
     return {k: sorted(v) for k, v in found.items() if v}
 

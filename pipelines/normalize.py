@@ -90,24 +90,53 @@ class Normalized:
         return self.original[a:b + 1]
 
 
-def _fold(text: str, t: Tables) -> tuple[list[str], list[int]]:
+class _FoldTable(dict):
+    """str.translate table: code point → folded text (NFKC, lower case,
+    traditional → simplified, zero-width removed), filled lazily."""
+
+    def __init__(self, t: "Tables"):
+        super().__init__()
+        self.t = t
+        self.irregular: set[str] = set()     # characters not folded 1:1
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        t = self.t
+        if ch in t.zero_width:
+            out = ""
+        elif cp < 128:
+            out = ch.lower()
+        else:
+            out = "".join(t.traditional.get(c, c) for c in unicodedata.normalize("NFKC", ch).lower())
+        if len(out) != 1:
+            self.irregular.add(ch)
+        if len(self) < 200_000:
+            self[cp] = out
+        return out
+
+
+@functools.cache
+def _fold_table() -> _FoldTable:
+    return _FoldTable(tables())
+
+
+def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
+    table = _fold_table()
+    folded = text.translate(table)
+    if len(folded) == len(text):       # 1:1 (a deletion and an expansion in
+        return folded, list(range(len(text)))   # one text only shifts quotes)
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
-        if ch in t.zero_width:
-            continue
-        if ord(ch) < 128:
-            folded = ch.lower()
-        else:
-            folded = unicodedata.normalize("NFKC", ch).lower()
-        for c in folded:
-            c = t.traditional.get(c, c)
+        for c in table[ord(ch)]:
             chars.append(c)
             origin.append(i)
-    return chars, origin
+    return "".join(chars), origin
 
 
 def _protected(folded: str) -> list[tuple[int, int]]:
+    if "." not in folded and "@" not in folded:
+        return []
     return [m.span() for m in _URLISH.finditer(folded)]
 
 
@@ -121,28 +150,38 @@ def is_separator(ch: str) -> bool:
     return unicodedata.category(ch) in _SEPARATOR_CATEGORIES and ch not in "¥$￥%"
 
 
-def _drop_separators(chars: list[str], origin: list[int], protected: list[tuple[int, int]],
-                     t: Tables) -> tuple[list[str], list[int]]:
+def _charclass(chars) -> str:
+    return "".join(re.escape(c) for c in sorted(chars))
+
+
+@functools.cache
+def _separator_re() -> re.Pattern:
+    """Candidate runs of 1–6 non-Chinese, non-alphanumeric characters
+    between two Chinese characters; each character is then checked with
+    :func:`is_separator` (natural punctuation is kept)."""
+    cjk = "\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff"
+    keep = "\\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?a-z0-9"
+    return re.compile(f"(?<=[{cjk}])[^{cjk}{keep}]{{1,6}}(?=[{cjk}])")
+
+
+def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, int]],
+                     t: Tables) -> tuple[str, list[int]]:
     """Remove runs of separators standing between two Chinese characters."""
-    keep = [True] * len(chars)
-    inside = [False] * len(chars)
-    for a, b in protected:
-        for k in range(a, b):
-            inside[k] = True
-    n = len(chars)
-    i = 0
-    while i < n:
-        if not inside[i] and is_separator(chars[i]):
-            j = i
-            while j < n and not inside[j] and is_separator(chars[j]):
-                j += 1
-            if i > 0 and j < n and is_cjk(chars[i - 1]) and is_cjk(chars[j]) and j - i <= 6:
-                for k in range(i, j):
-                    keep[k] = False
-            i = j
-        else:
-            i += 1
-    return ([c for c, k in zip(chars, keep) if k], [o for o, k in zip(origin, keep) if k])
+    pieces: list[str] = []
+    out_origin: list[int] = []
+    pos = 0
+    for m in _separator_re().finditer(text):
+        s, e = m.span()
+        if any(a < e and s < b for a, b in protected) or not all(map(is_separator, m.group(0))):
+            continue
+        pieces.append(text[pos:s])
+        out_origin += origin[pos:s]
+        pos = e
+    if not pieces:
+        return text, origin
+    pieces.append(text[pos:])
+    out_origin += origin[pos:]
+    return "".join(pieces), out_origin
 
 
 def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, int]],
@@ -179,31 +218,49 @@ def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, i
     return "".join(out), out_origin
 
 
+@functools.cache
+def _homophone_re():
+    """Any character sequence that sounds like a watched term (BMP
+    character classes, one per syllable)."""
+    t = tables()
+    by_reading: dict[str, set[str]] = {}
+    for c, readings in pinyin_of().items():
+        if is_cjk(c) and ord(c) < 0x10000:
+            for r in readings:
+                by_reading.setdefault(r, set()).add(c)
+    branches = []
+    for term, sets in sorted(t.homophones, key=lambda x: -len(x[0])):
+        classes = []
+        for ch, readings in zip(term, sets):
+            chars = {ch}.union(*(by_reading.get(r, set()) for r in readings))
+            classes.append(f"[{_charclass(chars)}]")
+        branches.append("".join(classes))
+    from pipelines.fastre import scanner
+    return scanner(re.compile("|".join(branches) if branches else "(?!)"))
+
+
 def _replace_homophones(text: str, origin: list[int], t: Tables) -> str:
     """Same-length replacement of homophones of the watched terms, so the
     origin map stays valid."""
-    readings = pinyin_of()
-    chars = list(text)
-    first: dict[str, list] = {}
+    pieces = []
+    pos = 0
+    terms = {len(term): [] for term, _ in t.homophones}
     for term, sets in t.homophones:
-        for py in sets[0]:
-            first.setdefault(py, []).append((term, sets))
-    n = len(chars)
-    for i, ch in enumerate(chars):
-        if not is_cjk(ch):
-            continue
-        cands = set()
-        for py in readings.get(ch, ()):
-            cands.update(first.get(py, ()))
-        for term, sets in cands:
-            k = len(term)
-            if i + k > n or "".join(chars[i:i + k]) == term:
-                continue
-            if all(chars[i + j] == term[j] or readings.get(chars[i + j], frozenset()) & sets[j]
-                   for j in range(k)):
-                chars[i:i + k] = list(term)
+        terms[len(term)].append((term, sets))
+    readings = pinyin_of()
+    for m in _homophone_re().finditer(text):
+        found = m.group(0)
+        for term, sets in terms[len(found)]:
+            if found != term and all(a == b or readings.get(a, frozenset()) & s
+                                     for a, b, s in zip(found, term, sets)):
+                pieces.append(text[pos:m.start()])
+                pieces.append(term)
+                pos = m.end()
                 break
-    return "".join(chars)
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def normalize(text: str | None) -> Normalized:
@@ -212,10 +269,8 @@ def normalize(text: str | None) -> Normalized:
     if truncated:
         original = original[:MAX_CHARS]
     t = tables()
-    chars, origin = _fold(original, t)
-    folded = "".join(chars)
-    chars, origin = _drop_separators(chars, origin, _protected(folded), t)
-    folded = "".join(chars)
+    folded, origin = _fold(original, t)
+    folded, origin = _drop_separators(folded, origin, _protected(folded), t)
     folded, origin = _replace_variants(folded, origin, _protected(folded), t)
     folded = _replace_homophones(folded, origin, t)
     return Normalized(original, folded, origin, truncated)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from keywords import load_yaml
 from pipelines import contacts as contacts_mod
+from pipelines.fastre import scanner
 from pipelines.normalize import Normalized, normalize
 
 INTENT_CODES = ("intent_proxy", "intent_guarantee", "intent_no_exam", "intent_absent",
@@ -30,7 +31,7 @@ class Rule:
     code: str
     label: str
     weight: float
-    regex: re.Pattern | None
+    regex: object           # a fastre.Scanner (finditer/search) or None
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class Model:
     site_claim_window: int
 
 
-def _compile(patterns: list[str]) -> re.Pattern | None:
-    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+def _compile(patterns: list[str]):
+    """One scanner for a rule's patterns (see pipelines/fastre.py)."""
+    return scanner(re.compile("|".join(f"(?:{p})" for p in patterns))) if patterns else None
 
 
 @functools.cache
@@ -77,7 +79,7 @@ def model() -> Model:
         clause_breaks=data["clause_breaks"],
         official_hosts=frozenset(data["official_hosts"]),
         official_suffixes=tuple(data["official_suffixes"]),
-        site_claim=_compile([re.escape(w) for w in data["site_claim_words"]]),
+        site_claim=re.compile("|".join(re.escape(w) for w in data["site_claim_words"])),
         site_claim_window=int(data["site_claim_window"]),
     )
 
@@ -124,6 +126,7 @@ def is_official_host(host: str) -> bool:
         or any(host.endswith("." + h) for h in m.official_hosts)
 
 
+@functools.cache
 def _default_site_judge():
     try:
         from pipelines.lookalike import site_judge
@@ -223,6 +226,8 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
                 break
             if intent_positions and not any(abs(hit.start() - p) <= m.context_window for p in intent_positions):
                 continue
+            if m.negators.search(_clause_before(t, hit.start(), m)):
+                continue        # "我这不是培训学校" is not a training context
             weight = rule.weight / (2 ** counted)
             counted += 1
             logit += weight
