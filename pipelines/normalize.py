@@ -161,7 +161,12 @@ def _separator_re() -> re.Pattern:
     :func:`is_separator` (natural punctuation is kept)."""
     cjk = "\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff"
     keep = "\\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?a-z0-9"
-    return re.compile(f"(?<=[{cjk}])[^{cjk}{keep}]{{1,6}}(?=[{cjk}])")
+    # Separators that are themselves Chinese characters (丨, 乄).
+    han = "".join(re.escape(c) for c in sorted(tables().separators) if is_cjk(c))
+    not_han = f"(?![{han}])" if han else ""
+    run = f"(?:[^{cjk}{keep}]|[{han}])" if han else f"[^{cjk}{keep}]"
+    before = f"(?<=[{cjk}])" + (f"(?<![{han}])" if han else "")
+    return re.compile(f"{before}{run}{{1,6}}(?={not_han}[{cjk}])")
 
 
 def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, int]],

@@ -47,6 +47,7 @@ class Model:
     rules: tuple
     quote_pairs: tuple
     negators: re.Pattern
+    context_negators: re.Pattern
     window: int
     clause_breaks: str
     official_hosts: frozenset
@@ -75,6 +76,7 @@ def model() -> Model:
                     for r in data["rules"]),
         quote_pairs=tuple(data["quote_pairs"]),
         negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"])) + ")"),
+        context_negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"] + data["context_negators"])) + ")$"),
         window=int(data["negation_window"]),
         clause_breaks=data["clause_breaks"],
         official_hosts=frozenset(data["official_hosts"]),
@@ -226,8 +228,8 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
                 break
             if intent_positions and not any(abs(hit.start() - p) <= m.context_window for p in intent_positions):
                 continue
-            if m.negators.search(_clause_before(t, hit.start(), m)):
-                continue        # "我这不是培训学校" is not a training context
+            if m.context_negators.search(t[max(0, hit.start() - 4):hit.start()]):
+                continue        # "我这不是培训学校", "不用本人参加" are not training contexts
             weight = rule.weight / (2 ** counted)
             counted += 1
             logit += weight
@@ -289,7 +291,8 @@ class SalePipeline:
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":
             return item
-        result = classify(item.get("text"), item.get("title"))
+        from pipelines.lookalike import site_judge
+        result = classify(item.get("text"), item.get("title"), site_judge=site_judge)
         item.update(result.as_dict())
         self.stats.inc_value("certwatch/items")
         if result.flagged:

@@ -1,0 +1,126 @@
+"""The sale classifier: figures on the corpus (a regression fence), the
+rules that matter, hostile input, and the classify/evaluate commands."""
+import json
+import re
+
+import pytest
+
+from conftest import DATA, ROOT, run_cli
+from pipelines.sales import classify
+
+
+def figures(stdout: str) -> dict:
+    out = {}
+    for key in ("precision", "recall"):
+        m = re.search(rf"{key}\s*=\s*([0-9.]+)", stdout)
+        out[key] = float(m.group(1))
+    return out
+
+
+def test_corpus_figures():
+    proc = run_cli("evaluate", "sales", DATA / "sales_corpus.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    f = figures(proc.stdout)
+    assert f["precision"] >= 0.97 and f["recall"] >= 0.95, proc.stdout
+    assert "混淆矩阵" in proc.stdout and "neg_news" in proc.stdout
+
+
+def test_held_out_world_listings():
+    """The sandbox's listings were written by someone else: a held-out set."""
+    proc = run_cli("evaluate", "sales", ROOT / "crawler/sandbox/data/listings.jsonl")
+    f = figures(proc.stdout)
+    assert f["precision"] >= 0.95 and f["recall"] >= 0.9, proc.stdout
+
+
+def test_corpus_size_and_categories():
+    rows = [json.loads(l) for l in open(DATA / "sales_corpus.jsonl", encoding="utf-8")]
+    assert len(rows) >= 400
+    cats = {r["category"] for r in rows}
+    assert {"sale_plain", "sale_obfuscated", "sale_softsell", "sale_padded", "sale_fakesite",
+            "neg_training", "neg_news", "neg_job", "neg_verify_howto", "neg_forum"} <= cats
+
+
+def codes(result):
+    return {r["code"] for r in result.reasons if r["weight"] != 0}
+
+
+def test_plain_sale_explained():
+    r = classify("代办电工证，不用考试，人不到场，包过，官网可查，微信zb8888")
+    assert r.flagged and r.score >= 90 and r.family == "tezhong"
+    assert {"intent_proxy", "intent_no_exam", "intent_absent", "intent_guarantee",
+            "verify_promise", "off_platform_contact"} <= codes(r)
+    for reason in r.reasons:
+        assert set(reason) == {"code", "label", "weight", "evidence"}
+
+
+def test_evidence_quotes_original_text():
+    r = classify("焊工證 岱发 满丨意丨给丨钱 溦信 hg6666")
+    assert r.flagged
+    evidence = {x["code"]: x["evidence"] for x in r.reasons}
+    assert evidence["intent_proxy"] == "岱发"
+    assert evidence["intent_pay_after"] == "满丨意丨给丨钱"
+
+
+def test_news_quoting_an_ad_is_not_a_sale():
+    r = classify("警方破获一起伪造证书案，犯罪嫌疑人以“包过”“不用考试”为噱头出售假电工证，提醒市民谨防上当")
+    assert not r.flagged
+    assert any(x["code"].endswith("_quoted") for x in r.reasons)
+
+
+def test_negation_matters():
+    assert not classify("本校电工证培训，绝不包过，严禁代考、替考，必须本人参加考试").flagged
+    assert classify("电工证包过，不用本人参加考试，微信 dg1234").flagged
+
+
+def test_training_school_is_not_a_sale():
+    r = classify("正规培训学校，电工证报名，理论+实操，考试合格后由应急管理局颁发证书，官网可查，"
+                 "通过率高，微信 px1234，学费800元")
+    assert not r.flagged
+
+
+def test_fake_query_site_claim():
+    r = classify("高处作业证，证书可在 cx-mem-gov-query.cn 查询，微信 gc2024")
+    assert "fake_site" in codes(r)
+    # The official host is never a fake site.
+    assert "fake_site" not in codes(classify("证书可在 cx.mem.gov.cn 查询"))
+
+
+@pytest.mark.parametrize("text", ["", "😀😀😀😀", "\x00\x01\x02" * 100, "代办" * 400_000,
+                                  "abc 123 مرحبا Привет 电工证 ♠♣"])
+def test_hostile_input_gives_a_result(text):
+    r = classify(text)
+    assert 0 <= r.score <= 100
+
+
+def test_classify_cli_good_and_bad_lines():
+    lines = "\n".join([
+        json.dumps({"id": 1, "title": "电工证", "text": "代办电工证 不用考试 人不到场 V信 zb8888"}, ensure_ascii=False),
+        "{not json",
+        json.dumps({"id": 3, "text": 42}),
+        json.dumps(["a list"]),
+        json.dumps({"id": 5, "text": "招聘电工，持证上岗，月薪8000"}, ensure_ascii=False),
+    ])
+    proc = run_cli("classify", "-", input=lines)
+    assert proc.returncode == 2
+    out = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["id"] == 1 and out[0]["flagged"] is True and out[0]["reasons"]
+    assert out[1]["line"] == 2 and "第 2 行" in out[1]["error"]
+    assert out[2]["line"] == 3 and "text" in out[2]["error"]
+    assert out[3]["line"] == 4
+    assert out[4]["id"] == 5 and out[4]["flagged"] is False
+    assert "第 2 行" in proc.stderr
+
+
+def test_classify_cli_binary_garbage(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(b'{"text": "ok"}\n\xff\xfe\x00garbage\n')
+    proc = run_cli("classify", f)
+    assert proc.returncode == 2
+    out = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert "flagged" in out[0] and out[1]["line"] == 2
+
+
+def test_missing_file_is_a_clear_error():
+    proc = run_cli("classify", "/no/such/file.jsonl")
+    assert proc.returncode == 2 and "文件不存在" in proc.stderr
