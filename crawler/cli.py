@@ -25,6 +25,11 @@ class CliError(Exception):
 # ``register(add)`` where ``add(name, help, func, example)`` returns the
 # argparse sub-parser (with --db already added). Commands raise CliError.
 COMMAND_MODULES: list[str] = [
+    "crawler.cli_keywords",
+    "crawler.cli_schedule",
+    "crawler.cli_console",
+    "crawler.cli_reports",
+    "crawler.cli_domains",
 ]
 
 
@@ -66,7 +71,7 @@ def cmd_sandbox(args) -> int:
 
 # ---------------------------------------------------------------- sweep
 
-def summary_rows(db_path: str, result) -> list[list]:
+def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
     from crawler.profiles import load_profiles
     from pipelines import store
     db = store.connect(db_path)
@@ -74,7 +79,7 @@ def summary_rows(db_path: str, result) -> list[list]:
         per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
     finally:
         db.close()
-    profiles = load_profiles()
+    profiles = load_profiles(profiles_dir or None)
     names = sorted({k.rsplit("/", 1)[1] for k in result.stats
                     if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
     rows, total = [], [0, 0, 0]
@@ -91,7 +96,15 @@ def summary_rows(db_path: str, result) -> list[list]:
 
 
 def _sweep(args, sandbox: str):
+    from crawler.profiles import ProfileError, load_profiles
     from crawler.sweep import SweepOptions, run
+    try:
+        profiles = load_profiles(args.profiles or None)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    unknown = [p for p in (args.platforms or "").split(",") if p and p not in profiles]
+    if unknown:
+        raise CliError(f"未知平台：{'、'.join(unknown)}（可用：{'、'.join(sorted(profiles))}）")
     opts = SweepOptions(db=args.db, sandbox=sandbox,
                         platforms=[p for p in (args.platforms or "").split(",") if p],
                         keyword_filter=args.keyword or "", max_pages=args.pages or 0,
@@ -120,7 +133,7 @@ def cmd_sweep(args) -> int:
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上巡查")
     result = _sweep(args, args.sandbox or "")
-    print(table(summary_rows(args.db, result), ["平台", "页面", "信息", "可疑"]))
+    print(table(summary_rows(args.db, result, args.profiles or ""), ["平台", "页面", "信息", "可疑"]))
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
     return 0 if result.status == "finished" else 1
 
@@ -161,6 +174,10 @@ def cmd_demo(args) -> int:
     print(f"沙箱真值对照：收录违规售证信息 {stored_true} 条，标记可疑 {flagged_true} 条；"
           f"正常信息 {negatives} 条，误标 {flagged_false} 条")
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    from reports.demo import demo_outputs
+    print()
+    for what, where in demo_outputs(args.db, args.workdir):
+        print(f"{what}：{where}")
     return 0 if result.status == "finished" else 1
 
 
@@ -206,7 +223,8 @@ def cmd_classify(args) -> int:
             if not isinstance(text, str):
                 raise ValueError(f"第 {n} 行：缺少字符串字段 text")
             title = obj.get("title")
-            result = classify(text, title if isinstance(title, str) else None)
+            from pipelines.lookalike import site_judge
+            result = classify(text, title if isinstance(title, str) else None, site_judge=site_judge)
             out.write(json.dumps({"id": obj.get("id"), "flagged": result.flagged, "score": result.score,
                                   "family": result.family, "reasons": result.reasons},
                                  ensure_ascii=False) + "\n")
@@ -356,4 +374,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so command modules that import
+    # crawler.cli (CliError) share its classes with the caller.
+    from crawler.cli import main as _main
+    sys.exit(_main())
