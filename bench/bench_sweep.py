@@ -1,7 +1,7 @@
 """Sweep throughput: the full certwatch pipeline beside a bare Scrapy spider
 fetching the same pages, and the sandbox alone.
 
-    .venv/bin/python bench/bench_sweep.py [--scale 30] [--pages 25]
+    .venv/bin/python bench/bench_sweep.py [--scale 30] [--pages 25] [--keyword 电工证]
 
 1. starts the sandbox with a scaled world (--scale copies of every listing);
 2. full: `search`+`listings` over the HTTP platforms (no browser) with the
@@ -50,11 +50,11 @@ class RecordUrls:
             fh.writelines(u + "\n" for u in self.urls)
 
 
-def run_full(sandbox: str, db: str, urls_file: str, pages: int) -> dict:
+def run_full(sandbox: str, db: str, urls_file: str, pages: int, keyword: str) -> dict:
     from crawler.sweep import SweepOptions, run
     t0 = time.perf_counter()
     result = run(SweepOptions(db=db, sandbox=sandbox, platforms=["zhaozhao", "gongyou", "fenleixinxi"],
-                              max_pages=pages, progress=False, log_level="ERROR",
+                              max_pages=pages, keyword_filter=keyword, progress=False, log_level="ERROR",
                               extra_settings={"EXTENSIONS": {"crawler.extensions.SweepRecorder": 500,
                                                              "bench.bench_sweep.RecordUrls": 900},
                                               "BENCH_URLS_FILE": urls_file}))
@@ -119,13 +119,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=int, default=30)
     ap.add_argument("--pages", type=int, default=25)
+    ap.add_argument("--keyword", default="电工证", help="certificate-term filter for the queries")
     ap.add_argument("--mode", choices=["all", "full", "bare"], default="all")
     ap.add_argument("--sandbox")
     ap.add_argument("--db")
     ap.add_argument("--urls")
     args = ap.parse_args()
     if args.mode == "full":
-        print(json.dumps(run_full(args.sandbox, args.db, args.urls, args.pages)))
+        print(json.dumps(run_full(args.sandbox, args.db, args.urls, args.pages, args.keyword)))
         return
     if args.mode == "bare":
         print(json.dumps(run_bare(args.sandbox, args.urls)))
@@ -138,7 +139,8 @@ def main() -> None:
             urls_file = os.path.join(tmp, "urls.txt")
             db = os.path.join(tmp, "bench.db")
             me = [sys.executable, __file__, "--sandbox", sandbox, "--urls", urls_file]
-            full = json.loads(subprocess.run(me + ["--mode", "full", "--db", db, "--pages", str(args.pages)],
+            full = json.loads(subprocess.run(me + ["--mode", "full", "--db", db, "--pages", str(args.pages),
+                                                    "--keyword", args.keyword],
                                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()[-1])
             bare = json.loads(subprocess.run(me + ["--mode", "bare"], capture_output=True, text=True,
                                              check=True, cwd=ROOT).stdout.splitlines()[-1])
