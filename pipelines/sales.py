@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from keywords import load_yaml
 from pipelines import contacts as contacts_mod
+from pipelines import segment
 from pipelines.fastre import scanner
 from pipelines.normalize import Normalized, normalize
 
@@ -193,6 +194,8 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
             continue
         for hit in hits.get(rule.code, [])[:m.max_hits]:
             evidence = norm.span(*hit.span())
+            if hit.end() - hit.start() <= 2 and not segment.at_boundaries(t, hit.start(), hit.end()):
+                continue                 # "包过" inside "面包过期" is no intent
             if m.negators.search(_clause_before(t, hit.start(), m)):
                 reasons.append(_reason(rule.code + "_negated", f"{rule.label}（被否定或转述，不计）", 0.0, evidence))
                 continue

@@ -124,3 +124,9 @@ def test_classify_cli_binary_garbage(tmp_path):
 def test_missing_file_is_a_clear_error():
     proc = run_cli("classify", "/no/such/file.jsonl")
     assert proc.returncode == 2 and "文件不存在" in proc.stderr
+
+
+@pytest.mark.parametrize("text", ["面包过期了，家里电工证找不到了", "考虑代考虑的事，焊工证复印件"])
+def test_short_intent_words_need_word_boundaries(text):
+    r = classify(text)
+    assert not ({"intent_guarantee", "intent_proxy"} & codes(r))
