@@ -282,14 +282,25 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
 
 
 class SalePipeline:
-    """Scrapy step: judge listing items with :func:`classify`."""
+    """Scrapy step: judge listing items with :func:`classify`. At open, the
+    store's keyword library becomes jieba's user dictionary."""
 
-    def __init__(self, stats):
+    def __init__(self, stats, db_path: str):
         self.stats = stats
+        self.db_path = db_path
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.stats)
+        return cls(crawler.stats, crawler.settings.get("CERTWATCH_DB"))
+
+    def open_spider(self, spider=None):
+        from keywords import jieba_userdict
+        from pipelines import store
+        db = store.connect(self.db_path)
+        try:
+            segment.load_userdict(jieba_userdict(db))
+        finally:
+            db.close()
 
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":
