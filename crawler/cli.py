@@ -150,6 +150,8 @@ def cmd_demo(args) -> int:
         print(f"沙箱地址 {url}；开始用默认关键词巡查全部沙箱平台", file=sys.stderr)
         args.platforms, args.keyword, args.pages, args.profiles = "", "", 0, ""
         result = _sweep(args, url)
+        from crawler.cli_console import demo_evidence
+        demo_evidence(args.db, url)      # while the sandbox still runs
     finally:
         process.stop(proc)
     print()

@@ -35,6 +35,17 @@ class Profile:
     removed: dict = field(default_factory=dict)
     sandbox: bool = False
     source: str = ""
+    # Health and politeness (crawler/health.py, crawler/politeness.py).
+    demo: bool = True                 # false: swept only when named (--platforms)
+    canary: str = ""                  # a query that must return results
+    blocked: dict = field(default_factory=dict)   # markers / status / url_patterns
+    robots: str = ""                  # obey / ignore ("" = mode default)
+    politeness: dict = field(default_factory=dict)  # delay, concurrency, proxy
+
+    @property
+    def max_query_length(self) -> int | None:
+        value = self.search.get("max_query_length")
+        return int(value) if value else None
 
     @property
     def max_pages(self) -> int:
@@ -52,7 +63,9 @@ class Profile:
     def as_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "kind": self.kind, "hosts": list(self.hosts),
                 "render": self.render, "encoding": self.encoding, "search": self.search,
-                "detail": self.detail, "removed": self.removed, "sandbox": self.sandbox}
+                "detail": self.detail, "removed": self.removed, "sandbox": self.sandbox,
+                "demo": self.demo, "canary": self.canary, "blocked": self.blocked,
+                "robots": self.robots, "politeness": self.politeness}
 
 
 def _check_selector(name: str, where: str, css: Any) -> None:
@@ -103,10 +116,72 @@ def parse_profile(data: Any, source: str = "") -> Profile:
         "".encode(encoding)
     except LookupError:
         raise ProfileError(f"平台配置 {name}：未知的编码 {encoding}") from None
+    if search.get("max_query_length") is not None:
+        try:
+            if int(search["max_query_length"]) < 2:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ProfileError(f"平台配置 {name}：search.max_query_length 必须是不小于 2 的整数") from None
+    canary = data.get("canary") or ""
+    if not isinstance(canary, str):
+        raise ProfileError(f"平台配置 {name}：canary 必须是一个查询词（字符串）")
+    blocked = _parse_blocked(name, data.get("blocked"))
+    robots = data.get("robots") or ""
+    if robots not in ("", "obey", "ignore"):
+        raise ProfileError(f"平台配置 {name}：robots 必须是 obey 或 ignore")
+    politeness = _parse_politeness(name, data.get("politeness"))
     return Profile(name=name, title=str(data.get("title") or name), kind=kind,
                    hosts=tuple(h.lower() for h in hosts), render=render, encoding=encoding,
                    search=dict(search), detail=dict(detail), removed=dict(data.get("removed") or {}),
-                   sandbox=bool(data.get("sandbox", False)), source=source)
+                   sandbox=bool(data.get("sandbox", False)), source=source,
+                   demo=bool(data.get("demo", True)), canary=canary.strip(), blocked=blocked,
+                   robots=robots, politeness=politeness)
+
+
+def _parse_blocked(name: str, data: Any) -> dict:
+    """``blocked:`` markers (page text), status codes and URL substrings that
+    mean the platform refused us (captcha, login wall, interstitial)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"markers", "status", "url_patterns"}:
+        raise ProfileError(f"平台配置 {name}：blocked 只能包含 markers、status、url_patterns")
+    out: dict = {}
+    for key in ("markers", "url_patterns"):
+        values = data.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ProfileError(f"平台配置 {name}：blocked.{key} 必须是非空字符串列表")
+        out[key] = [v.strip() for v in values]
+    status = data.get("status") or []
+    if not isinstance(status, list) or not all(isinstance(v, int) and 100 <= v <= 599 for v in status):
+        raise ProfileError(f"平台配置 {name}：blocked.status 必须是 HTTP 状态码列表")
+    out["status"] = list(status)
+    return out
+
+
+def _parse_politeness(name: str, data: Any) -> dict:
+    """``politeness:`` delay (seconds), concurrency (per host), proxy (URL)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"delay", "concurrency", "proxy"}:
+        raise ProfileError(f"平台配置 {name}：politeness 只能包含 delay、concurrency、proxy")
+    out: dict = {}
+    try:
+        if data.get("delay") is not None:
+            out["delay"] = float(data["delay"])
+            if not 0 <= out["delay"] <= 600:
+                raise ValueError
+        if data.get("concurrency") is not None:
+            out["concurrency"] = int(data["concurrency"])
+            if not 1 <= out["concurrency"] <= 64:
+                raise ValueError
+    except (TypeError, ValueError):
+        raise ProfileError(f"平台配置 {name}：politeness.delay 应为 0–600 秒，concurrency 应为 1–64") from None
+    proxy = data.get("proxy")
+    if proxy:
+        if not isinstance(proxy, str) or not proxy.startswith(("http://", "https://")):
+            raise ProfileError(f"平台配置 {name}：politeness.proxy 必须是 http:// 或 https:// 地址")
+        out["proxy"] = proxy
+    return out
 
 
 def _load_file(path, source: str) -> Profile:

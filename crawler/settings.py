@@ -24,11 +24,58 @@ CERTWATCH_KEYWORD_FILTER = os.environ.get("CERTWATCH_KEYWORD_FILTER", "")
 CERTWATCH_MAX_PAGES = int(os.environ.get("CERTWATCH_MAX_PAGES", "0") or 0)  # 0 = each profile's own
 # Store pipeline: items written per transaction.
 CERTWATCH_STORE_BATCH = 50
+# Evidence capture (pipelines.evidence.CaptureConfig.from_settings): seconds per
+# item, document size cap, screenshot height cap (px), pages open at once.
+CERTWATCH_EVIDENCE_TIMEOUT = float(os.environ.get("CERTWATCH_EVIDENCE_TIMEOUT", "45") or 45)
+CERTWATCH_EVIDENCE_MAX_BYTES = 8 * 1024 * 1024
+CERTWATCH_EVIDENCE_MAX_HEIGHT = 16000
+CERTWATCH_EVIDENCE_CONCURRENCY = int(os.environ.get("CERTWATCH_EVIDENCE_CONCURRENCY", "3") or 3)
+# Console (reports.console, `certwatch serve`): address to bind.
+CERTWATCH_CONSOLE_HOST = os.environ.get("CERTWATCH_CONSOLE_HOST", "127.0.0.1")
+CERTWATCH_CONSOLE_PORT = int(os.environ.get("CERTWATCH_CONSOLE_PORT", "8000") or 8000)
+# Look-alike sites (pipelines.sitejudge.SitePipeline, crawler.spiders.sites):
+# WHOIS servers "tld=host:port,..." ("*" = every other TLD; empty = the real
+# registries, or in sandbox mode the sandbox's own WHOIS server), timeout in
+# seconds, minimum seconds between two queries to one server, cache age in
+# days before asking again, and a switch; the sites spider's candidate
+# sources, its cap on generated candidates and the TLDs it permutes over.
+CERTWATCH_WHOIS_SERVERS = os.environ.get("CERTWATCH_WHOIS_SERVERS", "")
+CERTWATCH_WHOIS_TIMEOUT = float(os.environ.get("CERTWATCH_WHOIS_TIMEOUT", "10") or 10)
+CERTWATCH_WHOIS_INTERVAL = float(os.environ.get("CERTWATCH_WHOIS_INTERVAL", "1") or 0)
+CERTWATCH_WHOIS_MAX_AGE_DAYS = float(os.environ.get("CERTWATCH_WHOIS_MAX_AGE_DAYS", "30") or 30)
+CERTWATCH_WHOIS_ENABLED = os.environ.get("CERTWATCH_WHOIS_ENABLED", "1") not in ("0", "false", "no")
+CERTWATCH_SITES_SOURCES = "findings,tips,generated"
+CERTWATCH_SITES_LIMIT = 2000
+CERTWATCH_SITES_TLDS = "cn,com,net,org,top,xyz,cc,vip,icu,shop,info,site,online,cn.com,com.cn,net.cn"
 # Sweep record (crawler.extensions.SweepRecorder): id of a sweep row made by the CLI.
 CERTWATCH_SWEEP_ID = int(os.environ.get("CERTWATCH_SWEEP_ID", "0") or 0)
+# Keyword library filters for the spiders' queries (crawler/spiders/base.py;
+# set per schedule by crawler/scheduler.py): industry, supplying department,
+# add certificate-name variants, send each profile's canary query.
+CERTWATCH_INDUSTRY = ""
+CERTWATCH_DEPARTMENT = ""
+CERTWATCH_QUERY_VARIANTS = False
+CERTWATCH_CANARY = True
+# Alerts (crawler/health.py): DingTalk/WeCom-style robot webhook URL; empty = store alerts only.
+CERTWATCH_WEBHOOK_URL = os.environ.get("CERTWATCH_WEBHOOK_URL", "")
+# Contact named in the User-Agent (site operators can reach us).
+CERTWATCH_CONTACT = os.environ.get("CERTWATCH_CONTACT", "certwatch@example.gov.cn")
+# Removal rechecks (crawler.spiders.recheck): days after a takedown batch is
+# sent when each item is revisited; screenshots of listings still present.
+CERTWATCH_RECHECK_DAYS = os.environ.get("CERTWATCH_RECHECK_DAYS", "1,3,7")
+CERTWATCH_RECHECK_SCREENSHOTS = os.environ.get("CERTWATCH_RECHECK_SCREENSHOTS", "1") not in ("0", "false", "no")
+CERTWATCH_RECHECK_BATCH = ""       # set by `certwatch takedown recheck --batch`
+CERTWATCH_RECHECK_FORCE = False    # set by `--force`: check every requested item now
+CERTWATCH_RECHECK_NOW = ""         # set by `--now`: evaluate the schedule at this time
+# Reports (crawler.cli_reports): the monitoring unit that signs takedown
+# letters, and a UTF-8 text file with the letter's legal-basis paragraph.
+CERTWATCH_UNIT = os.environ.get("CERTWATCH_UNIT", "区市场监管局")
+CERTWATCH_TAKEDOWN_BASIS = os.environ.get("CERTWATCH_TAKEDOWN_BASIS", "")
 
 # Politeness and a User-Agent that names us.
-USER_AGENT = "certwatch/0.1 (+证书涉假网络监测; 联系: 区市场监管局网络监测组)"
+# Real mode adds AutoThrottle, DOWNLOAD_DELAY 1 and 2 requests per host, and
+# obeys robots.txt unless a profile says `robots: ignore` (crawler/politeness.py).
+USER_AGENT = f"certwatch/0.1 (certificate-fraud monitoring; contact: {CERTWATCH_CONTACT})"
 ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
@@ -53,13 +100,24 @@ DOWNLOADER_MIDDLEWARES = {
     # Sandbox: route through the sandbox proxy; real mode: refuse private addresses.
     "crawler.middlewares.AddressGuardMiddleware": 540,
     "crawler.middlewares.SandboxProxyMiddleware": 545,
+    # Per-platform robots.txt policy and proxy, before RobotsTxtMiddleware (100).
+    "crawler.politeness.PlatformPolicyMiddleware": 90,
+    # Per-platform health counters and block detection, next to the downloader
+    # so it sees every response (also 403/429 that HttpErrorMiddleware drops).
+    "crawler.health.PlatformHealthMiddleware": 950,
 }
+# Turns profiles' politeness/robots fields into settings before the crawl.
+ADDONS = {"crawler.politeness.Politeness": 0}
 
 ITEM_PIPELINES = {
     # 1. Drop empty or undecodable pages first, so nothing after sees them.
     "pipelines.validate.ValidatePipeline": 100,
     # 2. Judge: normalize, extract contacts, classify (one plain function).
     "pipelines.sales.SalePipeline": 300,
+    # 2b. Judge web sites (search results, the sites spider): name, page, then
+    #     WHOIS only for names/pages that already look fake; before the store
+    #     so the verdict is stored with the site.
+    "pipelines.sitejudge.SitePipeline": 400,
     # 3. Store last: only what was judged is written, in batches.
     "pipelines.persist.StorePipeline": 900,
 }

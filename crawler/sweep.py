@@ -74,7 +74,8 @@ def run(opts: SweepOptions) -> SweepResult:
     sweep_id = store.start_sweep(db, opts.platforms or ["全部"], mode, opts.keyword_filter, opts.schedule_id)
     db.close()
 
-    process = CrawlerProcess(crawl_settings(opts, sweep_id), install_root_handler=True)
+    settings = crawl_settings(opts, sweep_id)
+    process = CrawlerProcess(settings, install_root_handler=True)
     crawlers = []
     for name in opts.spiders:
         crawler = process.create_crawler(name)
@@ -107,4 +108,7 @@ def run(opts: SweepOptions) -> SweepResult:
     db = store.connect(opts.db)
     store.finish_sweep(db, sweep_id, status, stats)
     db.close()
+    from crawler.health import record_health
+    record_health(opts.db, sweep_id, status, stats, settings.get("CERTWATCH_WEBHOOK_URL") or "",
+                  opts.profiles_dir or None)
     return SweepResult(sweep_id, status, stats)

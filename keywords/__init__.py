@@ -74,14 +74,15 @@ def expand_queries(keywords: list[dict], industry: str | None = None,
         certs = widened
     intents = [k["term"] for k in keywords if k["kind"] == "intent"]
     excludes = [k["term"] for k in keywords if k["kind"] == "exclude"]
-    queries = []
+    queries: list[str] = []
+    seen: set[str] = set()
     for cert in certs:
         for intent in intents or [""]:
             query = f"{cert} {intent}".strip()
-            if len(query) > max_length or any(x in query for x in excludes):
+            if len(query) > max_length or query in seen or any(x in query for x in excludes):
                 continue
-            if query not in queries:
-                queries.append(query)
+            seen.add(query)
+            queries.append(query)
     return queries
 
 

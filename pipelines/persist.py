@@ -57,12 +57,14 @@ class StorePipeline:
         from pipelines.contacts import extractor
         parts = extractor()(host)
         domain = parts.top_domain_under_public_suffix or host
-        store.record_site(self.db, {
+        site_id = store.record_checked_site(self.db, {
             "domain": domain, "host": host, "url": item["url"], "final_url": item.get("final_url"),
             "http_status": item.get("http_status"), "title": item.get("title"),
             "source": item.get("source", "search"),
-            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates") if k in item}),
+            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois") if k in item}),
         })
+        for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
+            store.link_finding_site(self.db, int(finding_id), site_id, item["url"])
         self.stats.inc_value("certwatch/sites_recorded")
 
     def flush(self) -> None:

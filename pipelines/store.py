@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -252,6 +254,40 @@ def m_keywords_1_library_schedules_health(db: sqlite_utils.Database) -> None:
         "delivered": int, "delivery_error": str, "acknowledged_by": str,
     }, pk="id", defaults={"delivered": 0})
     db["alerts"].create_index(["sweep_id"])
+
+
+@migrations()
+def m_domains_1_whois_cache(db: sqlite_utils.Database) -> None:
+    """WHOIS answers per registered domain (re-asked after a configurable
+    age; failures are kept for the record but never served as fresh)."""
+    db["whois_cache"].create({
+        "domain": str, "status": str, "facts": str, "raw": str, "fetched_at": str,
+    }, pk="domain")
+    db["sites"].create_index(["verdict"])
+    db["sites"].create_index(["status"])
+
+
+@migrations()
+def m_console_2_search(db: sqlite_utils.Database) -> None:
+    """Queue filter indexes and the keyword search index: findings_fts holds
+    title/text/url/seller/keyword with CJK characters spaced apart, so an
+    FTS5 phrase query is a substring match for Chinese. Triggers only mark
+    changed findings in search_dirty; refresh_search_index() indexes them."""
+    db["findings"].create_index(["platform", "status", "score"])
+    db["findings"].create_index(["family", "status", "score"])
+    db["findings"].create_index(["status", "first_seen", "score"])
+    db.execute("CREATE VIRTUAL TABLE findings_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("CREATE TABLE search_dirty (finding_id INTEGER PRIMARY KEY)")
+    db.execute("INSERT INTO search_dirty (finding_id) SELECT id FROM findings")
+    db.execute("CREATE TRIGGER findings_search_ai AFTER INSERT ON findings BEGIN "
+               "INSERT OR IGNORE INTO search_dirty (finding_id) VALUES (NEW.id); END")
+    db.execute("CREATE TRIGGER findings_search_au AFTER UPDATE OF title, text, url, seller, keyword ON findings"
+               " WHEN OLD.title IS NOT NEW.title OR OLD.text IS NOT NEW.text OR OLD.url IS NOT NEW.url"
+               " OR OLD.seller IS NOT NEW.seller OR OLD.keyword IS NOT NEW.keyword BEGIN "
+               "INSERT OR IGNORE INTO search_dirty (finding_id) VALUES (NEW.id); END")
+    db.execute("CREATE TRIGGER findings_search_ad AFTER DELETE ON findings BEGIN "
+               "DELETE FROM findings_fts WHERE rowid = OLD.id; "
+               "DELETE FROM search_dirty WHERE finding_id = OLD.id; END")
 
 
 SCHEMA_VERSION = len(migrations._migrations)
@@ -717,6 +753,9 @@ def record_login_attempt(db: sqlite_utils.Database, name: str, ip: str, ok: bool
     with db.atomic():
         db.execute("INSERT INTO login_attempts (name, ip, at, ok) VALUES (?, ?, ?, ?)",
                    [name[:64], ip[:64], now_utc(), 1 if ok else 0])
+        if ok:      # keep a week of attempts
+            cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - 7 * 86400, timezone.utc)
+            db.execute("DELETE FROM login_attempts WHERE at < ?", [cutoff.strftime("%Y-%m-%dT%H:%M:%S")])
 
 
 def failed_logins_since(db: sqlite_utils.Database, since: str, name: str = "", ip: str = "") -> tuple[int, int]:
@@ -740,8 +779,8 @@ class QueueFilter:
     platform: str = ""
     family: str = ""
     verdict: str = ""            # "flagged" (findings), or a site verdict
-    date_from: str = ""          # YYYY-MM-DD, first seen (UTC date)
-    date_to: str = ""
+    date_from: str = ""          # first seen >= this UTC ISO time
+    date_to: str = ""            # first seen < this UTC ISO time
     keyword: str = ""
     contact: str = ""
 
@@ -777,13 +816,19 @@ def _queue_parts(f: QueueFilter, with_status: bool = True):
         fw.append("f.first_seen >= ?"); fa.append(f.date_from)
         sw.append("s.first_seen >= ?"); sa.append(f.date_from)
     if f.date_to:
-        fw.append("f.first_seen < ?"); fa.append(f.date_to + "T99")
-        sw.append("s.first_seen < ?"); sa.append(f.date_to + "T99")
+        fw.append("f.first_seen < ?"); fa.append(f.date_to)
+        sw.append("s.first_seen < ?"); sa.append(f.date_to)
     if f.keyword:
         like = _like(f.keyword)
-        fw.append("(f.title LIKE ? ESCAPE '\\' OR f.text LIKE ? ESCAPE '\\' OR f.url LIKE ? ESCAPE '\\'"
-                  " OR f.seller LIKE ? ESCAPE '\\' OR f.keyword LIKE ? ESCAPE '\\')")
-        fa += [like] * 5
+        match = search_query(f.keyword)
+        if match:       # see refresh_search_index: callers refresh before querying
+            # unary + : walk the queue's own index and probe the match set,
+            # rather than fetching every matching row first.
+            fw.append("+f.id IN (SELECT rowid FROM findings_fts WHERE findings_fts MATCH ?)")
+            fa.append(match)
+        else:
+            fw.append("(f.title LIKE ? ESCAPE '\\' OR f.text LIKE ? ESCAPE '\\' OR f.url LIKE ? ESCAPE '\\')")
+            fa += [like] * 3
         sw.append("(s.domain LIKE ? ESCAPE '\\' OR s.title LIKE ? ESCAPE '\\' OR s.url LIKE ? ESCAPE '\\')")
         sa += [like] * 3
     if f.contact:
@@ -829,7 +874,9 @@ def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
     rows = []
     for r in cur.fetchall():
         row = dict(zip(names, r))
-        row["contacts"] = _loads(row.get("contacts"), {})
+        contacts = _loads(row.get("contacts"), {})
+        row["contacts"] = {k: v for k, v in contacts.items() if isinstance(v, list)} \
+            if isinstance(contacts, dict) else {}
         rows.append(row)
     total = sum(db.execute(c, cargs_part).fetchone()[0]
                 for c, cargs_part in zip(counts, _split_args(fpart, spart)))
@@ -907,6 +954,15 @@ def contacts_of_site(db: sqlite_utils.Database, site_id: int, limit: int = 50) -
     return [{"kind": r[0], "value": r[1], "count": r[2]} for r in rows]
 
 
+def site_of_host(db: sqlite_utils.Database, host: str) -> dict | None:
+    """The stored site for a host name (by domain or host), for the network view."""
+    host = (host or "").strip().lower().rstrip(".")
+    row = db.execute("SELECT id, domain, verdict, score, status, url FROM sites WHERE domain = ? OR host = ?"
+                     " ORDER BY id LIMIT 1", [host, host]).fetchone()
+    return None if row is None else {"id": row[0], "domain": row[1], "verdict": row[2], "score": row[3],
+                                     "status": row[4], "url": row[5]}
+
+
 def items_needing_evidence(db: sqlite_utils.Database, limit: int = 0) -> list[dict]:
     """Flagged (undismissed) findings and suspicious/fake sites without an
     ok capture, highest score first: what ``evidence capture`` works on."""
@@ -923,6 +979,43 @@ def items_needing_evidence(db: sqlite_utils.Database, limit: int = 0) -> list[di
              "platform": r[5] or ""} for r in rows]
 
 
+_CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
+
+
+def search_text(value: str) -> str:
+    """NFKC-folded, lower-cased, with every CJK character a token of its own."""
+    return _CJK.sub(r" \1 ", unicodedata.normalize("NFKC", value or "").lower())
+
+
+def search_query(keyword: str) -> str | None:
+    """An FTS5 phrase matching ``keyword`` as a substring (the last word
+    may be a prefix); None if it has nothing to search for."""
+    tokens = re.findall(r"\w+", search_text(keyword))
+    if not tokens:
+        return None
+    return '"' + " ".join(tokens).replace('"', '""') + '"*'
+
+
+def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000) -> int:
+    """Index findings changed since the last call; returns how many."""
+    done = 0
+    while True:
+        rows = db.execute(
+            "SELECT d.finding_id, f.title, f.text, f.url, f.seller, f.keyword FROM search_dirty d"
+            " LEFT JOIN findings f ON f.id = d.finding_id ORDER BY d.finding_id LIMIT ?", [batch]).fetchall()
+        if not rows:
+            return done
+        with db.atomic():
+            for fid, *fields in rows:
+                db.execute("DELETE FROM findings_fts WHERE rowid = ?", [fid])
+                if any(v is not None for v in fields):
+                    db.execute("INSERT INTO findings_fts (rowid, body) VALUES (?, ?)",
+                               [fid, search_text(" ".join(v or "" for v in fields))])
+            db.execute("DELETE FROM search_dirty WHERE finding_id IN (%s)" % ",".join("?" * len(rows)),
+                       [r[0] for r in rows])
+        done += len(rows)
+
+
 def get_evidence(db: sqlite_utils.Database, evidence_id: int) -> dict:
     try:
         row = db["evidence"].get(evidence_id)
@@ -935,7 +1028,9 @@ def get_evidence(db: sqlite_utils.Database, evidence_id: int) -> dict:
 def open_db(path: str | os.PathLike) -> sqlite_utils.Database:
     """Open an existing, migrated store without migrating (per request in
     the console; ``connect`` once at start-up migrates)."""
-    db = sqlite_utils.Database(os.fspath(path))
+    import sqlite3
+    conn = sqlite3.connect(os.fspath(path), check_same_thread=False)   # one request, any thread
+    db = sqlite_utils.Database(conn)
     db.execute("PRAGMA busy_timeout = 30000")
     return db
 
@@ -969,13 +1064,14 @@ def restamp(db: sqlite_utils.Database, table: str, row_id: int, column: str, at:
 def takedown_candidates(db: sqlite_utils.Database, platform: str) -> list[dict]:
     """Confirmed findings on ``platform`` not yet in any takedown batch."""
     marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
-    rows = db.execute(
-        f"SELECT id FROM findings WHERE platform = ? AND status IN ({marks})"
+    cur = db.execute(
+        f"SELECT * FROM findings WHERE platform = ? AND status IN ({marks})"
         " AND id NOT IN (SELECT finding_id FROM takedown_items)"
         " AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
         "            AND finding_id IS NOT NULL)"
-        " ORDER BY id", [platform, *REQUESTABLE_STATUSES]).fetchall()
-    return [get_finding(db, r[0]) for r in rows]
+        " ORDER BY id", [platform, *REQUESTABLE_STATUSES])
+    names = [d[0] for d in cur.description]
+    return [_finding_row(dict(zip(names, r))) for r in cur.fetchall()]
 
 
 def create_takedown(db: sqlite_utils.Database, platform: str, user: str, unit: str = "") -> int | None:
@@ -989,13 +1085,12 @@ def create_takedown(db: sqlite_utils.Database, platform: str, user: str, unit: s
             "platform": platform, "created_at": stamp, "status": "created",
             "items": _dumps([f["id"] for f in found]), "unit": unit, "created_by": user,
         }).last_pk
-        for seq, f in enumerate(found, 1):
-            db["takedown_items"].insert({
-                "takedown_id": batch, "finding_id": f["id"], "seq": seq, "url": f["url"],
-                "platform": platform, "added_at": stamp, "result": "requested",
-            })
-            if f["status"] == "confirmed":
-                db["findings"].update(f["id"], {"status": "takedown_requested"})
+        db.conn.executemany(
+            "INSERT INTO takedown_items (takedown_id, finding_id, seq, url, platform, added_at, result)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'requested')",
+            [(batch, f["id"], seq, f["url"], platform, stamp) for seq, f in enumerate(found, 1)])
+        db.conn.executemany("UPDATE findings SET status = 'takedown_requested' WHERE id = ? AND status = 'confirmed'",
+                            [(f["id"],) for f in found])
     return batch
 
 
@@ -1065,28 +1160,28 @@ def add_takedown_check(db: sqlite_utils.Database, item_id: int, result: str, rea
     moves the finding to 'removed' (unknown never does)."""
     if result not in TAKEDOWN_RESULTS:
         raise StoreError(f"未知的复查结果：{result}")
-    try:
-        item = db["takedown_items"].get(item_id)
-    except sqlite_utils.db.NotFoundError:
-        raise StoreError(f"下架条目 {item_id} 不存在") from None
+    row = db.execute("SELECT takedown_id, finding_id, result FROM takedown_items WHERE id = ?",
+                     [item_id]).fetchone()
+    if row is None:
+        raise StoreError(f"下架条目 {item_id} 不存在")
+    takedown_id, finding_id, previous = row
     stamp = checked_at or now_utc()
     with db.atomic():
-        cid = db["takedown_checks"].insert({
-            "item_id": item_id, "takedown_id": item["takedown_id"], "finding_id": item["finding_id"],
-            "due": due, "checked_at": stamp, "result": result, "reason": reason[:500],
-            "http_status": http_status, "final_url": (final_url or "")[:2000], "similarity": similarity,
-            "screenshot": screenshot, "screenshot_sha256": screenshot_sha256,
-        }).last_pk
-        fields: dict = {"last_checked_at": stamp}
-        decided = result != "unknown" and item.get("result") != "removed"
+        cid = db.execute(
+            "INSERT INTO takedown_checks (item_id, takedown_id, finding_id, due, checked_at, result, reason,"
+            " http_status, final_url, similarity, screenshot, screenshot_sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [item_id, takedown_id, finding_id, due, stamp, result, (reason or "")[:500], http_status,
+             (final_url or "")[:2000], similarity, screenshot, screenshot_sha256]).lastrowid
+        decided = result != "unknown" and previous != "removed"
         if decided:
-            fields["result"] = result
-            if result == "removed":
-                fields["removed_at"] = stamp
-        db["takedown_items"].update(item_id, fields)
-        status = db.execute("SELECT status FROM findings WHERE id = ?", [item["finding_id"]]).fetchone()
-        if decided and status and status[0] in ("takedown_requested", "still_present"):
-            db["findings"].update(item["finding_id"], {"status": result})
+            db.execute("UPDATE takedown_items SET last_checked_at = ?, result = ?,"
+                       " removed_at = CASE WHEN ? = 'removed' THEN ? ELSE removed_at END WHERE id = ?",
+                       [stamp, result, result, stamp, item_id])
+            db.execute("UPDATE findings SET status = ? WHERE id = ?"
+                       " AND status IN ('takedown_requested', 'still_present')", [result, finding_id])
+        else:
+            db.execute("UPDATE takedown_items SET last_checked_at = ? WHERE id = ?", [stamp, item_id])
     return cid
 
 
@@ -1172,9 +1267,10 @@ def stats_referred(db: sqlite_utils.Database, start: str, end: str) -> list[dict
 # -- police referrals
 
 def create_referral(db: sqlite_utils.Database, unit: str, findings: list[int], sites: list[int],
-                    user: str, note: str = "") -> int:
-    """A referral batch: its items, and a 'refer' decision on each."""
-    stamp = now_utc()
+                    user: str, note: str = "", at: str | None = None) -> int:
+    """A referral batch: its items, and a 'refer' decision on each. ``at``
+    records a referral made earlier (imports of past work)."""
+    stamp = at or now_utc()
     with db.atomic():
         rid = db["referrals"].insert({
             "created_at": stamp, "unit": unit, "created_by": user, "note": note,
@@ -1546,3 +1642,100 @@ def list_alerts(db: sqlite_utils.Database, sweep_id: int | None = None, limit: i
     if sweep_id is not None:
         return list(db["alerts"].rows_where("sweep_id = ?", [sweep_id], order_by="id desc", limit=limit))
     return list(db["alerts"].rows_where(order_by="id desc", limit=limit))
+
+
+def sites_with_status(db: sqlite_utils.Database, statuses: tuple = ("new", "flagged")) -> list[dict]:
+    marks = ", ".join("?" * len(statuses))
+    return [get_site(db, r[0]) for r in db.execute(
+        f"SELECT id FROM sites WHERE status IN ({marks}) ORDER BY id", list(statuses)).fetchall()]
+
+
+def findings_of_sweep(db: sqlite_utils.Database, sweep_id: int, flagged_only: bool = False,
+                      limit: int = 500) -> list[dict]:
+    """Findings a sweep saw (new or already known), highest score first."""
+    sql = ("SELECT f.* FROM finding_sweeps s JOIN findings f ON f.id = s.finding_id WHERE s.sweep_id = ?"
+           + (" AND f.flagged = 1" if flagged_only else "") + " ORDER BY f.score DESC, f.id LIMIT ?")
+    cur = db.execute(sql, [sweep_id, limit])
+    cols = [c[0] for c in cur.description]
+    return [_finding_row(dict(zip(cols, r))) for r in cur.fetchall()]
+
+
+# ---- domains
+# Look-alike sites: WHOIS cache, checked sites, candidate hosts from findings.
+
+def get_whois(db: sqlite_utils.Database, domain: str, max_age_days: float) -> dict | None:
+    """Cached WHOIS facts younger than ``max_age_days`` (answers only: a
+    failed lookup is asked again)."""
+    row = db.execute("SELECT status, facts, fetched_at FROM whois_cache WHERE domain = ?",
+                     [domain]).fetchone()
+    if row is None or row[0] not in ("ok", "not_found"):
+        return None
+    try:
+        fetched = datetime.strptime(row[2], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+    if (datetime.now(timezone.utc) - fetched).total_seconds() > max_age_days * 86400:
+        return None
+    facts = _loads(row[1], {})
+    facts["cached_at"] = row[2]
+    return facts
+
+
+def save_whois(db: sqlite_utils.Database, domain: str, facts: dict, raw: str) -> None:
+    with db.atomic():
+        db["whois_cache"].upsert({"domain": domain, "status": facts.get("status", ""),
+                                  "facts": _dumps(facts), "raw": (raw or "")[:65536],
+                                  "fetched_at": now_utc()}, pk="domain")
+
+
+def whois_raw(db: sqlite_utils.Database, domain: str) -> str:
+    row = db.execute("SELECT raw FROM whois_cache WHERE domain = ?", [domain]).fetchone()
+    return row[0] if row else ""
+
+
+def record_checked_site(db: sqlite_utils.Database, site: dict) -> int:
+    """Store a judged site (see record_site) and move its machine status:
+    ``flagged`` when the verdict says fake or suspicious, else ``new``;
+    a human decision is never overwritten."""
+    site_id = record_site(db, site)
+    flagged = site.get("verdict") in ("fake_gov_site", "suspicious")
+    with db.atomic():
+        db.execute("UPDATE sites SET status = ? WHERE id = ? AND status IN ('new', 'flagged')",
+                   ["flagged" if flagged else "new", site_id])
+    return site_id
+
+
+def site_by_domain(db: sqlite_utils.Database, domain: str) -> dict | None:
+    row = db.execute("SELECT id FROM sites WHERE domain = ?", [domain]).fetchone()
+    return get_site(db, row[0]) if row else None
+
+
+def linked_hosts_of_findings(db: sqlite_utils.Database, limit: int = 10_000) -> list[dict]:
+    """Hosts and URLs named in stored findings (contacts "url"/"domain"
+    lists), newest findings first: [{"finding_id", "url", "host"}]."""
+    out = []
+    for fid, contacts in db.execute(
+            "SELECT id, contacts FROM findings WHERE contacts LIKE '%\"url\"%' OR contacts LIKE '%\"domain\"%'"
+            " ORDER BY id DESC LIMIT ?", [limit]).fetchall():
+        c = _loads(contacts, {})
+        if not isinstance(c, dict):
+            continue
+        urls = [u for u in c.get("url", []) if isinstance(u, str)]
+        seen = set()
+        for url in urls:
+            host = (urllib.parse.urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
+            if host and host not in seen:
+                seen.add(host)
+                out.append({"finding_id": fid, "url": url, "host": host})
+        for host in c.get("domain", []):
+            if isinstance(host, str) and host.lower() not in seen:
+                seen.add(host.lower())
+                out.append({"finding_id": fid, "url": "http://" + host.lower() + "/", "host": host.lower()})
+    return out
+
+
+def unchecked_sites(db: sqlite_utils.Database, limit: int = 1000) -> list[dict]:
+    """Sites stored but never visited (tips from `certwatch submit`)."""
+    return [dict(zip(("id", "domain", "host", "url", "source"), r)) for r in db.execute(
+        "SELECT id, domain, host, url, source FROM sites WHERE http_status IS NULL"
+        " AND status IN ('new', 'flagged') ORDER BY id LIMIT ?", [limit]).fetchall()]

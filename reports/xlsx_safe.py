@@ -31,11 +31,9 @@ def safe_row(values: Iterable[Any]) -> list[Any]:
 
 
 def append_row(ws, values: Iterable[Any]) -> None:
-    """Append a row to an openpyxl worksheet, every text cell a string."""
+    """Append a row to an openpyxl worksheet. Neutralized text never starts
+    with '=', so openpyxl stores every text cell as a string."""
     ws.append(safe_row(values))
-    for cell in ws[ws.max_row]:
-        if isinstance(cell.value, str):
-            cell.data_type = "s"
 
 
 def set_cell(ws, row: int, column: int, value: Any):

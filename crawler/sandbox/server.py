@@ -15,6 +15,8 @@ import re
 import urllib.parse
 from importlib import resources
 
+from crawler.sandbox import troubled
+from crawler.sandbox import hostile
 from crawler.sandbox.world import ENGINE, PLATFORMS, Listing, Site, World, world
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,8 @@ class Response:
 
 
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request", 404: "Not Found",
-           405: "Method Not Allowed", 410: "Gone", 502: "Bad Gateway", 500: "Internal Server Error"}
+           405: "Method Not Allowed", 410: "Gone", 502: "Bad Gateway", 500: "Internal Server Error",
+           403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable"}
 
 e = html.escape
 
@@ -66,6 +69,7 @@ class App:
             "market.js": resources.files(__package__).joinpath("static/market.js").read_bytes(),
         }
         self.hosts = {p.host: p for p in PLATFORMS.values()}
+        self.blocked: dict[int, int] = {}      # listing num -> status (admin /block)
 
     def handle(self, method: str, host: str, path: str, query: str, body: bytes) -> Response:
         host = host.lower().split(":")[0]
@@ -75,16 +79,22 @@ class App:
             return self.admin(method, path, query, body)
         if host == ENGINE.host:
             return self.engine(path, query)
+        if host in troubled.HOSTS:          # captcha / redesign / empty platforms
+            return troubled.handle(self, host, path, query)
+        if host in hostile.HOSTS:           # hostile pages for crawler tests
+            return hostile.handle(self, host, path, query)
         platform = self.hosts.get(host)
         if platform is not None:
             return getattr(self, platform.name)(path, query)
-        site = self.w.sites_by_host.get(host)
+        site = self.w.sites_by_host.get(host) or self.w.sites_by_host.get(host.removeprefix("www."))
         if site is not None:
             return self.site(site, path)
         return Response(502, _page("502", f"<h1>502 无法解析主机 {e(host)}</h1>"))
 
     # -- admin
     def admin(self, method: str, path: str, query: str, body: bytes) -> Response:
+        if path == "/info":      # addresses of the sandbox's other servers (WHOIS)
+            return Response(200, json.dumps(getattr(self, "info", {})), "application/json")
         if path == "/health":
             return Response(200, json.dumps({"ok": True, "listings": len(self.w.listings)}),
                             "application/json")
@@ -95,9 +105,26 @@ class App:
                 return Response(400, "bad request", "text/plain")
             self.w.taken_down.update(nums)
             return Response(200, json.dumps({"taken_down": sorted(self.w.taken_down)}), "application/json")
+        if path == "/block" and method == "POST":
+            # Make listings answer an error (default 503) or a captcha page (status 200 + "captcha"):
+            # the "unknown" case of rechecks. {"nums": [...], "status": 503}; status 0 unblocks.
+            try:
+                data = json.loads(body or b"{}")
+                nums, status = [int(n) for n in data.get("nums", [])], int(data.get("status", 503))
+            except (ValueError, TypeError, AttributeError):
+                return Response(400, "bad request", "text/plain")
+            for n in nums:
+                if status == 0:
+                    self.blocked.pop(n, None)
+                else:
+                    self.blocked[n] = status
+            return Response(200, json.dumps({"blocked": self.blocked}), "application/json")
+        if path == "/troubled":
+            return troubled.admin(self, method, body)
         if path == "/resolve":
             host = _qs(query).get("host", "").lower()
-            exists = host in self.hosts or host == ENGINE.host or host in self.w.sites_by_host
+            exists = host in self.hosts or host == ENGINE.host or host in self.w.sites_by_host \
+                or host.removeprefix("www.") in self.w.sites_by_host
             return Response(200, json.dumps({"host": host, "exists": exists}), "application/json")
         return Response(404, "not found", "text/plain")
 
@@ -128,6 +155,11 @@ class App:
 
     # -- platforms
     def _removed(self, listing: Listing, platform) -> Response | None:
+        blocked = getattr(self, "blocked", {}).get(listing.num)
+        if blocked == 200:
+            return Response(200, _page("安全验证", "<h1>请完成安全验证</h1><p>访问过于频繁，请输入验证码（captcha）</p>"))
+        if blocked:
+            return Response(blocked, _page(str(blocked), f"<h1>{blocked}</h1>"))
         if listing.removed == "404" or (listing.num in self.w.taken_down and listing.num % 2 == 0):
             return Response(404, _page("404", "<h1>页面不存在</h1>"), f"text/html; charset={platform.encoding}")
         if listing.removed == "notice" or listing.num in self.w.taken_down:
@@ -300,7 +332,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, seed: int | None = None,
     server = await asyncio.start_server(lambda r, w: _serve_conn(app, r, w), host, port,
                                         limit=MAX_HEADER, backlog=1024)
     addr = server.sockets[0].getsockname()
+    from crawler.sandbox import whois_server
+    whois, app.info = await whois_server.start(host)   # WHOIS on its own loopback port
+    app.info = {"whois": app.info}
     if ready is not None:
         ready(f"http://{addr[0]}:{addr[1]}")
-    async with server:
+    async with server, whois:
         await server.serve_forever()

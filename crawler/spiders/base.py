@@ -8,7 +8,7 @@ import scrapy
 from scrapy.http import TextResponse
 
 from crawler.profiles import Profile, load_profiles, profile_for_host
-from keywords import default_keywords, expand_queries
+from keywords import default_keywords, expand_queries, platform_queries
 from pipelines import store
 from pipelines.removal import removal_reason
 
@@ -18,14 +18,23 @@ log = logging.getLogger(__name__)
 MAX_REPLACEMENT_SHARE = 0.2
 
 
-def load_queries(db_path: str, keyword_filter: str = "") -> list[str]:
+def queries_from_library(db, keyword_filter: str = "", industry: str = "", department: str = "",
+                         variants: bool = False) -> list[str]:
     """Search queries from the store's keyword library (seeded with the
-    default library when empty)."""
+    default library when empty). Without filters this is exactly
+    ``expand_queries(store.list_keywords(db))``."""
+    if not store.list_keywords(db, active_only=False):
+        store.add_keywords(db, default_keywords(), source="默认关键词库")
+    return expand_queries(store.list_keywords(db), term_filter=keyword_filter or None,
+                          industry=industry or None, department=department or None,
+                          variants=bool(variants))
+
+
+def load_queries(db_path: str, keyword_filter: str = "", industry: str = "", department: str = "",
+                 variants: bool = False) -> list[str]:
     db = store.connect(db_path)
     try:
-        if not store.list_keywords(db, active_only=False):
-            store.add_keywords(db, default_keywords(), source="默认关键词库")
-        return expand_queries(store.list_keywords(db), term_filter=keyword_filter or None)
+        return queries_from_library(db, keyword_filter, industry, department, variants)
     finally:
         db.close()
 
@@ -53,6 +62,11 @@ class ProfileSpider(scrapy.Spider):
         spider.profiles = load_profiles(crawler.settings.get("CERTWATCH_PROFILES_DIR") or None)
         spider.db_path = crawler.settings.get("CERTWATCH_DB")
         spider.sandbox = bool(crawler.settings.get("CERTWATCH_SANDBOX"))
+        # Keyword library filters and health checks (crawler/cli_schedule.py, crawler/health.py).
+        spider.industry = crawler.settings.get("CERTWATCH_INDUSTRY", "")
+        spider.department = crawler.settings.get("CERTWATCH_DEPARTMENT", "")
+        spider.variants = crawler.settings.getbool("CERTWATCH_QUERY_VARIANTS", False)
+        spider.canary = crawler.settings.getbool("CERTWATCH_CANARY", True)
         return spider
 
     # -- selection
@@ -65,6 +79,8 @@ class ProfileSpider(scrapy.Spider):
                 continue
             if self.sandbox != p.sandbox and not self.platform_filter:
                 continue      # sandbox profiles in sandbox mode, real ones in real mode
+            if not p.demo and not self.platform_filter:
+                continue      # test-only platforms (blocked/broken) run only when named
             chosen.append(p)
         return chosen
 
@@ -87,14 +103,27 @@ class ProfileSpider(scrapy.Spider):
             meta["playwright_page_methods"] = [PageMethod("wait_for_selector", wait_for, timeout=15_000)]
 
     async def start(self):
-        queries = self.query_arg or load_queries(self.db_path, self.keyword_filter)
+        queries = self.query_arg or load_queries(
+            self.db_path, self.keyword_filter, getattr(self, "industry", ""),
+            getattr(self, "department", ""), getattr(self, "variants", False))
         profiles = self.selected()
         self.crawler.stats.set_value("certwatch/queries", len(queries))
         self.crawler.stats.set_value("certwatch/platforms", ",".join(p.name for p in profiles))
         for profile in profiles:
             first = int(profile.search.get("first_page", 1))
-            for query in queries:
+            if profile.canary and getattr(self, "canary", True):
+                yield self.canary_request(profile, first)
+            kept, skipped = platform_queries(queries, profile.max_query_length)
+            if skipped:
+                self.crawler.stats.inc_value(f"certwatch/queries_too_long/{profile.name}", skipped)
+            for query in kept:
                 yield self.search_request(profile, query, first)
+
+    def canary_request(self, profile: Profile, first: int) -> scrapy.Request:
+        """A query that must return results; none means the platform is broken."""
+        self.crawler.stats.inc_value(f"certwatch/canary/{profile.name}")
+        req = self.search_request(profile, profile.canary, first)
+        return req.replace(dont_filter=True, meta={**req.meta, "canary": True})
 
     # -- parsing
     def _usable(self, response) -> bool:
@@ -116,7 +145,14 @@ class ProfileSpider(scrapy.Spider):
     def parse_search(self, response):
         profile = self.profiles[response.meta["profile"]]
         query, page = response.meta["query"], response.meta["page"]
+        if response.meta.get("canary"):
+            links = [] if response.meta.get("certwatch_blocked") or not isinstance(response, TextResponse) \
+                else response.css(profile.search["result"]).getall()
+            self.crawler.stats.inc_value(f"certwatch/canary_results/{profile.name}", len(links))
+            return
         self.crawler.stats.inc_value(f"certwatch/search_pages/{profile.name}")
+        if response.meta.get("certwatch_blocked"):
+            return        # counted as blocked by crawler.health.PlatformHealthMiddleware
         if not self._usable(response):
             return
         links = response.css(profile.search["result"]).getall()
@@ -151,6 +187,8 @@ class ProfileSpider(scrapy.Spider):
         profile = self.profiles[response.meta["profile"]]
         stats = self.crawler.stats
         stats.inc_value(f"certwatch/detail_pages/{profile.name}")
+        if response.meta.get("certwatch_blocked"):
+            return        # counted as blocked by crawler.health.PlatformHealthMiddleware
         if not self._usable(response):
             return
         reason = removal_reason(response.status, response.text, profile.removed.get("markers", ()),

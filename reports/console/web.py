@@ -18,13 +18,13 @@ import hashlib
 import hmac
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipelines import store
+from pipelines.evidence import BEIJING, beijing_time  # noqa: F401  (re-exported for pages)
 
 SESSION_COOKIE = "cw_session"
 LOGIN_CSRF_COOKIE = "cw_login_csrf"
@@ -43,7 +43,8 @@ VERDICT_LABELS = {
 }
 ACTION_LABELS = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安"}
 KIND_LABELS = {"finding": "信息", "site": "网站"}
-BEIJING = timezone(timedelta(hours=8))
+CONTACT_LABELS = {"wechat": "微信", "qq": "QQ", "phone": "电话", "telegram": "Telegram",
+                  "domain": "域名", "url": "网址", "email": "邮箱"}
 
 
 @dataclass(frozen=True)
@@ -175,19 +176,6 @@ def render(request: Request, template: str, context: dict | None = None,
 
 # ---------------------------------------------------------------- template filters
 
-def beijing_time(value: str | None, seconds: bool = True) -> str:
-    """A stored UTC time (ISO, 'Z') as 北京时间 text."""
-    if not value:
-        return ""
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
 def family_labels() -> dict[str, str]:
     try:
         from pipelines.sales import model
@@ -199,6 +187,6 @@ def family_labels() -> dict[str, str]:
 def template_globals() -> dict:
     return {"STATUS_LABELS": STATUS_LABELS, "VERDICT_LABELS": VERDICT_LABELS,
             "ROLE_LABELS": ROLE_LABELS, "ACTION_LABELS": ACTION_LABELS,
-            "KIND_LABELS": KIND_LABELS, "CONFIRM_CATEGORIES": store.CONFIRM_CATEGORIES,
+            "KIND_LABELS": KIND_LABELS, "CONTACT_LABELS": CONTACT_LABELS, "CONFIRM_CATEGORIES": store.CONFIRM_CATEGORIES,
             "FAMILY_LABELS": family_labels()}
 

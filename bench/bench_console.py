@@ -1,0 +1,118 @@
+"""Console speed: seed 100,000 findings (plus sites, links, decisions) and
+time the queue and detail pages server-side (in-process ASGI, no network).
+
+    .venv/bin/python bench/bench_console.py [--findings 100000] [--runs 20]
+
+Prints median and 95th percentile per page. Target: under 200 ms each.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from pipelines import store  # noqa: E402
+from reports.console.app import create_app  # noqa: E402
+from reports.console.passwords import hash_password  # noqa: E402
+
+PLATFORMS = ["market", "classifieds", "forum", "engine"]
+FAMILIES = ["special_operation", "construction", "special_equipment", "safety_management", ""]
+WORDS = ["低压电工证", "焊工证", "高处作业证", "叉车证", "塔吊司机证", "安全员C证", "不用考试", "包过",
+         "人不到场", "官网可查", "加急", "内部渠道", "全国通用", "先拿证后付款"]
+
+
+def seed(db, n: int, rng: random.Random) -> None:
+    batch = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        words = rng.sample(WORDS, 4)
+        wechat = f"zb{rng.randrange(n // 5):06d}"
+        flagged = rng.random() < 0.6
+        batch.append({
+            "url": f"http://bench{i % 97}.example.cn/item/{i}.html", "platform": rng.choice(PLATFORMS),
+            "title": " ".join(words[:2]) + f" {i}", "text": "，".join(words) + f"。微信 {wechat}",
+            "flagged": flagged, "score": rng.randrange(50, 100) if flagged else rng.randrange(0, 50),
+            "family": rng.choice(FAMILIES), "keyword": words[0],
+            "contacts": {"wechat": [wechat], "phone": [f"138{rng.randrange(10 ** 8):08d}"]},
+            "reasons": [{"code": "w", "label": w, "weight": 1.5, "evidence": w} for w in words[:3]],
+        })
+        if len(batch) == 2000:
+            store.record_findings(db, batch, None)
+            batch = []
+    if batch:
+        store.record_findings(db, batch, None)
+    print(f"seeded {n} findings in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    sites = []
+    for j in range(500):
+        sites.append(store.record_site(db, {"domain": f"cx-mem-gov{j}.cn", "url": f"http://cx-mem-gov{j}.cn/",
+                                            "verdict": rng.choice(["fake_gov_site", "suspicious", "benign"]),
+                                            "score": rng.randrange(30, 100), "whois": {"registrar": "某注册商"}}))
+    with db.atomic():
+        for i in range(0, n, 10):
+            store.link_finding_site(db, i + 1, rng.choice(sites), "http://x/")
+    for i in range(1, n, 50):
+        store.add_decision(db, "bench", rng.choice(["confirm", "refer"]), finding_id=i)
+
+
+def timed(client, path: str, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (path, r.status_code)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--findings", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--db", default="", help="reuse/keep this database (default: a temp file)")
+    args = parser.parse_args()
+    path = args.db or os.path.join(tempfile.mkdtemp(prefix="cw-bench-"), "certwatch.db")
+    db = store.connect(path)
+    if store.count_findings(db) < args.findings:
+        seed(db, args.findings - store.count_findings(db), random.Random(42))
+    if store.get_user(db, name="bench") is None:
+        store.add_user(db, "bench", "reviewer", hash_password("bench password"))
+    db.execute("ANALYZE")
+    top = db.execute("SELECT id FROM findings WHERE status = 'flagged' ORDER BY score DESC LIMIT 1").fetchone()[0]
+    db.close()
+
+    client = TestClient(create_app(path))
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"name": "bench", "password": "bench password", "csrf_token": token})
+    pages = [
+        ("queue (pending, page 1)", "/queue"),
+        ("queue page 50", "/queue?status=pending&page=50"),
+        ("queue all statuses", "/queue?status="),
+        ("queue platform filter", "/queue?platform=forum"),
+        ("queue keyword filter", "/queue?keyword=塔吊"),
+        ("queue contact filter", "/queue?status=&contact=zb000123"),
+        ("queue date range", "/queue?date_from=2000-01-01&date_to=2100-01-01"),
+        ("detail (finding)", f"/finding/{top}"),
+        ("detail (site)", "/site/1"),
+    ]
+    print(f"{args.findings} findings; {args.runs} runs each; server time in ms (in-process)")
+    print(f"{'page':28} {'median':>8} {'p95':>8}")
+    for label, url in pages:
+        client.get(url)          # warm
+        med, p95 = timed(client, url, args.runs)
+        print(f"{label:28} {med:8.1f} {p95:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

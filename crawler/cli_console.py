@@ -1,0 +1,270 @@
+"""``certwatch serve``, ``certwatch user …`` and ``certwatch evidence …``:
+the console, its accounts, and evidence capture/verification (thin layers
+over reports.console, the store and pipelines.evidence)."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from crawler.cli import CliError, table
+
+ROLE_ALIASES = {"admin": "admin", "管理员": "admin", "monitor": "monitor", "监测员": "monitor",
+                "reviewer": "reviewer", "审核员": "reviewer", "readonly": "readonly", "只读": "readonly"}
+
+
+def _sub(sub, name: str, help_: str, func, example: str):
+    p = sub.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default=argparse.SUPPRESS, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
+    p.set_defaults(func=func)
+    return p
+
+
+def _settings():
+    from crawler import settings
+    return settings
+
+
+# ---------------------------------------------------------------- serve
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from reports.console.app import create_app
+    host = args.host or _settings().CERTWATCH_CONSOLE_HOST
+    port = _settings().CERTWATCH_CONSOLE_PORT if args.port is None else args.port
+    try:
+        app = create_app(args.db)
+    except OSError as exc:
+        raise CliError(f"无法打开数据库 {args.db}：{exc}") from None
+    from pipelines import store
+    db = store.connect(args.db)
+    try:
+        if not store.list_users(db):
+            print("提示：还没有任何用户，请先运行 certwatch user add 姓名 --role admin", file=sys.stderr)
+    finally:
+        db.close()
+    config = uvicorn.Config(app, host=host, port=port, log_level=args.log_level.lower(),
+                            proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
+                            server_header=False)
+    server = uvicorn.Server(config)
+
+    original_startup = server.startup
+
+    async def startup(sockets=None):
+        await original_startup(sockets=sockets)
+        for srv in getattr(server, "servers", []):
+            for sock in srv.sockets:
+                addr = sock.getsockname()
+                print(f"http://{addr[0]}:{addr[1]}", flush=True)
+                print(f"审核台已启动：http://{addr[0]}:{addr[1]}/ （Ctrl+C 停止）", file=sys.stderr, flush=True)
+                break
+            break
+    server.startup = startup
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+# ---------------------------------------------------------------- users
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        value = getpass.getpass("密码：")
+        if getpass.getpass("再次输入密码：") != value:
+            raise CliError("两次输入的密码不一致")
+    else:
+        raise CliError("请用 --password-stdin 从标准输入提供密码，或在终端中交互输入")
+    return value
+
+
+def _role(value: str) -> str:
+    role = ROLE_ALIASES.get((value or "").strip())
+    if role is None:
+        raise CliError(f"未知的角色：{value}（可选：admin/管理员、monitor/监测员、reviewer/审核员、readonly/只读）")
+    return role
+
+
+def cmd_user_add(args) -> int:
+    from pipelines import store
+    from reports.console.passwords import PasswordError, hash_password
+    role = _role(args.role)
+    password = _read_password(args)
+    try:
+        hashed = hash_password(password)
+    except PasswordError as exc:
+        raise CliError(str(exc)) from None
+    db = store.connect(args.db)
+    try:
+        store.add_user(db, args.name, role, hashed, created_by=f"cli:{getpass.getuser()}")
+    except store.StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        db.close()
+    print(f"已创建用户 {args.name.strip()}（{store.ROLES[role]}）")
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    from pipelines import store
+    from pipelines.evidence import beijing_time
+    db = store.connect(args.db)
+    try:
+        rows = [[u["name"], store.ROLES.get(u["role"], u["role"]), "已停用" if u["disabled"] else "正常",
+                 beijing_time(u["created_at"], False)] for u in store.list_users(db)]
+    finally:
+        db.close()
+    print(table(rows, ["用户名", "角色", "状态", "创建时间（北京时间）"]) if rows else "还没有用户")
+    return 0
+
+
+def cmd_user_set(args) -> int:
+    from pipelines import store
+    from reports.console.passwords import PasswordError, hash_password
+    db = store.connect(args.db)
+    try:
+        user = store.get_user(db, name=args.name)
+        if user is None:
+            raise CliError(f"用户 {args.name} 不存在")
+        hashed = None
+        if args.password_stdin or args.password:
+            try:
+                hashed = hash_password(_read_password(args))
+            except PasswordError as exc:
+                raise CliError(str(exc)) from None
+        disabled = True if args.disable else False if args.enable else None
+        store.update_user(db, user["id"], role=_role(args.role) if args.role else None,
+                          disabled=disabled, password_hash=hashed)
+    except store.StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        db.close()
+    print(f"已更新用户 {args.name}")
+    return 0
+
+
+# ---------------------------------------------------------------- evidence
+
+def cmd_evidence_capture(args) -> int:
+    from pipelines import evidence, store
+    settings = _scrapy_settings()
+    config = evidence.CaptureConfig.from_settings(
+        settings, sandbox=args.sandbox, operator=args.operator or getpass.getuser(),
+        concurrency=args.concurrency, item_timeout=args.timeout)
+    if not config.sandbox and not args.real:
+        raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上取证")
+    db = store.connect(args.db)
+
+    def progress(item, stats):
+        if not args.quiet:
+            print(f"\r已取证 {stats.ok}，失败 {stats.failed}", end="", file=sys.stderr, flush=True)
+    root = store.evidence_dir(db)
+    try:
+        try:
+            stats = evidence.capture(db, config, limit=args.limit or 0, progress=progress)
+        except evidence.CaptureError as exc:
+            raise CliError(str(exc)) from None
+    finally:
+        db.close()
+    if not args.quiet:
+        print(file=sys.stderr)
+    for item, error in stats.errors:
+        print(f"失败：{'信息' if item['kind'] == 'finding' else '网站'} #{item['id']} {item['url']}：{error}")
+    print(f"取证完成：成功 {stats.ok} 条，失败 {stats.failed} 条（失败的下次运行时重试）；"
+          f"证据目录 {root}")
+    return 0 if not stats.failed else 1
+
+
+def demo_evidence(db_path: str, sandbox: str) -> None:
+    """`certwatch demo`: capture evidence for what the sweep flagged."""
+    from pipelines import evidence, store
+    settings = _scrapy_settings()
+    config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, operator="演示")
+    print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
+    db = store.connect(db_path)
+    try:
+        stats = evidence.capture(db, config)
+    except evidence.CaptureError as exc:
+        print(f"取证未完成：{exc}", file=sys.stderr)
+        return
+    finally:
+        db.close()
+    print(f"取证：成功 {stats.ok} 条，失败 {stats.failed} 条", file=sys.stderr)
+
+
+def _scrapy_settings():
+    from scrapy.settings import Settings
+    settings = Settings()
+    settings.setmodule(_settings(), priority="project")
+    return settings
+
+
+def cmd_evidence_verify(args) -> int:
+    from pipelines import evidence, store
+    db = store.connect(args.db)
+    try:
+        report = evidence.verify(db)
+    finally:
+        db.close()
+    names = {"missing": "缺失", "altered": "已被改动", "outside": "路径越出证据目录"}
+    for p in report.problems:
+        line = f"证据 #{p.evidence_id} {p.kind} {p.path}：{names[p.problem]}"
+        if p.problem == "altered":
+            line += f"（记录 {p.expected}，实际 {p.actual}）"
+        print(line)
+    if report.problems:
+        print(f"校验未通过：{report.rows} 条证据、{report.files} 个文件中有 {len(report.problems)} 个问题")
+        return 1
+    print(f"校验通过：{report.rows} 条证据、{report.files} 个文件的 SHA-256 全部一致")
+    return 0
+
+
+# ---------------------------------------------------------------- register
+
+def register(add) -> None:
+    p = add("serve", "启动审核台（网页，默认只监听本机 127.0.0.1）", cmd_serve,
+            "certwatch serve --db demo/certwatch.db --port 8000")
+    p.add_argument("--host", default=None, help="监听地址（默认 127.0.0.1；对外提供请放在 HTTPS 反向代理之后）")
+    p.add_argument("--port", type=int, default=None, help="端口（默认 8000；0 表示任选空闲端口）")
+    p.add_argument("--forwarded-allow-ips", default=None,
+                   help="信任其 X-Forwarded-* 头的反向代理地址（默认 127.0.0.1）")
+    p.add_argument("--log-level", default="WARNING")
+
+    p = add("user", "审核台用户：创建、列出、修改（角色：管理员/监测员/审核员/只读）",
+            lambda a: p.print_help() or 2, "certwatch user add 张三 --role reviewer")
+    sub = p.add_subparsers(dest="user_command", metavar="子命令")
+    s = _sub(sub, "add", "创建用户（密码从终端输入或 --password-stdin；没有默认密码）", cmd_user_add,
+             "echo '一个足够长的密码' | certwatch user add 张三 --role reviewer --password-stdin")
+    s.add_argument("name", help="用户名")
+    s.add_argument("--role", required=True, help="admin/管理员、monitor/监测员、reviewer/审核员、readonly/只读")
+    s.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（一行）")
+    s = _sub(sub, "list", "列出用户", cmd_user_list, "certwatch user list")
+    s = _sub(sub, "set", "修改用户：角色、停用/启用、重设密码（修改后该用户需重新登录）", cmd_user_set,
+             "certwatch user set 张三 --role readonly")
+    s.add_argument("name", help="用户名")
+    s.add_argument("--role", help="新角色")
+    s.add_argument("--disable", action="store_true", help="停用")
+    s.add_argument("--enable", action="store_true", help="启用")
+    s.add_argument("--password", action="store_true", help="在终端中重设密码")
+    s.add_argument("--password-stdin", action="store_true", help="从标准输入读取新密码")
+
+    p = add("evidence", "证据：取证（截图、网页、WARC、SHA-256）与校验", lambda a: p.print_help() or 2,
+            "certwatch evidence verify --db demo/certwatch.db")
+    sub = p.add_subparsers(dest="evidence_command", metavar="子命令")
+    s = _sub(sub, "capture", "为可疑信息和可疑/假冒网站取证（已成功取证的跳过，失败的重试）",
+             cmd_evidence_capture,
+             "certwatch evidence capture --sandbox http://127.0.0.1:8765 --db demo/certwatch.db")
+    s.add_argument("--sandbox", default="", help="沙箱地址（浏览器经由沙箱代理访问）")
+    s.add_argument("--real", action="store_true", help="在真实网络上取证")
+    s.add_argument("--limit", type=int, default=0, help="最多取证条数（默认全部）")
+    s.add_argument("--operator", default="", help="操作人（写入提取记录；默认当前系统用户）")
+    s.add_argument("--concurrency", type=int, default=None, help="同时打开的页面数")
+    s.add_argument("--timeout", type=float, default=None, help="每条的时限（秒）")
+    s.add_argument("--quiet", action="store_true", help="不显示进度")
+    s = _sub(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
+             cmd_evidence_verify, "certwatch evidence verify --db demo/certwatch.db")

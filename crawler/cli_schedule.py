@@ -1,0 +1,331 @@
+"""``certwatch schedule …``, ``certwatch scheduler`` and ``certwatch health``:
+scheduled sweeps and sweep health on the command line (thin over
+crawler.scheduler, crawler.health and the store)."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import timedelta
+
+from crawler.cli import CliError, parse_settings, table
+from crawler.cli_keywords import sub_command
+
+
+def _open(args):
+    from pipelines import store
+    return store.connect(args.db)
+
+
+def _now(args):
+    from crawler.scheduler import ScheduleError, parse_time, utc_now
+    if getattr(args, "now", None):
+        try:
+            return parse_time(args.now)
+        except ScheduleError as exc:
+            raise CliError(str(exc)) from None
+    return utc_now()
+
+
+def _mode(args) -> str:
+    if getattr(args, "sandbox", None):
+        return args.sandbox
+    if getattr(args, "real", False):
+        return ""
+    raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上巡查")
+
+
+def _guard(func):
+    """ScheduleError / StoreError → CliError."""
+    def wrapper(args):
+        from crawler.scheduler import ScheduleError
+        from pipelines.store import StoreError
+        try:
+            return func(args)
+        except (ScheduleError, StoreError) as exc:
+            raise CliError(str(exc)) from None
+    return wrapper
+
+
+@_guard
+def cmd_add(args) -> int:
+    from crawler.scheduler import add_schedule, beijing
+    from pipelines import store
+    db = _open(args)
+    try:
+        add_schedule(db, args.name, args.cron, _now(args), industry=args.industry or "",
+                     department=args.department or "", platforms=args.platforms or "", pages=args.pages or 0,
+                     variants=args.variants, settings=parse_settings(args.set))
+        schedule = store.get_schedule(db, args.name)
+    finally:
+        db.close()
+    print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}")
+    return 0
+
+
+@_guard
+def cmd_edit(args) -> int:
+    from crawler.scheduler import beijing, edit_schedule
+    db = _open(args)
+    try:
+        schedule = edit_schedule(db, args.name, _now(args), cron=args.cron, industry=args.industry,
+                                 department=args.department, platforms=args.platforms, pages=args.pages,
+                                 settings=parse_settings(args.set) if args.set else None)
+    finally:
+        db.close()
+    print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}")
+    return 0
+
+
+def _set_enabled(args, enabled: bool) -> int:
+    from crawler.scheduler import beijing, edit_schedule
+    db = _open(args)
+    try:
+        schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
+    finally:
+        db.close()
+    extra = f"，下次执行 {beijing(schedule['next_run_at'])}" if enabled else ""
+    print(f"已{'启用' if enabled else '停用'}巡查计划“{schedule['name']}”{extra}")
+    return 0
+
+
+@_guard
+def cmd_enable(args) -> int:
+    return _set_enabled(args, True)
+
+
+@_guard
+def cmd_disable(args) -> int:
+    return _set_enabled(args, False)
+
+
+@_guard
+def cmd_remove(args) -> int:
+    from pipelines import store
+    db = _open(args)
+    try:
+        schedule = store.get_schedule(db, args.name)
+        store.remove_schedule(db, schedule["id"])
+    finally:
+        db.close()
+    print(f"已删除巡查计划“{args.name}”（历史执行记录和巡查记录保留）")
+    return 0
+
+
+@_guard
+def cmd_list(args) -> int:
+    from crawler.scheduler import beijing, from_iso, next_times
+    from pipelines import store
+    db = _open(args)
+    try:
+        schedules = store.list_schedules(db)
+    finally:
+        db.close()
+    now = _now(args)
+    rows = []
+    for s in schedules:
+        upcoming = ""
+        if s["enabled"]:
+            first = from_iso(s["next_run_at"]) if s.get("next_run_at") else now
+            times = [first] + next_times(s["cron"], first, max(0, args.next - 1))
+            upcoming = "、".join(beijing(t.strftime("%Y-%m-%dT%H:%M:%SZ")) for t in times[:args.next])
+        rows.append([s["name"], s["cron"], "启用" if s["enabled"] else "停用", s["industry"] or "全部",
+                     s["department"] or "全部", s["platforms"] or "全部", s["pages"] or "默认",
+                     beijing(s.get("last_run_at")), upcoming])
+    print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "上次计划时间", "下次执行（北京时间）"]))
+    return 0
+
+
+@_guard
+def cmd_run(args) -> int:
+    from crawler.scheduler import Scheduler
+    from pipelines import store
+    sandbox = "" if args.queue else _mode(args)
+    now = _now(args)
+    db = _open(args)
+    try:
+        schedule = store.get_schedule(db, args.name)
+        sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "")
+        run_id = store.add_manual_run(db, schedule["id"], now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), sched.owner)
+    finally:
+        db.close()
+    if args.queue:
+        print(f"已加入执行队列：执行记录 #{run_id}（由运行中的 certwatch scheduler 执行）")
+        return 0
+    _install_stop(sched)
+    if not sched.execute(run_id):
+        print(f"平台正被其他巡查占用，执行记录 #{run_id} 已排队，稍后由 certwatch scheduler 执行")
+        return 1
+    db = _open(args)
+    try:
+        run = store.get_run(db, run_id)
+    finally:
+        db.close()
+    return 0 if run["status"] == "finished" else 1
+
+
+@_guard
+def cmd_exec(args) -> int:
+    from crawler.scheduler import run_schedule_child
+    return run_schedule_child(args.db, args.run, _mode(args), args.profiles or "")
+
+
+@_guard
+def cmd_runs(args) -> int:
+    from crawler.scheduler import RUN_STATUS_CN, beijing
+    from pipelines import store
+    db = _open(args)
+    try:
+        names = {s["id"]: s["name"] for s in store.list_schedules(db)}
+        schedule_id = store.get_schedule(db, args.name)["id"] if args.name else None
+        runs = store.list_runs(db, schedule_id, limit=args.limit)
+    finally:
+        db.close()
+    print(table([[r["id"], names.get(r["schedule_id"], f"#{r['schedule_id']}"), beijing(r["due_at"][:19] + "Z"),
+                  RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"], r.get("sweep_id") or "",
+                  r.get("note") or ""] for r in runs],
+                ["编号", "计划", "计划时间", "状态", "次数", "巡查", "说明"]))
+    return 0
+
+
+def _install_stop(sched) -> None:
+    def stop(signum, frame):
+        print("收到停止信号，正在结束当前巡查…", file=sys.stderr, flush=True)
+        sched.stop.set()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def cmd_scheduler(args) -> int:
+    from crawler.scheduler import Scheduler
+    sandbox = _mode(args)
+    start = _now(args) if args.now else None
+    clock = None
+    if start is not None:
+        t0 = time.monotonic()
+        clock = lambda: start + timedelta(seconds=time.monotonic() - t0)  # noqa: E731
+    sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock)
+    _install_stop(sched)
+    _open(args).close()          # create / migrate before the first tick
+    print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}",
+          flush=True)
+    sched.run_forever(args.interval, once=args.once)
+    print("巡查调度程序已停止", flush=True)
+    return 0
+
+
+STATUS_CN = {"ok": "正常", "blocked": "被拦截", "broken": "失效", "no_requests": "未访问"}
+
+
+def cmd_health(args) -> int:
+    from crawler.profiles import load_profiles
+    from pipelines import store
+    db = _open(args)
+    try:
+        sweep_id = args.sweep
+        if not sweep_id:
+            recent = store.list_sweeps(db, 1)
+            if not recent:
+                raise CliError("还没有巡查记录")
+            sweep_id = recent[0]["id"]
+        try:
+            sweep = store.get_sweep(db, sweep_id)
+        except store.StoreError as exc:
+            raise CliError(str(exc)) from None
+        rows = store.sweep_platforms(db, sweep_id)
+        alerts = store.list_alerts(db, sweep_id)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps({"sweep": {k: sweep[k] for k in ("id", "status", "started_at", "ended_at")},
+                          "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
+        return 0
+    titles = {n: p.title for n, p in load_profiles().items()}
+    print(f"巡查 #{sweep_id}（{sweep['status']}）开始 {sweep['started_at'][:19]}Z")
+    print(table([[titles.get(r["platform"], r["platform"]), STATUS_CN.get(r["status"], r["status"]), r["requests"],
+                  " ".join(f"{k}:{v}" for k, v in sorted(r["by_status"].items())), r["items"], r["flagged"],
+                  r["errors"], r["blocked"], f"{r['canary_results']}" if r["canary"] else "-",
+                  f"{r['duration']:.1f}s", r["note"] or ""] for r in rows],
+                ["平台", "状态", "请求", "响应", "信息", "可疑", "错误", "拦截", "探测结果", "耗时", "说明"]))
+    for a in alerts:
+        print(f"告警：{a['message']}" + ("（已推送）" if a["delivered"] else ""))
+    return 0 if all(r["status"] in ("ok", "no_requests") for r in rows) else 1
+
+
+def register(add) -> None:
+    p = add("schedule", "巡查计划：添加、列表、修改、启用/停用、删除、立即执行", lambda a: p.print_help() or 2,
+            "certwatch schedule list")
+    sub = p.add_subparsers(dest="schedule_command", metavar="子命令")
+
+    def common(s, now=True):
+        if now:
+            s.add_argument("--now", help="按此时间计算下次执行（测试用，ISO 格式，默认当前时间）")
+
+    s = sub_command(sub, "add", "添加巡查计划（cron 按北京时间）", cmd_add,
+                    'certwatch schedule add --name 每晚特种作业 --cron "0 2 * * *" --industry 特种作业 --pages 2')
+    s.add_argument("--name", required=True)
+    s.add_argument("--cron", required=True, help='cron 表达式（分 时 日 月 周），如 "0 2 * * *"')
+    s.add_argument("--industry", help="只用该行业的证书名称")
+    s.add_argument("--department", help="只用该单位提供的证书名称")
+    s.add_argument("--platforms", help="逗号分隔的平台名（默认全部）")
+    s.add_argument("--pages", type=int, help="每个查询最多翻页数")
+    s.add_argument("--variants", action="store_true", help="加入证书名称的同义词和变体")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="该计划的 Scrapy 设置")
+    common(s)
+
+    s = sub_command(sub, "edit", "修改巡查计划", cmd_edit,
+                    'certwatch schedule edit 每晚特种作业 --cron "30 1 * * *"')
+    s.add_argument("name")
+    s.add_argument("--cron")
+    s.add_argument("--industry")
+    s.add_argument("--department")
+    s.add_argument("--platforms")
+    s.add_argument("--pages", type=int)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    common(s)
+
+    for name, func, help_ in (("enable", cmd_enable, "启用巡查计划（错过的时间不补，从现在起计）"),
+                              ("disable", cmd_disable, "停用巡查计划"),
+                              ("remove", cmd_remove, "删除巡查计划（历史记录保留）")):
+        s = sub_command(sub, name, help_, func, f"certwatch schedule {name} 每晚特种作业")
+        s.add_argument("name")
+        common(s)
+
+    s = sub_command(sub, "list", "列出巡查计划和接下来的执行时间", cmd_list, "certwatch schedule list --next 3")
+    s.add_argument("--next", type=int, default=3, help="显示接下来几次执行时间")
+    common(s)
+
+    s = sub_command(sub, "run", "立即执行一次巡查计划", cmd_run,
+                    "certwatch schedule run 每晚特种作业 --sandbox http://127.0.0.1:8765")
+    s.add_argument("name")
+    s.add_argument("--sandbox", help="沙箱地址")
+    s.add_argument("--real", action="store_true", help="在真实网络上巡查")
+    s.add_argument("--queue", action="store_true", help="只加入队列，由运行中的调度程序执行")
+    s.add_argument("--profiles", help="额外的平台配置目录")
+    common(s)
+
+    s = sub_command(sub, "runs", "查看计划的执行记录", cmd_runs, "certwatch schedule runs 每晚特种作业")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--limit", type=int, default=30)
+
+    s = sub_command(sub, "exec", "（内部）在本进程执行一条执行记录的巡查，由调度程序调用", cmd_exec,
+                    "certwatch schedule exec 12 --sandbox http://127.0.0.1:8765")
+    s.add_argument("run", type=int)
+    s.add_argument("--sandbox")
+    s.add_argument("--real", action="store_true")
+    s.add_argument("--profiles")
+
+    p2 = add("scheduler", "巡查调度程序：常驻运行，按计划启动巡查（同一平台同时只运行一个巡查）", cmd_scheduler,
+             "certwatch scheduler --sandbox http://127.0.0.1:8765")
+    p2.add_argument("--sandbox", help="沙箱地址")
+    p2.add_argument("--real", action="store_true", help="在真实网络上巡查")
+    p2.add_argument("--once", action="store_true", help="检查并执行一次到期计划后退出")
+    p2.add_argument("--now", help="调度时钟的起始时间（测试用，ISO 格式）")
+    p2.add_argument("--interval", type=float, default=30.0, help="检查间隔秒数（默认 30）")
+    p2.add_argument("--profiles", help="额外的平台配置目录")
+
+    p3 = add("health", "查看巡查健康状况：每个平台的请求、响应、拦截、探测结果和告警", cmd_health,
+             "certwatch health 12")
+    p3.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次）")
+    p3.add_argument("--json", action="store_true", help="输出 JSON")

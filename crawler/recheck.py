@@ -1,0 +1,46 @@
+"""Run the ``recheck`` spider in this process (like crawler/sweep.py for sweeps)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.utils.project import get_project_settings
+
+
+@dataclass
+class RecheckOptions:
+    db: str
+    sandbox: str = ""
+    batch: int | None = None
+    force: bool = False
+    days: str = ""                  # '1,3,7'; empty = CERTWATCH_RECHECK_DAYS
+    now: str = ""                   # evaluate the schedule at this UTC time (ISO); empty = now
+    screenshots: bool = True
+    profiles_dir: str = ""
+    log_level: str = "WARNING"
+    extra_settings: dict = field(default_factory=dict)
+
+
+def run(opts: RecheckOptions) -> dict:
+    settings = get_project_settings()
+    values = {"CERTWATCH_DB": opts.db, "CERTWATCH_SANDBOX": opts.sandbox,
+              "CERTWATCH_RECHECK_BATCH": "" if opts.batch is None else str(opts.batch),
+              "CERTWATCH_RECHECK_FORCE": opts.force, "CERTWATCH_RECHECK_NOW": opts.now,
+              "CERTWATCH_RECHECK_SCREENSHOTS": opts.screenshots, "LOG_LEVEL": opts.log_level}
+    if opts.days:
+        values["CERTWATCH_RECHECK_DAYS"] = opts.days
+    if opts.profiles_dir:
+        values["CERTWATCH_PROFILES_DIR"] = opts.profiles_dir
+    for key, value in {**values, **opts.extra_settings}.items():
+        settings.set(key, value, priority="cmdline")
+    launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+    if opts.sandbox:
+        launch["proxy"] = {"server": opts.sandbox}
+    else:
+        launch.pop("proxy", None)
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler("recheck")
+    process.crawl(crawler)
+    process.start()
+    return crawler.stats.get_stats() if crawler.stats else {}

@@ -1,0 +1,135 @@
+"""``recheck``: revisit requested takedown items and record whether they
+are gone (reports/recheck.py decides; the store keeps every check)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from datetime import datetime, timezone
+
+import scrapy
+
+from crawler.profiles import load_profiles, profile_for_host
+from pipelines import store
+from reports.periods import parse_utc
+from reports.recheck import DEFAULT_DAYS, FORCED, decide, due_label, parse_days
+
+log = logging.getLogger(__name__)
+
+
+class RecheckSpider(scrapy.Spider):
+    name = "recheck"
+    # Rechecks read every status themselves; they are not sweeps and store
+    # their own rows (no item pipelines, no sweep record).
+    custom_settings = {
+        "ITEM_PIPELINES": {},
+        "EXTENSIONS": {"crawler.extensions.SweepRecorder": None},
+    }
+
+    def __init__(self, batch: str | int = "", force: str | bool = False, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch = int(batch) if str(batch or "").strip() else None
+        self.force = str(force).lower() in ("1", "true", "yes")
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        s = crawler.settings
+        kwargs.setdefault("batch", s.get("CERTWATCH_RECHECK_BATCH", ""))
+        kwargs.setdefault("force", s.getbool("CERTWATCH_RECHECK_FORCE", False))
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.db_path = s.get("CERTWATCH_DB")
+        spider.days = parse_days(s.get("CERTWATCH_RECHECK_DAYS") or DEFAULT_DAYS)
+        spider.now = parse_utc(s.get("CERTWATCH_RECHECK_NOW") or "") or datetime.now(timezone.utc)
+        spider.screenshots = s.getbool("CERTWATCH_RECHECK_SCREENSHOTS", True)
+        spider.profiles = load_profiles(s.get("CERTWATCH_PROFILES_DIR") or None)
+        spider.db = None
+        return spider
+
+    async def start(self):
+        self.db = store.connect(self.db_path)
+        stats = self.crawler.stats
+        for target in store.recheck_targets(self.db, self.batch):
+            label = FORCED if self.force else due_label(target["sent_at"], target["checks"], self.days, self.now)
+            if label is None:
+                stats.inc_value("recheck/not_due")
+                continue
+            stats.inc_value("recheck/requests")
+            yield scrapy.Request(target["url"], callback=self.parse, errback=self.failed, dont_filter=True,
+                                 meta={"target": target, "due": label,
+                                       "handle_httpstatus_list": list(range(400, 600))})
+
+    def closed(self, reason):
+        if self.db is not None:
+            self.db.close()
+
+    def _profile(self, url: str):
+        from urllib.parse import urlsplit
+        return profile_for_host(self.profiles, urlsplit(url).hostname or "")
+
+    def parse(self, response):
+        target, due = response.meta["target"], response.meta["due"]
+        profile = self._profile(target["url"])
+        removed = profile.removed if profile else {}
+        text, seen_title, seen_text = "", "", ""
+        if isinstance(response, scrapy.http.TextResponse):
+            text = " ".join(t.strip() for t in response.css("body ::text").getall() if t.strip())[:200_000]
+            if profile is not None:
+                def field(name):
+                    css = profile.detail.get(name)
+                    return " ".join(t.strip() for t in response.css(css).getall() if t.strip()) if css else ""
+                seen_title, seen_text = field("title"), field("text")
+        redirected = bool(response.meta.get("redirect_urls"))
+        d = decide(response.status, text, redirected=redirected, markers=removed.get("markers", ()),
+                   statuses=removed.get("status", (404, 410)), stored_title=target["title"] or "",
+                   stored_text=target["text"] or "", seen_title=seen_title, seen_text=seen_text)
+        self.crawler.stats.inc_value(f"recheck/{d.result}")
+        if d.result == "still_present" and self.screenshots:
+            yield self.screenshot_request(target, due, d, response)
+            return
+        self.record(target, due, d, response.status, response.url)
+
+    def failed(self, failure):
+        request = failure.request
+        target, due = request.meta["target"], request.meta["due"]
+        reason = failure.value.__class__.__name__
+        d = decide(None, error=f"{reason} {str(failure.value)[:200]}")
+        self.crawler.stats.inc_value("recheck/unknown")
+        self.crawler.stats.inc_value(f"recheck/error/{reason}")
+        self.record(target, due, d, None, request.url)
+
+    # -- a screenshot of a listing still there (browser)
+    def screenshot_request(self, target, due, d, response):
+        from scrapy_playwright.page import PageMethod
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        rel = os.path.join("recheck", f"takedown-{target['takedown_id']}",
+                           f"finding-{target['finding_id']}-{stamp}.png")
+        path = os.path.join(store.evidence_dir(self.db), rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        meta = {"playwright": True, "target": target, "due": due, "decision": d, "shot": (rel, path),
+                "status": response.status, "final_url": response.url,
+                "playwright_page_methods": [PageMethod("screenshot", path=path, full_page=True)]}
+        return scrapy.Request(target["url"], callback=self.shot_taken, errback=self.shot_failed,
+                              dont_filter=True, meta=meta)
+
+    def shot_taken(self, response):
+        m = response.meta
+        rel, path = m["shot"]
+        digest = ""
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+            self.crawler.stats.inc_value("recheck/screenshots")
+        else:
+            rel = ""
+        self.record(m["target"], m["due"], m["decision"], m["status"], m["final_url"], rel, digest)
+
+    def shot_failed(self, failure):
+        m = failure.request.meta
+        self.crawler.stats.inc_value("recheck/screenshot_failed")
+        log.warning("复查截图失败：%s（%s）", failure.request.url, failure.value)
+        self.record(m["target"], m["due"], m["decision"], m["status"], m["final_url"])
+
+    def record(self, target, due, d, status, final_url, screenshot="", digest=""):
+        store.add_takedown_check(self.db, target["item_id"], d.result, d.reason, due, status, final_url,
+                                 d.similarity, screenshot, digest)
+        log.info("复查 %s：%s（%s）", target["url"], d.result, d.reason)

@@ -1,0 +1,115 @@
+"""SitePipeline: judge web-site items (search results, the sites spider)
+as look-alike government query sites: host name, page, then WHOIS — asked
+only when the name or the page already point at a fake, since WHOIS never
+decides alone. Listings pass through untouched.
+
+WHOIS answers are cached in the store (``whois_cache``). The network
+exchange runs in a worker thread; the cache is read and written here, in
+the crawl's thread, so the store sees one writer at a time."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from keywords import load_yaml
+from pipelines import lookalike, store, whois
+
+log = logging.getLogger(__name__)
+
+BAD_HOST_CODES = ("invalid_host", "label_too_long", "host_too_long", "ip_address")
+
+
+def whois_config(settings):
+    """WHOIS configuration from the settings; in sandbox mode without
+    explicit servers, every TLD goes to the sandbox's own WHOIS server."""
+    config = whois.WhoisConfig.from_settings(settings)
+    sandbox = settings.get("CERTWATCH_SANDBOX")
+    if sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
+        from crawler.resolver import sandbox_get
+        try:
+            addr = sandbox_get(sandbox, "/info").get("whois", "")
+        except (OSError, ValueError) as exc:
+            log.warning("无法获得沙箱 WHOIS 地址：%s", exc)
+            return None
+        if not addr:
+            return None
+        host, _, port = addr.rpartition(":")
+        config.servers, config.default = {}, (host, int(port))
+    return config
+
+
+def judge_page(item: dict) -> lookalike.Judgement:
+    """Name and page of one fetched site (the requested host, or the host
+    it redirected to when that looks worse)."""
+    host = (urlsplit(item.get("url") or "").hostname or "").lower()
+    j = lookalike.judge(host, item.get("html") or None)
+    final = (urlsplit(item.get("final_url") or "").hostname or "").lower()
+    if final and final != host:
+        other = lookalike.judge(final, item.get("html") or None)
+        if other.verdict != "official" and other.points > j.points:
+            j = other
+    return j
+
+
+def needs_whois(j: lookalike.Judgement) -> bool:
+    if j.verdict == "official" or any(r["code"] in BAD_HOST_CODES for r in j.reasons):
+        return False
+    return j.points >= float(load_yaml("lookalike_rules.yaml")["whois"]["gate"])
+
+
+class SitePipeline:
+    def __init__(self, client, db_path: str, stats):
+        self.client = client
+        self.db_path = db_path
+        self.stats = stats
+        self.db = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        s = crawler.settings
+        client = None
+        if s.getbool("CERTWATCH_WHOIS_ENABLED", True):
+            config = whois_config(s)
+            if config is not None:
+                client = whois.WhoisClient(config, db_path=None, stats=crawler.stats)
+        return cls(client, s.get("CERTWATCH_DB"), crawler.stats)
+
+    def open_spider(self, spider=None):
+        if self.client is not None and self.db_path:
+            self.db = store.connect(self.db_path)
+
+    def close_spider(self, spider=None):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    async def _whois(self, domain: str) -> dict:
+        if self.db is not None:
+            cached = store.get_whois(self.db, domain, self.client.config.max_age_days)
+            if cached is not None:
+                self.stats.inc_value("whois/cache_hit")
+                return cached
+        facts, raw = await asyncio.to_thread(self.client.lookup_uncached, domain)
+        if self.db is not None:
+            store.save_whois(self.db, domain, facts, raw)
+        return facts
+
+    async def process_item(self, item, spider=None):
+        if item.get("kind") != "site":
+            return item
+        j = judge_page(item)
+        if self.client is not None and needs_whois(j):
+            facts = await self._whois(j.domain or j.host)
+            whois.apply(j, facts, None)
+            lookalike.finish(j)
+        item.update({"verdict": j.verdict, "score": j.score, "reasons": j.reasons,
+                     "impersonates": j.impersonates})
+        if j.whois:
+            item["whois"] = j.whois
+        self.stats.inc_value("sites/checked")
+        self.stats.inc_value(f"sites/verdict/{j.verdict}")
+        if j.flagged:
+            self.stats.inc_value("sites/flagged")
+            log.info("可疑网站（%s，%s 分）：%s", j.verdict, j.score, item.get("url"))
+        return item

@@ -1,0 +1,133 @@
+"""PNG charts for a period (matplotlib, Agg backend, a CJK font):
+flagged findings per week by platform, takedown requests vs verified
+removals per week, fake government sites confirmed per week."""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import threading
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+
+from pipelines import store
+from reports import labels
+from reports.periods import BEIJING, Period, parse_utc
+
+CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+             "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+CHARTS = {"flagged": "每周可疑信息（按平台）.png", "takedowns": "下架请求与复查确认下架.png",
+          "fake_sites": "每周确认的假冒政府网站.png"}
+
+
+_LOCK = threading.Lock()       # matplotlib's font cache and rcParams are shared state
+
+
+@functools.cache
+def _setup() -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+    for path in CJK_FONTS:
+        if os.path.exists(path):
+            font_manager.fontManager.addfont(path)
+            matplotlib.rcParams["font.family"] = font_manager.FontProperties(fname=path).get_name()
+            break
+    matplotlib.rcParams["axes.unicode_minus"] = False
+
+
+def weeks(period: Period) -> list[date]:
+    """Mondays of the weeks the period touches."""
+    first = period.start - timedelta(days=period.start.weekday())
+    out = []
+    while first <= period.end:
+        out.append(first)
+        first += timedelta(days=7)
+    return out
+
+
+def week_of(stamp: str | None) -> date | None:
+    moment = parse_utc(stamp)
+    if moment is None:
+        return None
+    day = moment.astimezone(BEIJING).date()
+    return day - timedelta(days=day.weekday())
+
+
+def series(db, period: Period) -> dict:
+    """The numbers behind the charts, per week (Monday, Beijing time)."""
+    start, end = period.utc_range()
+    flagged: dict[str, Counter] = defaultdict(Counter)
+    for seen, platform in store.flagged_first_seen(db, start, end):
+        flagged[labels.platform_title(platform)][week_of(seen)] += 1
+    requested = Counter(week_of(s) for s in store.takedown_sent_times(db, start, end))
+    removed = Counter(week_of(r["at"]) for r in store.stats_removed(db, start, end))
+    sites = Counter(week_of(r["at"]) for r in store.stats_fake_sites(db, start, end))
+    return {"weeks": weeks(period), "flagged": dict(flagged), "requested": requested, "removed": removed,
+            "fake_sites": sites}
+
+
+def render(db, period: Period, out_dir: str) -> list[str]:
+    """Write the three charts as PNG files into ``out_dir``; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    data = series(db, period)
+    paths = []
+    for key in CHARTS:
+        path = os.path.join(out_dir, CHARTS[key])
+        with open(path, "wb") as fh:
+            fh.write(_draw(key, data, period))
+        paths.append(path)
+    return paths
+
+
+def render_one(db, period: Period, key: str) -> bytes:
+    """One chart as PNG bytes (the console serves these)."""
+    if key not in CHARTS:
+        raise KeyError(key)
+    return _draw(key, series(db, period), period)
+
+
+def _draw(key: str, data: dict, period: Period) -> bytes:
+    with _LOCK:
+        return _draw_locked(key, data, period)
+
+
+def _draw_locked(key: str, data: dict, period: Period) -> bytes:
+    from matplotlib.figure import Figure
+    _setup()
+    wk = data["weeks"]
+    xlabels = [f"{d.month}/{d.day}" for d in wk]
+    xs = list(range(len(wk)))
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    ax = fig.subplots()
+    if key == "flagged":
+        bottom = [0] * len(wk)
+        for name in sorted(data["flagged"]):
+            counts = [data["flagged"][name].get(d, 0) for d in wk]
+            ax.bar(xs, counts, bottom=bottom, label=name)
+            bottom = [b + c for b, c in zip(bottom, counts)]
+        _finish(ax, xs, xlabels, f"每周新发现的可疑信息（{period.label}）", "条", bool(data["flagged"]))
+    elif key == "takedowns":
+        width = 0.4
+        ax.bar([x - width / 2 for x in xs], [data["requested"].get(d, 0) for d in wk], width, label="请求下架")
+        ax.bar([x + width / 2 for x in xs], [data["removed"].get(d, 0) for d in wk], width, label="复查确认已下架")
+        _finish(ax, xs, xlabels, f"下架请求与复查确认下架（按周，{period.label}）", "条", True)
+    else:
+        ax.bar(xs, [data["fake_sites"].get(d, 0) for d in wk], color="#c0392b", label="假冒政府网站")
+        _finish(ax, xs, xlabels, f"每周确认的假冒政府网站（{period.label}）", "个", True)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _finish(ax, xs, xlabels, title, unit, legend):
+    ax.set_title(title)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(xlabels, rotation=45 if len(xs) > 12 else 0)
+    ax.set_xlabel("周（周一日期）")
+    ax.set_ylabel(unit)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    if legend:
+        ax.legend(loc="upper left", fontsize="small")

@@ -1,0 +1,248 @@
+"""Console pages for reports: 统计报表, 下架清单, 线索移交, 平台整改情况.
+
+Each page calls the same library functions as the CLI (reports/stats.py,
+takedown.py, referral.py, compliance.py, charts.py); downloads are written to
+a temporary folder and streamed back.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.parse
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from pipelines import store
+from reports import charts, compliance, labels, referral, stats, takedown
+from reports.console import web
+from reports.periods import PeriodError, make_period
+
+NAV = [("统计报表", "/reports/stats", ("monitor", "reviewer", "readonly")),
+       ("下架清单", "/reports/takedowns", ("monitor", "reviewer", "readonly")),
+       ("线索移交", "/reports/referrals", ("reviewer", "monitor")),
+       ("平台整改情况", "/reports/compliance", ("monitor", "reviewer", "readonly"))]
+router = APIRouter()
+VIEW = ("monitor", "reviewer", "readonly")
+MIME = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
+        "zip": "application/zip", "png": "image/png"}
+
+
+def _period(request: Request):
+    q = request.query_params
+    try:
+        return make_period(q.get("from") or None, q.get("to") or None), ""
+    except PeriodError as exc:
+        return make_period(), str(exc)
+
+
+def _download(data: bytes, filename: str, kind: str) -> Response:
+    quoted = urllib.parse.quote(filename)
+    return Response(data, media_type=MIME[kind], headers={
+        "Content-Disposition": f"attachment; filename=\"download.{kind}\"; filename*=UTF-8''{quoted}",
+        "X-Content-Type-Options": "nosniff"})
+
+
+def _q(period) -> str:
+    return urllib.parse.urlencode({"from": period.start.isoformat(), "to": period.end.isoformat()})
+
+
+# ---------------------------------------------------------------- 统计报表
+
+def _stats_page(request, db, period, error="", done="", status=200):
+    table = stats.compute(db, period)
+    groups = [(column, [stats.item_detail(key, item) for item in table.computed[key]])
+              for key, column in zip(stats.COMPUTED_KEYS, stats.CYBERSPACE)]
+    return web.render(request, "reports_stats.html", {
+        "period": period, "title": period.title(), "groups": groups, "manual": table.manual,
+        "manual_fields": stats.MANUAL, "q": _q(period), "error": error, "done": done}, status_code=status)
+
+
+@router.get("/reports/stats")
+def stats_page(request: Request, user: web.User = web.require_roles(*VIEW), db=Depends(web.get_db)):
+    period, error = _period(request)
+    return _stats_page(request, db, period, error, status=400 if error else 200)
+
+
+@router.get("/reports/stats/download")
+def stats_download(request: Request, user: web.User = web.require_roles(*VIEW), db=Depends(web.get_db)):
+    period, error = _period(request)
+    fmt = request.query_params.get("format", "xlsx")
+    if error or fmt not in ("xlsx", "csv", "md"):
+        return _stats_page(request, db, period, error or "格式应为 xlsx/csv/md", status=400)
+    q = request.query_params
+    table = stats.compute(db, period, stats.Filler(q.get("unit") or "", q.get("person") or "",
+                                                   q.get("phone") or "", ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"t.{fmt}")
+        stats.write(table, path, fmt)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    return _download(data, f"统计表-{period.start}-{period.end}.{fmt}", fmt)
+
+
+@router.post("/reports/stats/manual")
+async def stats_manual(request: Request, user: web.User = web.require_roles("monitor"), db=Depends(web.get_db)):
+    form = await request.form()
+    try:
+        period = make_period(str(form.get("from") or ""), str(form.get("to") or ""))
+    except PeriodError as exc:
+        return _stats_page(request, db, make_period(), str(exc), status=400)
+    done = []
+    try:
+        for name in stats.MANUAL:
+            value = str(form.get(name) or "").strip()
+            if value:
+                column, text = stats.set_manual(db, period, name, value, user.name)
+                done.append(f"{column}={text}")
+    except stats.StatsError as exc:
+        return _stats_page(request, db, period, str(exc), status=400)
+    return _stats_page(request, db, period, done="已保存：" + "，".join(done) if done else "没有填写任何数值")
+
+
+@router.get("/reports/charts/{key}.png")
+def chart_png(request: Request, key: str, user: web.User = web.require_roles(*VIEW), db=Depends(web.get_db)):
+    period, error = _period(request)
+    if error or key not in charts.CHARTS:
+        return Response(status_code=404)
+    return Response(charts.render_one(db, period, key), media_type="image/png")
+
+
+# ---------------------------------------------------------------- 下架清单
+
+def _takedowns_page(request, db, error="", done="", status=200):
+    batches = []
+    for b in store.list_takedowns(db):
+        items = store.takedown_items(db, b["id"])
+        counts = {r: sum(1 for i in items if i["result"] == r) for r in ("removed", "still_present", "requested")}
+        batches.append({**b, "no": takedown.batch_no(b), "title": labels.platform_title(b["platform"]),
+                        "n": len(items), **counts})
+    platforms = sorted({f["platform"] for s in store.REQUESTABLE_STATUSES for f in store.iter_findings(db, status=s)})
+    candidates = [(p, labels.platform_title(p), len(store.takedown_candidates(db, p))) for p in platforms]
+    return web.render(request, "reports_takedowns.html", {"batches": batches, "candidates": candidates,
+                                                           "error": error, "done": done}, status_code=status)
+
+
+@router.get("/reports/takedowns")
+def takedowns_page(request: Request, user: web.User = web.require_roles(*VIEW), db=Depends(web.get_db)):
+    return _takedowns_page(request, db)
+
+
+@router.post("/reports/takedowns/create")
+async def takedowns_create(request: Request, user: web.User = web.require_roles("monitor"), db=Depends(web.get_db)):
+    form = await request.form()
+    try:
+        batch = takedown.create(db, str(form.get("platform") or ""), user.name, str(form.get("unit") or ""))
+    except takedown.TakedownError as exc:
+        return _takedowns_page(request, db, error=str(exc), status=400)
+    return _takedowns_page(request, db, done=f"已生成下架清单 {takedown.batch_no(batch)}，共 {len(batch['items'])} 条")
+
+
+@router.post("/reports/takedowns/{batch_id}/sent")
+async def takedowns_sent(request: Request, batch_id: int, user: web.User = web.require_roles("monitor"),
+                         db=Depends(web.get_db)):
+    try:
+        batch = takedown.mark_sent(db, batch_id, user.name)
+    except (takedown.TakedownError, store.StoreError) as exc:
+        return _takedowns_page(request, db, error=str(exc), status=400)
+    return _takedowns_page(request, db, done=f"下架清单 {takedown.batch_no(batch)} 已记为发出")
+
+
+@router.get("/reports/takedowns/{batch_id}")
+def takedown_detail(request: Request, batch_id: int, user: web.User = web.require_roles(*VIEW),
+                    db=Depends(web.get_db)):
+    try:
+        batch = store.get_takedown(db, batch_id)
+    except store.StoreError as exc:
+        return _takedowns_page(request, db, error=str(exc), status=404)
+    items = store.takedown_items(db, batch_id)
+    checks: dict[int, list] = {}
+    for c in store.takedown_checks(db, takedown_id=batch_id):
+        checks.setdefault(c["item_id"], []).append(c)
+    return web.render(request, "reports_takedown.html", {
+        "batch": batch, "no": takedown.batch_no(batch), "title": labels.platform_title(batch["platform"]),
+        "items": items, "checks": checks, "RESULT_CN": labels.RESULT_CN})
+
+
+@router.get("/reports/takedowns/{batch_id}/export")
+def takedown_export(request: Request, batch_id: int, user: web.User = web.require_roles(*VIEW),
+                    db=Depends(web.get_db)):
+    fmt = request.query_params.get("format", "xlsx")
+    part = request.query_params.get("part", "list")
+    try:
+        batch = store.get_takedown(db, batch_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = takedown.export(db, batch_id, fmt, tmp)
+            path = paths[1] if part == "letter" and len(paths) > 1 else paths[0]
+            with open(path, "rb") as fh:
+                data = fh.read()
+    except (takedown.TakedownError, store.StoreError) as exc:
+        return _takedowns_page(request, db, error=str(exc), status=400)
+    kind = "html" if path.endswith(".html") else fmt
+    name = f"下架{'函' if part == 'letter' else '清单'}-{takedown.batch_no(batch)}-{batch['platform']}.{kind}"
+    return _download(data, name, kind)
+
+
+# ---------------------------------------------------------------- 线索移交
+
+def _referral_dir(request: Request) -> str:
+    return os.path.join(os.path.dirname(request.app.state.db_path), "referrals")
+
+
+def _referrals_page(request, db, error="", done="", status=200, form=None):
+    rows = [{**r, "n_findings": len(r["items"].get("findings", [])), "n_sites": len(r["items"].get("sites", []))}
+            for r in store.list_referrals(db)]
+    return web.render(request, "reports_referrals.html", {"referrals": rows, "error": error, "done": done,
+                                                           "form": form or {}}, status_code=status)
+
+
+@router.get("/reports/referrals")
+def referrals_page(request: Request, user: web.User = web.require_roles("reviewer", "monitor"),
+                   db=Depends(web.get_db)):
+    return _referrals_page(request, db, form={"items": request.query_params.get("items", "")})
+
+
+@router.post("/reports/referrals/create")
+async def referrals_create(request: Request, user: web.User = web.require_roles("reviewer"), db=Depends(web.get_db)):
+    form = await request.form()
+    values = {k: str(form.get(k) or "") for k in ("items", "unit", "note")}
+    try:
+        ref = referral.create(db, values["items"], values["unit"], user.name, _referral_dir(request), values["note"])
+    except referral.ReferralError as exc:
+        return _referrals_page(request, db, error=str(exc), status=400, form=values)
+    extra = "；" + "；".join(ref["missing_evidence"]) if ref["missing_evidence"] else ""
+    return _referrals_page(request, db, done=f"已生成线索移交单 #{ref['id']}（{ref['unit']}）{extra}")
+
+
+@router.get("/reports/referrals/{referral_id}/package")
+def referral_package(request: Request, referral_id: int, user: web.User = web.require_roles("reviewer", "monitor"),
+                     db=Depends(web.get_db)):
+    try:
+        ref = store.get_referral(db, referral_id)
+    except store.StoreError as exc:
+        return _referrals_page(request, db, error=str(exc), status=404)
+    path = ref.get("package") or ""
+    if not path or not os.path.isfile(path):
+        ref = referral.build_package(db, referral_id, _referral_dir(request))
+        path = ref["package"]
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return _download(data, os.path.basename(path), "zip")
+
+
+# ---------------------------------------------------------------- 平台整改情况
+
+@router.get("/reports/compliance")
+def compliance_page(request: Request, user: web.User = web.require_roles(*VIEW), db=Depends(web.get_db)):
+    period, error = _period(request)
+    try:
+        days = max(0, min(365, int(request.query_params.get("days", "7"))))
+    except ValueError:
+        days, error = 7, "天数应为整数"
+    rows = [c.row() for c in compliance.compliance(db, period, days)]
+    return web.render(request, "reports_compliance.html", {
+        "period": period, "days": days, "headers": compliance.headers(days), "rows": rows, "q": _q(period),
+        "charts": list(charts.CHARTS), "error": error}, status_code=400 if error else 200)
+
+

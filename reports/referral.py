@@ -1,0 +1,278 @@
+"""Police referrals (线索移交): a zip package per referral with a summary
+workbook, every item's evidence files (screenshot, saved page, capture
+record), an item record, the technical facts of fake sites (registrar,
+registrant, name servers, IP addresses, final URL) and a SHA-256 manifest.
+
+The manifest ``MANIFEST-SHA256.txt`` is in ``sha256sum`` format (verify with
+``sha256sum -c MANIFEST-SHA256.txt`` inside the unpacked folder); the hash of
+the manifest itself is in ``MANIFEST-SHA256.txt.sha256`` and in the store.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+
+from pipelines import store
+from reports import labels
+from reports.evidence_files import FILE_KINDS_CN, latest_capture, resolve, sha256_file
+from reports.periods import beijing, today
+from reports.xlsx_safe import append_row, set_cell
+
+MANIFEST = "MANIFEST-SHA256.txt"
+REFERABLE = ("confirmed", "takedown_requested", "removed", "still_present", "referred")
+SUMMARY_COLUMNS = ["序号", "类型", "记录ID", "平台/域名", "链接", "标题", "卖家/账号", "联系方式", "违规类型",
+                   "发现时间", "审核确认", "证据状态", "证据文件"]
+SITE_COLUMNS = ["序号", "记录ID", "域名", "仿冒对象", "最终网址", "注册商", "注册人", "域名服务器", "IP 地址",
+                "注册时间", "到期时间", "网页标题"]
+
+
+class ReferralError(ValueError):
+    """A referral that cannot be made; the message is Chinese."""
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    kind: str          # "finding" or "site"
+    id: int
+
+
+def parse_items(text: str) -> list[ItemRef]:
+    """'12,13 s4 site:5 f7' → findings 12, 13, 7 and sites 4, 5 (order kept, no duplicates)."""
+    out: list[ItemRef] = []
+    for token in re.split(r"[\s,，、;；]+", (text or "").strip()):
+        if not token:
+            continue
+        m = re.fullmatch(r"(?i)(?:(f|finding|信息|s|site|网站)[:：#]?)?(\d{1,12})", token)
+        if not m:
+            raise ReferralError(f"无法识别的条目 {token!r}：信息写编号（如 12 或 f12），网站写 s编号（如 s4）")
+        kind = "site" if (m[1] or "").lower() in ("s", "site", "网站") else "finding"
+        ref = ItemRef(kind, int(m[2]))
+        if ref not in out:
+            out.append(ref)
+    if not out:
+        raise ReferralError("请用 --items 指定要移交的信息或网站（如 --items 12,13,s4）")
+    return out
+
+
+def _load(db, ref: ItemRef) -> dict:
+    try:
+        row = store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
+    except store.StoreError:
+        raise ReferralError(f"{'信息' if ref.kind == 'finding' else '网站'} {ref.id} 不存在") from None
+    if row.get("status") not in REFERABLE:
+        raise ReferralError(f"{'信息' if ref.kind == 'finding' else '网站'} {ref.id} 尚未经审核确认"
+                            f"（当前状态：{labels.STATUS_CN.get(row.get('status'), row.get('status'))}），不能移交")
+    return row
+
+
+def create(db, items: str | list[ItemRef], unit: str, user: str, out_dir: str, note: str = "") -> dict:
+    refs = parse_items(items) if isinstance(items, str) else items
+    unit = (unit or "").strip()
+    if not unit:
+        raise ReferralError("请用 --unit 指定接收单位（如 区公安分局）")
+    for ref in refs:
+        _load(db, ref)
+    rid = store.create_referral(db, unit, [r.id for r in refs if r.kind == "finding"],
+                                [r.id for r in refs if r.kind == "site"], user, note)
+    return build_package(db, rid, out_dir)
+
+
+def _first(whois: dict, *keys):
+    for key in keys:
+        value = whois.get(key)
+        if value not in (None, "", [], {}):
+            return value
+    return ""
+
+
+def _text(value) -> str:
+    if isinstance(value, (list, tuple, set)):
+        return "、".join(str(v) for v in list(value)[:20])
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)[:500]
+    return str(value or "")
+
+
+def site_facts(site: dict) -> dict:
+    """Task 五's technical facts from the site row and its WHOIS JSON."""
+    whois = site.get("whois") if isinstance(site.get("whois"), dict) else {}
+    return {
+        "域名": site.get("domain") or "", "仿冒对象": site.get("impersonates") or "",
+        "最终网址": site.get("final_url") or site.get("url") or "",
+        "注册商": _text(_first(whois, "registrar", "sponsoring_registrar", "Sponsoring Registrar")),
+        "注册人": _text(_first(whois, "registrant", "registrant_name", "name", "org", "Registrant")),
+        "域名服务器": _text(_first(whois, "name_servers", "nameservers", "name_server", "ns")),
+        "IP 地址": _text(_first(whois, "ips", "ip_addresses", "addresses", "ip", "a")),
+        "注册时间": _text(_first(whois, "creation_date", "registration_time", "created")),
+        "到期时间": _text(_first(whois, "expiration_date", "expiration_time", "expires")),
+        "网页标题": site.get("title") or "",
+    }
+
+
+class _Package:
+    """Files written into the zip, with their SHA-256 for the manifest."""
+
+    def __init__(self, zf: zipfile.ZipFile, root: str):
+        self.zf, self.root, self.hashes = zf, root, []
+
+    def add_bytes(self, name: str, data: bytes) -> str:
+        self.zf.writestr(f"{self.root}/{name}", data)
+        digest = hashlib.sha256(data).hexdigest()
+        self.hashes.append((digest, name))
+        return digest
+
+    def add_file(self, name: str, path: str) -> str:
+        self.zf.write(path, f"{self.root}/{name}")
+        digest = sha256_file(path)
+        self.hashes.append((digest, name))
+        return digest
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^\w.\-]+", "_", text)[:60] or "x"
+
+
+def build_package(db, referral_id: int, out_dir: str) -> dict:
+    """(Re)build the referral's zip; returns the referral row with the package path and hash."""
+    ref_row = store.get_referral(db, referral_id)
+    items = [ItemRef("finding", i) for i in ref_row["items"].get("findings", [])] + \
+            [ItemRef("site", i) for i in ref_row["items"].get("sites", [])]
+    os.makedirs(out_dir, exist_ok=True)
+    root = f"线索移交-{referral_id:04d}"
+    path = os.path.join(out_dir, f"{root}.zip")
+    tmp = path + ".part"
+    summary, sites, notes = [], [], []
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        pkg = _Package(zf, root)
+        for n, ref in enumerate(items, 1):
+            row = store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
+            folder = f"条目/{n:03d}-{'信息' if ref.kind == 'finding' else '网站'}-{ref.id}"
+            status, files = _add_evidence(db, pkg, ref, folder, notes, n)
+            decisions = store.decisions_for(db, **{f"{ref.kind}_id": ref.id})
+            confirm = next((d for d in decisions if d["action"] == "confirm"), None)
+            who = f"{confirm['user']} {beijing(confirm['at'])}" if confirm else ""
+            record = {"记录类型": "信息" if ref.kind == "finding" else "网站", "记录ID": ref.id,
+                      "处理记录": [{"操作人": d["user"], "时间": beijing(d["at"], "%Y-%m-%d %H:%M:%S"),
+                                    "动作": d["action"], "说明": d.get("note") or ""} for d in decisions]}
+            if ref.kind == "finding":
+                record.update({"链接": row.get("raw_url") or row["url"], "平台": labels.platform_title(row["platform"]),
+                               "标题": row.get("title"), "正文": row.get("text"), "卖家": row.get("seller"),
+                               "联系方式": row.get("contacts"), "首次发现": beijing(row.get("first_seen")),
+                               "最近发现": beijing(row.get("last_seen"))})
+                summary.append([n, "信息", ref.id, labels.platform_title(row["platform"]), row.get("raw_url") or row["url"],
+                                row.get("title") or "", row.get("seller") or "", labels.contacts_text(row.get("contacts")),
+                                labels.violation(row), beijing(row.get("first_seen")), who, status, files])
+            else:
+                facts = site_facts(row)
+                record.update({"网址": row.get("url"), "技术信息": facts, "WHOIS": row.get("whois")})
+                summary.append([n, "网站", ref.id, row["domain"], row.get("url") or "", row.get("title") or "", "",
+                                "", "假冒政府网站", beijing(row.get("first_seen")), who, status, files])
+                sites.append([len(sites) + 1, ref.id, *[facts[k] for k in SITE_COLUMNS[2:]]])
+            pkg.add_bytes(f"{folder}/条目记录.json", json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
+        pkg.add_bytes("汇总表.xlsx", _summary_xlsx(ref_row, summary, sites))
+        pkg.add_bytes("说明.txt", _readme(ref_row, len(items), notes).encode("utf-8"))
+        manifest = "".join(f"{digest}  {name}\n" for digest, name in pkg.hashes).encode("utf-8")
+        zf.writestr(f"{root}/{MANIFEST}", manifest)
+        manifest_hash = hashlib.sha256(manifest).hexdigest()
+        zf.writestr(f"{root}/{MANIFEST}.sha256", f"{manifest_hash}  {MANIFEST}\n")
+    os.replace(tmp, path)
+    store.set_referral_package(db, referral_id, os.path.abspath(path), manifest_hash)
+    out = store.get_referral(db, referral_id)
+    out["missing_evidence"] = notes
+    return out
+
+
+def _add_evidence(db, pkg: _Package, ref: ItemRef, folder: str, notes: list, n: int) -> tuple[str, str]:
+    capture = latest_capture(db, **{f"{ref.kind}_id": ref.id})
+    if capture is None:
+        notes.append(f"第 {n} 项（{'信息' if ref.kind == 'finding' else '网站'} {ref.id}）暂无取证文件")
+        pkg.add_bytes(f"{folder}/暂无取证.txt", "该条目在移交时尚无网页取证文件（截图、网页保存件），"
+                      "仅附条目记录；请以条目记录中的链接和时间为准另行取证。\n".encode("utf-8"))
+        return "暂无取证", ""
+    names, problems = [], []
+    for f in capture["files"]:
+        if not isinstance(f, dict) or not f.get("path"):
+            continue
+        src = resolve(db, f["path"])
+        label = FILE_KINDS_CN.get(f.get("kind"), str(f.get("kind") or "文件"))
+        if src is None or not os.path.isfile(src):
+            problems.append(f"{label}文件缺失：{f['path']}")
+            continue
+        name = f"{folder}/{_safe_name(label)}-{_safe_name(os.path.basename(src))}"
+        digest = pkg.add_file(name, src)
+        if f.get("sha256") and f["sha256"] != digest:
+            problems.append(f"{label}文件的哈希与取证时记录的不一致：{f['path']}")
+        names.append(name.split("/", 2)[-1])
+    info = {"取证时间": beijing(capture.get("captured_at"), "%Y-%m-%d %H:%M:%S"), "网址": capture.get("url"),
+            "最终网址": capture.get("final_url"), "HTTP 状态": capture.get("http_status"),
+            "工具": capture.get("tool"), "取证人": capture.get("operator"), "文件": capture["files"],
+            "问题": problems}
+    pkg.add_bytes(f"{folder}/取证信息.json", json.dumps(info, ensure_ascii=False, indent=2).encode("utf-8"))
+    if problems:
+        notes.extend(f"第 {n} 项：{p}" for p in problems)
+    return ("取证完整" if not problems else "取证文件有问题"), "、".join(names)
+
+
+def _summary_xlsx(ref_row: dict, summary: list, sites: list) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "线索汇总"
+    set_cell(ws, 1, 1, f"涉安全生产资格证书违法犯罪线索移交汇总表（移交单 #{ref_row['id']}，"
+                       f"接收单位：{ref_row['unit']}）").font = Font(bold=True, size=13)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(SUMMARY_COLUMNS))
+    append_row(ws, SUMMARY_COLUMNS)
+    for r in summary:
+        append_row(ws, r)
+    ws2 = wb.create_sheet("网站技术信息")
+    append_row(ws2, SITE_COLUMNS)
+    for r in sites:
+        append_row(ws2, r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _readme(ref_row: dict, n: int, notes: list) -> str:
+    day = today()
+    lines = [f"线索移交单 #{ref_row['id']}", f"接收单位：{ref_row['unit']}",
+             f"移交人：{ref_row.get('created_by') or ''}", f"移交时间：{beijing(ref_row['created_at'], '%Y-%m-%d %H:%M:%S')}",
+             f"条目数：{n}", f"打包日期：{day.isoformat()}", "",
+             "内容：汇总表.xlsx（线索汇总、网站技术信息）；条目/ 下每项一个目录，含条目记录.json、"
+             "取证信息.json 及截图、网页保存件等取证文件。",
+             f"完整性：{MANIFEST} 列出每个文件的 SHA-256（可在解压目录中用 sha256sum -c {MANIFEST} 校验），"
+             f"{MANIFEST}.sha256 为清单本身的 SHA-256。", ""]
+    if notes:
+        lines += ["注意："] + [f"- {x}" for x in notes]
+    else:
+        lines.append("所有条目均附有取证文件。")
+    return "\n".join(lines) + "\n"
+
+
+def verify(path: str) -> list[str]:
+    """Problems found re-hashing a package (empty = intact)."""
+    problems = []
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        root = names[0].split("/", 1)[0]
+        manifest = zf.read(f"{root}/{MANIFEST}")
+        expected = zf.read(f"{root}/{MANIFEST}.sha256").decode().split()[0]
+        if hashlib.sha256(manifest).hexdigest() != expected:
+            problems.append("清单本身的哈希不符")
+        listed = set()
+        for line in manifest.decode("utf-8").splitlines():
+            digest, name = line.split("  ", 1)
+            listed.add(name)
+            if hashlib.sha256(zf.read(f"{root}/{name}")).hexdigest() != digest:
+                problems.append(f"文件哈希不符：{name}")
+        for name in names:
+            rel = name.split("/", 1)[1]
+            if rel and not name.endswith("/") and rel not in listed and not rel.startswith(MANIFEST):
+                problems.append(f"清单未列出：{rel}")
+    return problems

@@ -1,0 +1,154 @@
+"""Removal rechecks on the sandbox: removed (404 and notice page), still
+present (with a screenshot), blocked / 5xx = unknown; the schedule."""
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from crawler.sandbox import process
+from crawler.sandbox.world import world
+from pipelines import store
+from reports.recheck import decide, due_label, parse_days
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def own_sandbox():
+    """A sandbox of our own: takedowns and blocks change its state."""
+    proc, url = process.start()
+    yield url
+    process.stop(proc)
+
+
+def admin(sandbox: str, path: str, data: dict) -> dict:
+    proxy = urllib.request.ProxyHandler({"http": sandbox})
+    opener = urllib.request.build_opener(proxy)
+    req = urllib.request.Request(f"http://sandbox.admin{path}", data=json.dumps(data).encode(), method="POST")
+    with opener.open(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def pick(platform: str, parity: int, skip: set) -> object:
+    for l in world().listings:
+        if l.platform == platform and l.removed is None and l.label == 1 and l.num % 2 == parity \
+                and l.num not in skip:
+            skip.add(l.num)
+            return l
+    raise AssertionError("no listing")
+
+
+PROFILE = {"market": "taohuo", "classifieds": "fenleixinxi", "forum": "gongyou"}
+
+
+def seed(db, listings) -> dict[int, int]:
+    """Findings for the listings, confirmed, in one sent takedown batch per platform."""
+    items = [{"url": l.url, "platform": PROFILE[l.platform], "title": l.title, "text": l.text,
+              "seller": l.seller, "flagged": True, "score": 90} for l in listings]
+    ids = {}
+    for l, rec in zip(listings, store.record_findings(db, items, None)):
+        store.add_decision(db, "审核员甲", "confirm", finding_id=rec.id)
+        ids[l.num] = rec.id
+    for platform in sorted({PROFILE[l.platform] for l in listings}):
+        batch = store.create_takedown(db, platform, "监测员")
+        store.mark_takedown_sent(db, batch, "监测员")
+    return ids
+
+
+def test_recheck_on_the_sandbox(own_sandbox, db_path):
+    skip: set = set()
+    gone_404 = pick("market", 0, skip)          # even num: 404 once taken down
+    gone_notice = pick("forum", 1, skip)        # odd num: notice page
+    gone_gbk = pick("classifieds", 1, skip)     # GBK notice page
+    present = pick("market", 1, skip)
+    down_5xx = pick("forum", 0, skip)
+    captcha = pick("market", 0, skip)
+    db = store.connect(db_path)
+    ids = seed(db, [gone_404, gone_notice, gone_gbk, present, down_5xx, captcha])
+    db.close()
+    admin(own_sandbox, "/takedown", {"nums": [gone_404.num, gone_notice.num, gone_gbk.num]})
+    admin(own_sandbox, "/block", {"nums": [down_5xx.num], "status": 503})
+    admin(own_sandbox, "/block", {"nums": [captcha.num], "status": 200})
+
+    # Not due yet (sent just now, first check at T+1): nothing is fetched.
+    proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "复查 0 条" in proc.stdout and "未到复查时间 6 条" in proc.stdout
+
+    proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "复查 6 条：已下架 3，仍在线 1，无法判断 2" in proc.stdout, proc.stdout
+
+    db = store.connect(db_path)
+    checks = {c["finding_id"]: c for c in store.takedown_checks(db)}
+    assert len(checks) == 6
+    assert checks[ids[gone_404.num]]["result"] == "removed"
+    assert checks[ids[gone_404.num]]["http_status"] == 404
+    assert checks[ids[gone_notice.num]]["result"] == "removed"
+    assert "该帖子已被删除" in checks[ids[gone_notice.num]]["reason"]
+    assert checks[ids[gone_gbk.num]]["result"] == "removed"
+    assert checks[ids[down_5xx.num]]["result"] == "unknown"
+    assert checks[ids[down_5xx.num]]["http_status"] == 503
+    assert checks[ids[captcha.num]]["result"] == "unknown"
+    still = checks[ids[present.num]]
+    assert still["result"] == "still_present" and still["due"] == "手动"
+    shot = os.path.join(store.evidence_dir(db), still["screenshot"])
+    assert os.path.getsize(shot) > 1000 and len(still["screenshot_sha256"]) == 64
+    # Statuses follow; unknown never counts as removed.
+    assert store.get_finding(db, ids[gone_404.num])["status"] == "removed"
+    assert store.get_finding(db, ids[present.num])["status"] == "still_present"
+    assert store.get_finding(db, ids[down_5xx.num])["status"] == "takedown_requested"
+    start, end = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+    assert {r["finding_id"] for r in store.stats_removed(db, start, end)} == \
+        {ids[gone_404.num], ids[gone_notice.num], ids[gone_gbk.num]}
+    db.close()
+
+    # The platform takes the rest down; the next check sees them gone, removed
+    # items are not fetched again.
+    admin(own_sandbox, "/block", {"nums": [down_5xx.num, captcha.num], "status": 0})
+    admin(own_sandbox, "/takedown", {"nums": [present.num, down_5xx.num]})
+    proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force",
+                   "--no-screenshots", timeout=180)
+    assert "复查 3 条：已下架 2，仍在线 1，无法判断 0" in proc.stdout, proc.stdout
+    proc = run_cli("takedown", "compliance", "--db", db_path, "--days", "0")
+    assert proc.returncode == 0, proc.stderr
+    total = [line for line in proc.stdout.splitlines() if line.startswith("合计")][0].split()
+    assert total[1:5] == ["6", "5", "1", "0"], proc.stdout
+
+
+def test_schedule():
+    sent = "2024-09-01T00:00:00.000000Z"
+    at = lambda days: datetime(2024, 9, 1, tzinfo=timezone.utc) + timedelta(days=days)  # noqa: E731
+    days = parse_days("1,3,7")
+    assert due_label(sent, [], days, at(0.5)) is None
+    assert due_label(sent, [], days, at(1)) == "T+1"
+    assert due_label(sent, ["T+1"], days, at(2)) is None
+    assert due_label(sent, ["T+1"], days, at(3.2)) == "T+3"
+    assert due_label(sent, [], days, at(8)) == "T+7"          # overdue: only the latest
+    assert due_label(sent, ["T+7"], days, at(30)) is None
+    assert parse_days("7, 1,3") == (1, 3, 7)
+    for bad in ("a", "", "-1", "400"):
+        with pytest.raises(ValueError):
+            parse_days(bad)
+
+
+@pytest.mark.parametrize("kwargs, result", [
+    ({"status": 404}, "removed"),
+    ({"status": 410}, "removed"),
+    ({"status": 200, "text": "该商品已下架", "markers": ["该商品已下架"]}, "removed"),
+    ({"status": 200, "text": "欢迎来到首页 热门商品", "redirected": True, "stored_title": "代办电工证"}, "removed"),
+    ({"status": 200, "text": "代办电工证 不用考试 包过", "stored_title": "代办电工证", "stored_text": "不用考试 包过"},
+     "still_present"),
+    ({"status": 503}, "unknown"),
+    ({"status": 403}, "unknown"),
+    ({"status": 429}, "unknown"),
+    ({"status": None, "error": "TimeoutError"}, "unknown"),
+    ({"status": 200, "text": "请输入验证码", "stored_title": "代办电工证"}, "unknown"),
+    ({"status": 200, "text": "完全不同的内容", "stored_title": "代办电工证"}, "unknown"),
+])
+def test_decide(kwargs, result):
+    status = kwargs.pop("status")
+    assert decide(status, **kwargs).result == result
