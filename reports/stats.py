@@ -225,7 +225,9 @@ def write_csv_file(t: Table, path: str) -> None:
 
 
 def _md(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """A table cell: no pipes, line breaks or raw HTML from scraped text."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
 def to_markdown(t: Table) -> str:

@@ -101,11 +101,9 @@ td, th {{ border: 1px solid #000; padding: 2px 4px; word-break: break-all; verti
 <h1>关于删除涉嫌售卖假冒安全生产资格证书信息的函</h1>
 <p class="no">编号：{e(batch_no(batch))}</p>
 <p>{e(platform)}：</p>
-<p class="body">在安全生产资格证书涉假专项治理工作中，{e(cfg.unit)}通过网络监测发现，贵平台存在涉嫌售卖假冒安全生产资格证书、
-虚假营销的信息共 {n_items} 条（详见所附下架清单，清单含链接、标题、账号、联系方式、违规类型、发现时间及取证文件哈希）。</p>
+<p class="body">在安全生产资格证书涉假专项治理工作中，{e(cfg.unit)}通过网络监测发现，贵平台存在涉嫌售卖假冒安全生产资格证书、虚假营销的信息共 {n_items} 条（详见所附下架清单，清单含链接、标题、账号、联系方式、违规类型、发现时间及取证文件哈希）。</p>
 <p class="body">{e(cfg.legal_basis)}</p>
-<p class="body">请贵平台自收到本函之日起 {cfg.reply_days} 个工作日内对清单所列信息进行核查，依法删除或屏蔽相关信息，
-对相关账号采取必要的处置措施，保存有关记录，并将处理结果书面反馈我单位。我单位将对处置情况进行复查。</p>
+<p class="body">请贵平台自收到本函之日起 {cfg.reply_days} 个工作日内对清单所列信息进行核查，依法删除或屏蔽相关信息，对相关账号采取必要的处置措施，保存有关记录，并将处理结果书面反馈我单位。我单位将对处置情况进行复查。</p>
 <p>附件：下架清单（{e(batch_no(batch))}，共 {n_items} 条）</p>
 <div class="sign"><p>{e(cfg.unit)}</p><p>{day.year}年{day.month}月{day.day}日</p>{contact}</div>
 {table_html}

@@ -54,9 +54,16 @@ class RecheckSpider(scrapy.Spider):
                 stats.inc_value("recheck/not_due")
                 continue
             stats.inc_value("recheck/requests")
-            yield scrapy.Request(target["url"], callback=self.parse, errback=self.failed, dont_filter=True,
-                                 meta={"target": target, "due": label,
-                                       "handle_httpstatus_list": list(range(400, 600))})
+            try:
+                request = scrapy.Request(target["url"], callback=self.parse, errback=self.failed, dont_filter=True,
+                                         meta={"target": target, "due": label,
+                                               "handle_httpstatus_list": list(range(400, 600))})
+            except (ValueError, TypeError) as exc:      # a stored URL Scrapy cannot fetch
+                stats.inc_value("recheck/unknown")
+                stats.inc_value("recheck/error/bad_url")
+                self.record(target, label, decide(None, error=f"链接无效：{exc}"), None, target["url"] or "")
+                continue
+            yield request
 
     def closed(self, reason):
         if self.db is not None:
