@@ -25,10 +25,12 @@ WINDOW = 6
 
 @functools.cache
 def tokenizer() -> jieba.Tokenizer:
+    """The tokenizer, initialized (dictionary loaded) on first use."""
     tk = jieba.Tokenizer()
     tk.tmp_dir = tempfile.gettempdir()
     tk.cache_file = os.path.join(tempfile.gettempdir(), "certwatch-jieba.cache")
     from keywords import default_keywords
+    tk.initialize()
     for word in {k["term"] for k in default_keywords()} | set(INTENT_WORDS):
         tk.add_word(word, freq=20000)
     return tk
@@ -40,7 +42,16 @@ def load_userdict(path: str) -> None:
 
 
 def at_boundaries(text: str, start: int, end: int) -> bool:
-    """True when text[start:end] starts and ends on jieba word boundaries."""
+    """True when text[start:end] starts and ends on jieba word boundaries.
+
+    Fast path: when no dictionary word straddles either edge (the character
+    before + the first, the last + the character after), the edges are
+    boundaries. Otherwise jieba segments a small window and decides."""
+    freq = tokenizer().FREQ
+    left = text[start - 1:start + 1] if start > 0 else ""
+    right = text[end - 1:end + 1] if end < len(text) else ""
+    if not freq.get(left) and not freq.get(right):
+        return True
     a = max(0, start - WINDOW)
     b = min(len(text), end + WINDOW)
     edges = {a}
