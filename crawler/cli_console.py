@@ -182,9 +182,15 @@ def cmd_evidence_capture(args) -> int:
 
 def demo_evidence(db_path: str, sandbox: str) -> None:
     """`certwatch demo`: capture evidence for what the sweep flagged."""
+    sweep_evidence(db_path, sandbox, operator="演示", concurrency=6)   # loopback only: more pages at once
+
+
+def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None) -> None:
+    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence."""
     from pipelines import evidence, store
     settings = _scrapy_settings()
-    config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, operator="演示")
+    config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
+                                                  operator=operator or getpass.getuser())
     print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
     db = store.connect(db_path)
     try:

@@ -2,7 +2,7 @@
 verification, tampering, bounds and failures, and the console's views."""
 from __future__ import annotations
 
-import json
+import os
 import re
 import shutil
 
@@ -133,7 +133,6 @@ def test_verify_passes_then_fails_after_tampering(captured, tmp_path):
         with open(shot, "r+b") as fh:
             fh.seek(100)
             fh.write(b"\x00tampered")
-        import os
         os.remove(evidence.file_path(store.evidence_dir(db), files["html"]["path"]))
         store.add_evidence(db, {"finding_id": ev["finding_id"], "url": ev["url"], "status": "ok",
                                 "files": [{"kind": "raw", "path": "../../../etc/passwd", "sha256": "0" * 64}]})
@@ -202,4 +201,25 @@ def test_console_shows_evidence_safely(captured):
     assert client.get("/evidence/99999/record").status_code == 404
     anonymous = TestClient(app).get(f"/evidence/{ev['id']}/file/screenshot", follow_redirects=False)
     assert anonymous.status_code == 303
-    json.dumps(ev)       # rows stay plain data
+
+
+def test_chinese_text_renders_as_glyphs_not_boxes():
+    """Missing CJK fonts draw every character as the same box: two different
+    strings would then give identical screenshots."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    async def shots():
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                               args=list(evidence.CaptureConfig.launch_args))
+            page = await browser.new_page(viewport={"width": 200, "height": 60})
+            out = []
+            for text in ("电工证", "焊工证"):
+                await page.set_content(f"<p style='font-size:32px;margin:4px'>{text}</p>")
+                out.append(await page.screenshot())
+            await browser.close()
+            return out
+    first, second = asyncio.run(shots())
+    assert first != second

@@ -7,7 +7,7 @@ forbids everything; the source view shows the decoded HTML escaped in <pre>.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 
 from pipelines import evidence as evidence_mod
 from pipelines import store

@@ -83,8 +83,9 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
         page = max(1, min(100000, int(request.query_params.get("page") or 1)))
     except ValueError:
         page = 1
-    rows, total = store.review_queue(db, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     counts = store.queue_counts(db, q)
+    total = counts.get(q.status, 0) if q.status else sum(counts.values())
+    rows, _ = store.review_queue(db, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, count=False)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return web.render(request, "queue.html", {
         "rows": rows, "total": total, "counts": counts, "filter": f, "page": page, "pages": pages,
@@ -222,11 +223,22 @@ def site_detail(request: Request, site_id: int, user: web.User = web.require_rol
                   for k, v in whois.items()],
         "evidence": _evidence_view(db, site_id=site_id),
         "decisions": store.decisions_for(db, site_id=site_id),
-        "linked": store.findings_of_site(db, site_id),
+        "linked": _linked(db, s),
         "site_contacts": store.contacts_of_site(db, site_id),
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"site:{site_id}",
         "default_category": "fake_gov_site",
     })
+
+
+def _linked(db, site: dict) -> list[dict]:
+    """Listings linking the site, and listings naming its host in their text."""
+    linked = store.findings_of_site(db, site["id"])
+    seen = {f["id"] for f in linked}
+    for f in store.findings_naming_host(db, [site.get("domain") or "", site.get("host") or ""]):
+        if f["id"] not in seen:
+            seen.add(f["id"])
+            linked.append(f)
+    return linked
 
 
 @router.post("/decide")
@@ -242,9 +254,10 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
     items = [str(v) for v in form.getlist("items")][:MAX_BULK + 1]
 
     def done(**params) -> object:
-        clean = re.sub(r"([?&])(ok|fail|why)=[^&]*", r"\1", back).rstrip("?&").replace("?&", "?")
-        sep = "&" if "?" in clean else "?"
-        return web.redirect(clean + sep + urllib.parse.urlencode(params))
+        parts = urllib.parse.urlsplit(back)
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+                 if k not in ("ok", "fail", "why")] + list(params.items())
+        return web.redirect(parts.path + "?" + urllib.parse.urlencode(query))
 
     if action not in store.DECISION_STATUS:
         return done(why="bad_action", fail=len(items))
