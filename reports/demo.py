@@ -15,16 +15,20 @@ from reports import labels, stats, takedown
 from reports.periods import bimonthly
 
 DEMO_REVIEWER = "演示审核员"
+# The demo reviewer confirms only this platform's findings: the others stay
+# in the review queue for a person to work through in the console.
+DEMO_PLATFORMS = ("taohuo",)
 DEMO_NOTE = "演示：按沙箱世界的真值标签确认（非人工审核）"
 
 
-def confirm_demo_findings(db, world) -> dict:
-    """Confirm flagged findings that are true sales per the world's labels,
-    and unreviewed sites the world marks as fakes. Returns counts."""
+def confirm_demo_findings(db, world, platforms=DEMO_PLATFORMS) -> dict:
+    """Confirm flagged findings on ``platforms`` that are true sales per the
+    world's labels, and unreviewed sites the world marks as fakes. Returns
+    counts."""
     labels = {l.url: l.label for l in world.listings}
     findings = sites = 0
     for f in list(store.iter_findings(db, status="flagged")):
-        if labels.get(f["url"]) == 1:
+        if labels.get(f["url"]) == 1 and (platforms is None or f["platform"] in platforms):
             store.add_decision(db, DEMO_REVIEWER, "confirm", note=DEMO_NOTE, finding_id=f["id"])
             findings += 1
     fakes = {s.host for s in world.sites if s.kind == "fake"}
@@ -37,7 +41,8 @@ def confirm_demo_findings(db, world) -> dict:
     return {"findings": findings, "sites": sites}
 
 
-def demo_outputs(db_path: str, workdir: str, unit: str = "长宁区市场监管局") -> list[tuple[str, str]]:
+def demo_outputs(db_path: str, workdir: str, unit: str = "长宁区市场监管局",
+                 platforms=DEMO_PLATFORMS) -> list[tuple[str, str]]:
     """Confirm (as the demo reviewer), write takedown lists and the table;
     returns (what, path) pairs."""
     from crawler.sandbox.world import world
@@ -46,7 +51,7 @@ def demo_outputs(db_path: str, workdir: str, unit: str = "长宁区市场监管�
     db = store.connect(db_path)
     written = []
     try:
-        counts = confirm_demo_findings(db, world())
+        counts = confirm_demo_findings(db, world(), platforms)
         written.append(("演示确认", f"{DEMO_REVIEWER} 确认违规信息 {counts['findings']} 条、假冒网站 {counts['sites']} 个"))
         platforms = sorted({f["platform"] for status in store.REQUESTABLE_STATUSES
                             for f in store.iter_findings(db, status=status)})

@@ -24,7 +24,7 @@ def test_demo_outputs(db_path, tmp_path):
         store.record_site(db, {"domain": s.host, "host": s.host, "url": s.url})
     db.close()
 
-    written = demo_outputs(db_path, str(tmp_path))
+    written = demo_outputs(db_path, str(tmp_path), platforms=None)
     paths = [p for _, p in written if p.endswith((".xlsx", ".html"))]
     assert len([p for p in paths if "统计表-" in p]) == 1
     lists = [p for p in paths if "下架清单-" in p and p.endswith(".xlsx")]
@@ -41,5 +41,20 @@ def test_demo_outputs(db_path, tmp_path):
     assert sites == {fake.host}
     db.close()
     # A second run writes the lists again without new batches.
-    again = demo_outputs(db_path, str(tmp_path))
+    again = demo_outputs(db_path, str(tmp_path), platforms=None)
     assert [w for w, _ in again if w.startswith("下架清单")] == [w for w, _ in written if w.startswith("下架清单")]
+
+
+def test_demo_leaves_other_platforms_to_reviewers(db_path, tmp_path):
+    w = world()
+    market = next(l for l in w.listings if l.label == 1 and l.platform == "market")
+    forum = next(l for l in w.listings if l.label == 1 and l.platform == "forum")
+    db = store.connect(db_path)
+    store.record_findings(db, [{"url": l.url, "platform": PROFILE[l.platform], "title": l.title,
+                                "text": l.text, "flagged": True, "score": 80} for l in (market, forum)], None)
+    db.close()
+    demo_outputs(db_path, str(tmp_path))
+    db = store.connect(db_path)
+    status = {f["url"]: f["status"] for f in store.iter_findings(db)}
+    db.close()
+    assert status[forum.url] == "flagged" and status[market.url] != "flagged"
