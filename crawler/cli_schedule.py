@@ -253,6 +253,19 @@ def cmd_health(args) -> int:
     return 0 if all(r["status"] in ("ok", "no_requests") for r in rows) else 1
 
 
+def print_health_warnings(db_path: str, sweep_id: int) -> None:
+    """After a sweep: one line per platform that was blocked or broken."""
+    from crawler.health import STATUS_CN as HEALTH_CN
+    from pipelines import store
+    db = store.connect(db_path)
+    try:
+        rows = [r for r in store.sweep_platforms(db, sweep_id) if r["status"] in ("blocked", "broken")]
+    finally:
+        db.close()
+    for r in rows:
+        print(f"注意：平台 {r['platform']} {HEALTH_CN[r['status']]}（{r['note']}），详见 certwatch health {sweep_id}")
+
+
 def register(add) -> None:
     p = add("schedule", "巡查计划：添加、列表、修改、启用/停用、删除、立即执行", lambda a: p.print_help() or 2,
             "certwatch schedule list")

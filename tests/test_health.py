@@ -98,6 +98,7 @@ def test_blocked_and_broken_detected_on_sandbox(sandbox, db_path, receiver):
     finally:
         admin(sandbox, {"reset": True, "captcha_after": 1000, "redesign": False})
     assert out.returncode == 0, out.stderr
+    assert "注意：平台 laowu 被拦截" in out.stdout and "注意：平台 kongkong 失效" in out.stdout
     rows, alerts = health(db_path, 2)
     assert {n: r["status"] for n, r in rows.items()} == {
         "gongyou": "ok", "laowu": "blocked", "xinxigang": "broken", "kongkong": "broken"}
