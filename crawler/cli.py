@@ -135,6 +135,11 @@ def cmd_sweep(args) -> int:
     result = _sweep(args, args.sandbox or "")
     print(table(summary_rows(args.db, result, args.profiles or ""), ["平台", "页面", "信息", "可疑"]))
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    from crawler.cli_schedule import print_health_warnings
+    print_health_warnings(args.db, result.sweep_id)
+    if getattr(args, "evidence", False):
+        from crawler.cli_console import sweep_evidence
+        sweep_evidence(args.db, args.sandbox or "")
     return 0 if result.status == "finished" else 1
 
 
@@ -335,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
             "certwatch sweep --sandbox http://127.0.0.1:8765 --platforms gongyou --pages 2")
     p.add_argument("--sandbox", help="沙箱地址（certwatch sandbox 打印的地址）")
     p.add_argument("--real", action="store_true", help="在真实网络上巡查（使用非沙箱平台配置）")
+    p.add_argument("--evidence", action="store_true", help="巡查结束后为新的可疑信息和网站取证")
     sweep_args(p)
 
     p = add("demo", "演示：启动沙箱，用默认关键词巡查全部沙箱平台并打印汇总", cmd_demo,

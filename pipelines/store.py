@@ -270,9 +270,9 @@ def m_domains_1_whois_cache(db: sqlite_utils.Database) -> None:
 @migrations()
 def m_console_2_search(db: sqlite_utils.Database) -> None:
     """Queue filter indexes and the keyword search index: findings_fts holds
-    title/text/url/seller/keyword with CJK characters spaced apart, so an
-    FTS5 phrase query is a substring match for Chinese. Triggers only mark
-    changed findings in search_dirty; refresh_search_index() indexes them."""
+    title/text/url/seller/keyword with every character a token (see
+    search_text), so an FTS5 phrase query is a substring match. Triggers only
+    mark changed findings in search_dirty; refresh_search_index() indexes them."""
     db["findings"].create_index(["platform", "status", "score"])
     db["findings"].create_index(["family", "status", "score"])
     db["findings"].create_index(["status", "first_seen", "score"])
@@ -852,8 +852,9 @@ _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS s
 
 
 def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
-                 offset: int = 0) -> tuple[list[dict], int]:
-    """One page of the queue (highest score first) and the total matching."""
+                 offset: int = 0, count: bool = True) -> tuple[list[dict], int]:
+    """One page of the queue (highest score first) and the total matching
+    (-1 with ``count=False``: take it from queue_counts instead)."""
     fpart, spart = _queue_parts(f)
     selects, args, counts, cargs = [], [], [], []
     if fpart:
@@ -878,6 +879,8 @@ def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
         row["contacts"] = {k: v for k, v in contacts.items() if isinstance(v, list)} \
             if isinstance(contacts, dict) else {}
         rows.append(row)
+    if not count:
+        return rows, -1
     total = sum(db.execute(c, cargs_part).fetchone()[0]
                 for c, cargs_part in zip(counts, _split_args(fpart, spart)))
     return rows, total
@@ -945,6 +948,19 @@ def findings_of_site(db: sqlite_utils.Database, site_id: int, exclude: int | Non
             for r in rows]
 
 
+def findings_naming_host(db: sqlite_utils.Database, hosts: list[str], limit: int = 100) -> list[dict]:
+    """Findings whose text names one of ``hosts`` (contacts "domain")."""
+    hosts = [h.lower() for h in hosts if h][:10]
+    if not hosts:
+        return []
+    rows = db.execute(
+        "SELECT DISTINCT f.id, f.title, f.url, f.platform, f.score, f.status FROM finding_contacts c"
+        " JOIN findings f ON f.id = c.finding_id WHERE c.kind = 'domain' AND c.value IN (%s)"
+        " ORDER BY f.score DESC, f.id LIMIT ?" % ",".join("?" * len(hosts)), [*hosts, limit]).fetchall()
+    return [{"id": r[0], "title": r[1], "url": r[2], "platform": r[3], "score": r[4], "status": r[5]}
+            for r in rows]
+
+
 def contacts_of_site(db: sqlite_utils.Database, site_id: int, limit: int = 50) -> list[dict]:
     """Contacts of the listings that link a site, with how many listings use each."""
     rows = db.execute(
@@ -979,21 +995,19 @@ def items_needing_evidence(db: sqlite_utils.Database, limit: int = 0) -> list[di
              "platform": r[5] or ""} for r in rows]
 
 
-_CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
-
-
 def search_text(value: str) -> str:
-    """NFKC-folded, lower-cased, with every CJK character a token of its own."""
-    return _CJK.sub(r" \1 ", unicodedata.normalize("NFKC", value or "").lower())
+    """NFKC-folded and lower-cased, every character a token of its own: an
+    FTS5 phrase of characters is then a substring match (Chinese has no
+    spaces, and a WeChat ID may be found by any part of it)."""
+    return " ".join(unicodedata.normalize("NFKC", value or "").lower())
 
 
 def search_query(keyword: str) -> str | None:
-    """An FTS5 phrase matching ``keyword`` as a substring (the last word
-    may be a prefix); None if it has nothing to search for."""
-    tokens = re.findall(r"\w+", search_text(keyword))
-    if not tokens:
+    """The FTS5 phrase for ``keyword``; None if it has no letter or digit."""
+    chars = [c for c in unicodedata.normalize("NFKC", keyword or "").lower() if c.isalnum()]
+    if not chars:
         return None
-    return '"' + " ".join(tokens).replace('"', '""') + '"*'
+    return '"' + " ".join(chars) + '"'
 
 
 def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000) -> int:
@@ -1001,16 +1015,16 @@ def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000) -> int:
     done = 0
     while True:
         rows = db.execute(
-            "SELECT d.finding_id, f.title, f.text, f.url, f.seller, f.keyword FROM search_dirty d"
+            "SELECT d.finding_id, f.id, f.title, f.text, f.url, f.seller, f.keyword FROM search_dirty d"
             " LEFT JOIN findings f ON f.id = d.finding_id ORDER BY d.finding_id LIMIT ?", [batch]).fetchall()
         if not rows:
             return done
         with db.atomic():
-            for fid, *fields in rows:
-                db.execute("DELETE FROM findings_fts WHERE rowid = ?", [fid])
-                if any(v is not None for v in fields):
-                    db.execute("INSERT INTO findings_fts (rowid, body) VALUES (?, ?)",
-                               [fid, search_text(" ".join(v or "" for v in fields))])
+            gone = [r[0] for r in rows if r[1] is None]
+            db.conn.executemany("DELETE FROM findings_fts WHERE rowid = ?", [(g,) for g in gone])
+            db.conn.executemany("REPLACE INTO findings_fts (rowid, body) VALUES (?, ?)",
+                                [(r[0], search_text(" ".join(v or "" for v in r[2:])))
+                                 for r in rows if r[1] is not None])
             db.execute("DELETE FROM search_dirty WHERE finding_id IN (%s)" % ",".join("?" * len(rows)),
                        [r[0] for r in rows])
         done += len(rows)

@@ -40,6 +40,11 @@ _PRIVACY = re.compile(r"privacy|redacted|proxy|guard|protect|withheld|not disclo
 _ORG = re.compile(r"公司|有限|集团|学校|学院|大学|协会|学会|报社|报业|社$|Co\.|Ltd|Inc\b|LLC|Corp|Limited|"
                   r"GmbH|Company|Group", re.IGNORECASE)
 _AGENCY = re.compile(r"(部|局|厅|委员会|委|政府|办公室|研究院|中心|管理处|事业单位)$")
+# Registrars in China (a site claiming a Chinese agency registered abroad is odd).
+_DOMESTIC_REGISTRAR = re.compile(r"[\u4e00-\u9fff]|alibaba|aliyun|hichina|xin ?net|west|ename|35\.com|"
+                                 r"dns\.com\.cn|bizcn|now\.cn|22\.cn|juming|cndns|tencent|dnspod|"
+                                 r"baidu|huawei|zdns|eName|Chengdu|Xiamen|Beijing|Shanghai|Guangzhou|Hangzhou",
+                                 re.IGNORECASE)
 _PERSON_ZH = re.compile(r"[\u4e00-\u9fff]{2,4}")
 _FIELD = {
     "registrant": re.compile(r"^\s*Registrant(?: Name)?\s*:\s*(.+)$", re.MULTILINE | re.IGNORECASE),
@@ -205,6 +210,9 @@ def apply(j, facts: dict | None, checked_at: str | None = None) -> None:
         agencies = [a for s in registry().sites.values() for a in s.get("agency", [])]
         if not any(a in who for a in agencies):
             found.append(r("not_agency", who or "未公开"))
+    registrar = facts.get("registrar") or ""
+    if claims and registrar and not _DOMESTIC_REGISTRAR.search(registrar):
+        found.append(r("foreign_registrar", registrar))
     country = (facts.get("country") or "").strip().lower()
     if claims and country and country not in ("cn", "china", "中国"):
         found.append(r("foreign", facts.get("country", "")))

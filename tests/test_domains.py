@@ -234,3 +234,12 @@ def test_registry_is_data():
     assert "cx.mem.gov.cn" in reg.official_hosts and "cnse.e-cqs.cn" in reg.official_hosts
     assert "gov.cn" in reg.restricted
     assert "cxmemgov" in reg.forms
+
+
+def test_commands_and_settings_are_documented():
+    readme = (DATA.parent.parent / "README.md").read_text(encoding="utf-8")
+    for needle in ("certwatch check-domain", "certwatch evaluate domains", "certwatch submit",
+                   "certwatch sites check", "CERTWATCH_WHOIS_SERVERS", "CERTWATCH_WHOIS_TIMEOUT",
+                   "CERTWATCH_WHOIS_INTERVAL", "CERTWATCH_WHOIS_MAX_AGE_DAYS", "CERTWATCH_WHOIS_ENABLED",
+                   "CERTWATCH_SITES_SOURCES", "CERTWATCH_SITES_LIMIT", "CERTWATCH_SITES_TLDS"):
+        assert needle in readme, needle

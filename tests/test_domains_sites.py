@@ -4,12 +4,13 @@ official hosts, judges each (name, page, WHOIS from the sandbox's WHOIS
 server) and stores it with the listing -> site links."""
 from __future__ import annotations
 
-import json
-import urllib.parse
+import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from crawler.resolver import SandboxResolver, sandbox_get
 from crawler.sandbox.world import world
 from pipelines import store
@@ -115,3 +116,23 @@ def test_submit_rejects_nonsense(db_path):
 def test_sites_check_needs_a_mode(db_path):
     proc = run_cli("sites", "check", "--db", db_path)
     assert proc.returncode == 2 and "--sandbox" in proc.stderr
+
+
+def test_search_results_are_judged_as_sites(sandbox, db_path):
+    """(b) search results: the search spider's site items go through SitePipeline."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "search", "-a", "queries=证书查询", "-a", "platforms=zhaozhao",
+         "-a", "max_pages=2", "-s", f"CERTWATCH_DB={db_path}", "-s", f"CERTWATCH_SANDBOX={sandbox}",
+         "-s", "CERTWATCH_WHOIS_TIMEOUT=1", "-s", "LOG_LEVEL=WARNING"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows, _, _ = _sites(db_path)
+    for site in world().sites:
+        domain = {"cx.mem.gov.cn": "mem.gov.cn", "zlaq.mohurd.gov.cn": "mohurd.gov.cn",
+                  "cnse.samr.gov.cn": "samr.gov.cn", "www.hongan-peixun.com": "hongan-peixun.com",
+                  "news.anquan-bao.cn": "anquan-bao.cn"}.get(site.host, site.host)
+        row = rows[domain]
+        assert row["source"] == "search"
+        expected = {"official": "official", "fake": "fake_gov_site"}.get(site.kind, "benign")
+        assert row["verdict"] == expected, (site.host, row["verdict"], row["reasons"])
+        assert row["status"] == ("flagged" if site.kind == "fake" else "new")

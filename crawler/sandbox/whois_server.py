@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from datetime import datetime
 from importlib import resources
 
 import yaml
