@@ -244,20 +244,28 @@ def _homophone_re():
     return scanner(re.compile("|".join(branches) if branches else "(?!)"))
 
 
+@functools.cache
+def _homophone_terms() -> tuple[dict, frozenset]:
+    t = tables()
+    by_len: dict[int, list] = {}
+    for term, sets in t.homophones:
+        by_len.setdefault(len(term), []).append((term, sets))
+    return by_len, frozenset(term for term, _ in t.homophones)
+
+
 def _replace_homophones(text: str, origin: list[int], t: Tables) -> str:
     """Same-length replacement of homophones of the watched terms, so the
     origin map stays valid."""
     pieces = []
     pos = 0
-    terms = {len(term): [] for term, _ in t.homophones}
-    for term, sets in t.homophones:
-        terms[len(term)].append((term, sets))
+    by_len, exact = _homophone_terms()
     readings = pinyin_of()
     for m in _homophone_re().finditer(text):
         found = m.group(0)
-        for term, sets in terms[len(found)]:
-            if found != term and all(a == b or readings.get(a, frozenset()) & s
-                                     for a, b, s in zip(found, term, sets)):
+        if found in exact:
+            continue                       # the term itself
+        for term, sets in by_len[len(found)]:
+            if all(a == b or readings.get(a, frozenset()) & s for a, b, s in zip(found, term, sets)):
                 pieces.append(text[pos:m.start()])
                 pieces.append(term)
                 pos = m.end()
