@@ -26,7 +26,7 @@ class SandboxProxyMiddleware:
     def from_crawler(cls, crawler):
         proxy = crawler.settings.get("CERTWATCH_SANDBOX")
         if not proxy:
-            raise NotConfigured("不在沙箱模式")
+            raise NotConfigured  # not in sandbox mode (no message: no warning in the log)
         return cls(proxy.rstrip("/"), crawler.stats)
 
     def process_request(self, request, spider=None):
@@ -53,7 +53,7 @@ class AddressGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler):
         if crawler.settings.get("CERTWATCH_SANDBOX"):
-            raise NotConfigured("沙箱模式下由沙箱代理负责")
+            raise NotConfigured  # sandbox mode: the sandbox proxy decides
         return cls(crawler.stats)
 
     def allowed(self, host: str) -> bool:

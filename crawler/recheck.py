@@ -39,7 +39,7 @@ def run(opts: RecheckOptions) -> dict:
     else:
         launch.pop("proxy", None)
     settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)
     process.start()

@@ -75,7 +75,7 @@ def run(opts: SweepOptions) -> SweepResult:
     db.close()
 
     settings = crawl_settings(opts, sweep_id)
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     crawlers = []
     for name in opts.spiders:
         crawler = process.create_crawler(name)
