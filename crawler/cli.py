@@ -175,11 +175,16 @@ def cmd_demo(args) -> int:
             elif label == 0:
                 flagged_false += f["flagged"]
         negatives = sum(1 for f in store.iter_findings(db) if labels.get(f["url"]) == 0)
+        sites = store.sites_with_status(db, ("new", "flagged"))
     finally:
         db.close()
+    fakes = {s.host for s in w.sites if s.label == 1}
+    judged_fake = [s for s in sites if s.get("verdict") in ("fake_gov_site", "suspicious")]
     print()
     print(f"沙箱真值对照：收录违规售证信息 {stored_true} 条，标记可疑 {flagged_true} 条；"
           f"正常信息 {negatives} 条，误标 {flagged_false} 条")
+    print(f"网站：核查 {len(sites)} 个，判为假冒或可疑 {len(judged_fake)} 个"
+          f"（其中沙箱中真为假冒的 {sum(1 for s in judged_fake if s['domain'] in fakes)} 个）")
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
     from reports.demo import demo_outputs
     print()

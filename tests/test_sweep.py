@@ -41,7 +41,8 @@ def test_demo_stores_every_reachable_listing(demo):
     illicit = {u for u in expected if w.label_of(u) == 1}
     assert len(illicit) >= 30
     # The summary table and the truth comparison are printed.
-    assert "合计" in proc.stdout and "沙箱真值对照" in proc.stdout
+    assert "合计" in proc.stdout and "沙箱真值对照" in proc.stdout and "网站：核查" in proc.stdout
+    assert "下架清单" in proc.stdout and "统计表" in proc.stdout
     for title in ("找找搜索", "淘货商城", "同城分类信息网", "工友论坛"):
         assert title in proc.stdout
 
