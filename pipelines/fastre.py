@@ -126,3 +126,51 @@ class Scanner:
 
 def scanner(pattern: re.Pattern | None) -> Scanner | None:
     return Scanner(pattern) if pattern is not None else None
+
+
+class MultiScanner:
+    """All of a classifier's patterns in one pass: a character-set search
+    over the union of their first characters finds candidate positions,
+    and only the patterns that can start with that character are tried
+    there. Per pattern, the matches equal ``pattern.finditer(text)``
+    (leftmost, non-overlapping)."""
+
+    def __init__(self, patterns: dict):
+        self.patterns = {k: p for k, p in patterns.items() if p is not None}
+        self.by_char: dict[str, list] = {}
+        self.fallback: list = []
+        union: set = set()
+        for key, pattern in self.patterns.items():
+            try:
+                got = _first(P.parse(pattern.pattern, pattern.flags))
+            except Exception:
+                got = _NOT_SIMPLE
+            if got is _NOT_SIMPLE or got[1] or not got[0]:
+                self.fallback.append(key)
+                continue
+            union |= got[0]
+            for ch in got[0]:
+                self.by_char.setdefault(ch, []).append((key, pattern.match))
+        cls = "".join(re.escape(c) for c in sorted(union))
+        self.candidates = re.compile(f"[{cls}]") if cls else None
+
+    def scan(self, text: str) -> dict:
+        """{key: [match, ...]} for the patterns that match."""
+        hits: dict = {}
+        ends: dict = {}
+        if self.candidates is not None:
+            by_char = self.by_char
+            for cand in self.candidates.finditer(text):
+                pos = cand.start()
+                for key, match in by_char[text[pos]]:
+                    if pos < ends.get(key, 0):
+                        continue
+                    m = match(text, pos)
+                    if m is not None:
+                        ends[key] = max(m.end(), pos + 1)
+                        hits.setdefault(key, []).append(m)
+        for key in self.fallback:
+            found = list(self.patterns[key].finditer(text))
+            if found:
+                hits[key] = found
+        return hits

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from keywords import load_yaml
 from pipelines import contacts as contacts_mod
 from pipelines import segment
-from pipelines.fastre import scanner
+from pipelines.fastre import MultiScanner, scanner
 from pipelines.normalize import Normalized, normalize
 
 INTENT_CODES = ("intent_proxy", "intent_guarantee", "intent_no_exam", "intent_absent",
@@ -55,6 +55,7 @@ class Model:
     official_suffixes: tuple
     site_claim: re.Pattern
     site_claim_window: int
+    scanner: MultiScanner
 
 
 def _compile(patterns: list[str]):
@@ -62,19 +63,29 @@ def _compile(patterns: list[str]):
     return scanner(re.compile("|".join(f"(?:{p})" for p in patterns))) if patterns else None
 
 
+def _multi(rules, families, generic) -> MultiScanner:
+    patterns = {rule.code: rule.regex.pattern for rule in rules if rule.regex is not None}
+    patterns.update({"family:" + code: regex.pattern for code, (_, regex) in families.items()})
+    patterns["generic"] = generic.pattern
+    return MultiScanner(patterns)
+
+
 @functools.cache
 def model() -> Model:
     data = load_yaml("sales_rules.yaml")
+    rules = tuple(Rule(r["code"], r["label"], float(r["weight"]), _compile(r.get("patterns") or []))
+                  for r in data["rules"])
+    families = {code: (f["label"], _compile(f["patterns"])) for code, f in data["families"].items()}
+    generic = _compile(data["generic_certificate"])
     return Model(
         bias=float(data["bias"]), threshold=int(data["threshold"]),
         no_certificate_weight=float(data["no_certificate_weight"]),
         max_hits=int(data["max_hits_per_rule"]),
         intent_multipliers=tuple(float(x) for x in data["intent_multipliers"]),
         context_window=int(data["context_window"]),
-        families={code: (f["label"], _compile(f["patterns"])) for code, f in data["families"].items()},
-        generic=_compile(data["generic_certificate"]),
-        rules=tuple(Rule(r["code"], r["label"], float(r["weight"]), _compile(r.get("patterns") or []))
-                    for r in data["rules"]),
+        families=families,
+        generic=generic,
+        rules=rules,
         quote_pairs=tuple(data["quote_pairs"]),
         negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"])) + ")"),
         context_negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"] + data["context_negators"])) + ")$"),
@@ -84,6 +95,7 @@ def model() -> Model:
         official_suffixes=tuple(data["official_suffixes"]),
         site_claim=re.compile("|".join(re.escape(w) for w in data["site_claim_words"])),
         site_claim_window=int(data["site_claim_window"]),
+        scanner=_multi(rules, families, generic),
     )
 
 
@@ -164,14 +176,16 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
 
     # Certificate context: which family (first by position), or generic.
     family, family_hit, family_label = "", None, ""
+    hits: dict[str, list[re.Match]] = m.scanner.scan(t)     # every rule in one pass
     for code, (label, regex) in m.families.items():
-        hit = regex.search(t)
+        found = hits.get("family:" + code)
+        hit = found[0] if found else None
         if hit and (family_hit is None or hit.start() < family_hit.start()):
             family, family_hit, family_label = code, hit, label
     if family_hit:
         reasons.append(_reason("certificate", f"证书：{family_label}", 0.0, norm.span(*family_hit.span())))
     else:
-        generic = m.generic.search(t)
+        generic = hits["generic"][0] if hits.get("generic") else None
         if generic:
             reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*generic.span())))
         else:
@@ -179,12 +193,6 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
             reasons.append(_reason("no_certificate", "未涉及证书", m.no_certificate_weight, ""))
 
     quoted = _quoted_spans(t, m.quote_pairs)
-    hits: dict[str, list[re.Match]] = {}
-    for rule in m.rules:
-        if rule.regex is not None:
-            found = list(rule.regex.finditer(t))
-            if found:
-                hits[rule.code] = found
     reporting = any(code in hits for code in REPORTING_CODES)
 
     # Intents and promises: negation, quotation, then decreasing multipliers.
