@@ -1,7 +1,7 @@
 """Sweep throughput: the full certwatch pipeline beside a bare Scrapy spider
 fetching the same pages, and the sandbox alone.
 
-    .venv/bin/python bench/bench_sweep.py [--scale 30] [--pages 25] [--keyword 电工证]
+    .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证]
 
 1. starts the sandbox with a scaled world (--scale copies of every listing);
 2. full: `search`+`listings` over the HTTP platforms (no browser) with the
@@ -117,7 +117,7 @@ async def _sandbox_load(sandbox: str, urls: list[str], conns: int = 16) -> float
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", type=int, default=30)
+    ap.add_argument("--scale", type=int, default=46)
     ap.add_argument("--pages", type=int, default=25)
     ap.add_argument("--keyword", default="电工证", help="certificate-term filter for the queries")
     ap.add_argument("--mode", choices=["all", "full", "bare"], default="all")
