@@ -57,6 +57,16 @@ class Profile:
         return self.search["url"].format(query=quote(query, encoding=enc), page=page)
 
     @property
+    def seller_page(self) -> str:
+        """Selector on a detail page giving the seller's page link ("" = none)."""
+        return self.removed.get("seller_page", "")
+
+    @property
+    def seller_items(self) -> str:
+        """Selector on the seller's page giving its item links ("" = none)."""
+        return self.removed.get("seller_items", "")
+
+    @property
     def detail_render(self) -> str:
         return self.detail.get("render", "http")
 
@@ -125,6 +135,7 @@ def parse_profile(data: Any, source: str = "") -> Profile:
     canary = data.get("canary") or ""
     if not isinstance(canary, str):
         raise ProfileError(f"平台配置 {name}：canary 必须是一个查询词（字符串）")
+    removed = _parse_removed(name, data.get("removed"))
     blocked = _parse_blocked(name, data.get("blocked"))
     robots = data.get("robots") or ""
     if robots not in ("", "obey", "ignore"):
@@ -132,10 +143,32 @@ def parse_profile(data: Any, source: str = "") -> Profile:
     politeness = _parse_politeness(name, data.get("politeness"))
     return Profile(name=name, title=str(data.get("title") or name), kind=kind,
                    hosts=tuple(h.lower() for h in hosts), render=render, encoding=encoding,
-                   search=dict(search), detail=dict(detail), removed=dict(data.get("removed") or {}),
+                   search=dict(search), detail=dict(detail), removed=removed,
                    sandbox=bool(data.get("sandbox", False)), source=source,
                    demo=bool(data.get("demo", True)), canary=canary.strip(), blocked=blocked,
                    robots=robots, politeness=politeness)
+
+
+def _parse_removed(name: str, data: Any) -> dict:
+    """``removed:`` signals that a listing is gone (used by rechecks):
+    status codes, page markers, and optionally ``seller_page`` (selector on
+    the detail page for the seller page link) with ``seller_items`` (selector
+    on the seller page for its item links) — both or neither."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"平台配置 {name}：removed 必须是映射（status、markers、seller_page、seller_items）")
+    out = dict(data)
+    pair = [k for k in ("seller_page", "seller_items") if data.get(k)]
+    if len(pair) == 1:
+        raise ProfileError(f"平台配置 {name}：removed.seller_page 和 removed.seller_items 必须同时填写")
+    for key in pair:
+        _check_selector(name, f"removed.{key}", data[key])
+        out[key] = data[key].strip()
+    for key in ("seller_page", "seller_items"):
+        if not data.get(key):
+            out.pop(key, None)
+    return out
 
 
 def _parse_blocked(name: str, data: Any) -> dict:

@@ -70,6 +70,7 @@ class App:
         }
         self.hosts = {p.host: p for p in PLATFORMS.values()}
         self.blocked: dict[int, int] = {}      # listing num -> status (admin /block)
+        self.delisted: set[int] = set()        # gone from the seller's shop, item page stale (admin /delist)
 
     def handle(self, method: str, host: str, path: str, query: str, body: bytes) -> Response:
         host = host.lower().split(":")[0]
@@ -105,6 +106,15 @@ class App:
                 return Response(400, "bad request", "text/plain")
             self.w.taken_down.update(nums)
             return Response(200, json.dumps({"taken_down": sorted(self.w.taken_down)}), "application/json")
+        if path == "/delist" and method == "POST":
+            # Remove listings from their seller's shop page while the item page
+            # still answers 200 with its content (a stale page): {"nums": [...]}.
+            try:
+                nums = [int(n) for n in json.loads(body or b"{}").get("nums", [])]
+            except (ValueError, TypeError, AttributeError):
+                return Response(400, "bad request", "text/plain")
+            self.delisted.update(nums)
+            return Response(200, json.dumps({"delisted": sorted(self.delisted)}), "application/json")
         if path == "/block" and method == "POST":
             # Make listings answer an error (default 503) or a captcha page (status 200 + "captcha"):
             # the "unknown" case of rechecks. {"nums": [...], "status": 503}; status 0 unblocks.
@@ -188,6 +198,8 @@ class App:
                      for l in self.w.page(results, page)]
             data = {"items": items, "page": page, "has_next": page * 10 < len(results)}
             return Response(200, json.dumps(data, ensure_ascii=False), "application/json; charset=utf-8")
+        if path.startswith("/shop/"):
+            return self._shop(urllib.parse.unquote(path[len("/shop/"):], errors="replace"))
         m = re.fullmatch(r"/item/(\d{1,9})\.html", path)
         listing = self._listing(p, m.group(1)) if m else None
         if listing is None:
@@ -197,6 +209,19 @@ class App:
             f'<div class="item-price">¥<em>{e(listing.price or "面议")}</em></div>'
             f'<div class="shop">店铺：<a class="shop-name" href="/shop/{e(listing.seller)}">{e(listing.seller)}</a></div>'
             f'<div class="item-desc">{e(listing.text)}</div></div>')))
+
+    def _shop(self, seller: str) -> Response:
+        """A seller's shop page on the market: its live items, without the
+        delisted ones (whose item pages may still answer)."""
+        items = [l for l in self.w.listings if l.platform == "market" and l.seller == seller
+                 and not self.w.is_removed(l) and l.num not in getattr(self, "delisted", ())]
+        if not seller or not any(l.platform == "market" and l.seller == seller for l in self.w.listings):
+            return Response(404, _page("404", "<h1>店铺不存在</h1>"))
+        rows = "".join(f'<li><a class="shop-item" href="/item/{l.num}.html">{e(l.title)}</a></li>' for l in items)
+        body = (f'<div class="shop-head"><h1 class="shop-title">{e(seller)}</h1>'
+                f'<span class="count">共 {len(items)} 件商品</span></div>'
+                f'<ul class="shop-items">{rows or "<li class=empty>本店暂无在售商品</li>"}</ul>')
+        return Response(200, _page(f"{seller}-淘货商城店铺", body))
 
     def classifieds(self, path: str, query: str) -> Response:
         p = PLATFORMS["classifieds"]

@@ -6,15 +6,24 @@ import hashlib
 import logging
 import os
 from datetime import datetime, timezone
+from urllib.parse import unquote
 
 import scrapy
+from w3lib.url import canonicalize_url
 
 from crawler.profiles import load_profiles, profile_for_host
 from pipelines import store
 from reports.periods import parse_utc
-from reports.recheck import DEFAULT_DAYS, FORCED, decide, due_label, parse_days
+from reports.recheck import DEFAULT_DAYS, FORCED, Decision, decide, due_label, parse_days
 
 log = logging.getLogger(__name__)
+
+
+def _canon(url: str) -> str:
+    try:
+        return canonicalize_url(url or "")
+    except (ValueError, TypeError):
+        return url or ""
 
 
 class RecheckSpider(scrapy.Spider):
@@ -89,11 +98,65 @@ class RecheckSpider(scrapy.Spider):
         d = decide(response.status, text, redirected=redirected, markers=removed.get("markers", ()),
                    statuses=removed.get("status", (404, 410)), stored_title=target["title"] or "",
                    stored_text=target["text"] or "", seen_title=seen_title, seen_text=seen_text)
+        if d.result == "still_present" and profile is not None and profile.seller_page:
+            seller = self.seller_request(target, due, d, response, profile)
+            if seller is not None:
+                yield seller
+                return
+        yield from self.finish(target, due, d, response.status, response.url)
+
+    def finish(self, target, due, d, status, final_url):
+        """Count the decision; a listing still there gets its screenshot first."""
         self.crawler.stats.inc_value(f"recheck/{d.result}")
         if d.result == "still_present" and self.screenshots:
-            yield self.screenshot_request(target, due, d, response)
+            yield self.screenshot_request(target, due, d, status, final_url)
             return
-        self.record(target, due, d, response.status, response.url)
+        self.record(target, due, d, status, final_url)
+
+    # -- the listing gone from the seller's page (profile removed.seller_page / seller_items)
+    def seller_request(self, target, due, d, response, profile):
+        href = response.css(profile.seller_page).get()
+        if not href or not href.strip():
+            self.crawler.stats.inc_value("recheck/seller/no_link")
+            return None
+        try:
+            return scrapy.Request(response.urljoin(href.strip()), callback=self.seller_checked,
+                                  errback=self.seller_failed, dont_filter=True,
+                                  meta={"target": target, "due": due, "decision": d,
+                                        "seller_items": profile.seller_items,
+                                        "status": response.status, "final_url": response.url,
+                                        "handle_httpstatus_list": list(range(400, 600))})
+        except (ValueError, TypeError):
+            self.crawler.stats.inc_value("recheck/seller/bad_link")
+            return None
+
+    def seller_checked(self, response):
+        m = response.meta
+        d = m["decision"]
+        stats = self.crawler.stats
+        # Only a seller page that answered normally and lists items can say
+        # the listing is gone; anything else (error, captcha, empty or changed
+        # page) keeps "still present" — never guess removed.
+        links = []
+        if response.status == 200 and isinstance(response, scrapy.http.TextResponse):
+            links = [h.strip() for h in response.css(m["seller_items"]).getall() if h.strip()]
+        if not links:
+            stats.inc_value("recheck/seller/unusable" if response.status == 200 else
+                            f"recheck/seller/http_{response.status}")
+        else:
+            stats.inc_value("recheck/seller/checked")
+            listed = {_canon(response.urljoin(h)) for h in links}
+            if not {_canon(m["target"]["url"]), _canon(m["final_url"])} & listed:
+                stats.inc_value("recheck/seller/delisted")
+                d = Decision("removed", f"已从卖家店铺下架（详情页仍可打开，店铺页已无此商品：{unquote(response.url)}）"[:300],
+                             d.similarity)
+        yield from self.finish(m["target"], m["due"], d, m["status"], m["final_url"])
+
+    def seller_failed(self, failure):
+        m = failure.request.meta
+        self.crawler.stats.inc_value(f"recheck/seller/error/{failure.value.__class__.__name__}")
+        log.warning("复查卖家店铺页失败：%s（%s），保留“仍在线”判断", failure.request.url, failure.value)
+        yield from self.finish(m["target"], m["due"], m["decision"], m["status"], m["final_url"])
 
     def failed(self, failure):
         request = failure.request
@@ -105,7 +168,7 @@ class RecheckSpider(scrapy.Spider):
         self.record(target, due, d, None, request.url)
 
     # -- a screenshot of a listing still there (browser)
-    def screenshot_request(self, target, due, d, response):
+    def screenshot_request(self, target, due, d, status, final_url):
         from scrapy_playwright.page import PageMethod
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         rel = os.path.join("recheck", f"takedown-{target['takedown_id']}",
@@ -113,7 +176,7 @@ class RecheckSpider(scrapy.Spider):
         path = os.path.join(store.evidence_dir(self.db), rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         meta = {"playwright": True, "target": target, "due": due, "decision": d, "shot": (rel, path),
-                "status": response.status, "final_url": response.url,
+                "status": status, "final_url": final_url,
                 "playwright_page_methods": [PageMethod("screenshot", path=path, full_page=True)]}
         return scrapy.Request(target["url"], callback=self.shot_taken, errback=self.shot_failed,
                               dont_filter=True, meta=meta)
