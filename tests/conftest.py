@@ -4,6 +4,7 @@ subprocess (one Scrapy reactor per process)."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import os
 import subprocess
 import sys
@@ -61,3 +62,24 @@ def run_cli(*args, input: str | bytes | None = None, timeout: float = 600, env: 
 def read_jsonl(path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+@contextmanager
+def serving(db_path: str):
+    """`certwatch serve` on a free loopback port for browser tests; yields its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--db", db_path, "--port", "0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline().strip()
+    if not line.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise RuntimeError(f"serve did not start: {line} {proc.stderr.read()[-2000:]}")
+    try:
+        yield line
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

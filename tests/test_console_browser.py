@@ -3,16 +3,14 @@
 the module; tests work through the queue in order."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
+
 from playwright.sync_api import expect, sync_playwright
 
 from pipelines import store
-from tests.conftest import ROOT
+from tests.conftest import serving
 from tests.test_console import PASSWORD, XSS, seed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,22 +30,8 @@ def server(tmp_path_factory):
         for n in range(6)], None)
     ids["extra"] = [r.id for r in extra]
     db.close()
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--db", db_path, "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline().strip()
-    if not line.startswith("http://127.0.0.1:"):
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line} {proc.stderr.read()[-2000:]}")
-    try:
+    with serving(db_path) as line:
         yield line, db_path, ids
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

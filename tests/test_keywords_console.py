@@ -3,19 +3,16 @@ permissions, and in a real browser for import with the error report."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import subprocess
-import sys
 
 import openpyxl
 import pytest
-from fastapi.testclient import TestClient
+
 from playwright.sync_api import expect, sync_playwright
 
 from pipelines import store
 from reports.console.app import create_app
-from tests.conftest import ROOT
+from tests.conftest import serving
 from tests.test_console import PASSWORD, _hashed, login
 
 CHROMIUM = "/usr/bin/chromium"
@@ -153,22 +150,8 @@ def served(tmp_path_factory):
     db = store.connect(db_path)
     seed_users_and_sweep(db)
     db.close()
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--db", db_path, "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline().strip()
-    if not line.startswith("http://127.0.0.1:"):
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line} {proc.stderr.read()[-2000:]}")
-    try:
+    with serving(db_path) as line:
         yield line, db_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_monitor_in_browser(served, tmp_path):

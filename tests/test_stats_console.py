@@ -5,19 +5,18 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import zipfile
 
 import openpyxl
 import pytest
+
 from fastapi.testclient import TestClient
 
 from pipelines import store
 from reports import referral
 from reports.console.app import create_app
 from reports.console.passwords import hash_password
-from tests.conftest import ROOT
+from tests.conftest import serving
 from tests.test_stats import seed as seed_stats
 
 PASSWORD = "correct horse 123"
@@ -126,22 +125,8 @@ def server(tmp_path_factory):
     db = store.connect(db_path)
     seed(db)
     db.close()
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--db", db_path, "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline().strip()
-    if not line.startswith("http://127.0.0.1:"):
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line} {proc.stderr.read()[-2000:]}")
-    try:
+    with serving(db_path) as line:
         yield line, db_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_in_the_browser(server):
