@@ -149,7 +149,7 @@ def cmd_demo(args) -> int:
     from pipelines import store
     os.makedirs(args.workdir, exist_ok=True)
     args.db = os.path.join(args.workdir, "certwatch.db")
-    print(f"启动沙箱（模拟互联网）…", file=sys.stderr)
+    print("启动沙箱（模拟互联网）…", file=sys.stderr)
     proc, url = process.start()
     try:
         print(f"沙箱地址 {url}；开始用默认关键词巡查全部沙箱平台", file=sys.stderr)

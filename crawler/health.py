@@ -23,12 +23,11 @@ import math
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.http import TextResponse
 
-from crawler.profiles import Profile, load_profiles, profile_for_host
+from crawler.profiles import Profile, load_profiles
 
 log = logging.getLogger(__name__)
 

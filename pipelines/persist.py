@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from scrapy import signals
 
 from pipelines import store
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass

@@ -12,7 +12,7 @@ from pipelines import store
 from reports import labels
 from reports.periods import Period, parse_utc
 
-HEADERS = ["平台", "请求下架", "已下架", f"超期仍在线", "待定/无法判断", "下架率", "下架中位用时(天)"]
+HEADERS = ["平台", "请求下架", "已下架", "超期仍在线", "待定/无法判断", "下架率", "下架中位用时(天)"]
 
 
 @dataclass

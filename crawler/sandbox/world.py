@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 
 import yaml
