@@ -213,7 +213,12 @@ def test_sigterm_mid_sweep_then_resume_without_duplicates(sandbox, db_path):
                 return db["findings"].exists() and db["findings"].count >= 3
             finally:
                 db.close()
-        _wait(stored, 60, "first findings")
+        try:
+            _wait(stored, 180, "first findings")
+        except AssertionError:
+            proc.kill()
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"no findings; scheduler said:\n{out[-2000:]}\n{err[-4000:]}") from None
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
     finally:
