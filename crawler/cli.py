@@ -166,15 +166,15 @@ def cmd_demo(args) -> int:
     db = store.connect(args.db)
     try:
         labels = {l.url: l.label for l in w.listings}
-        flagged_true = flagged_false = stored_true = 0
+        flagged_true = flagged_false = stored_true = negatives = 0
         for f in store.iter_findings(db):
             label = labels.get(f["url"])
             if label == 1:
                 stored_true += 1
                 flagged_true += f["flagged"]
             elif label == 0:
+                negatives += 1
                 flagged_false += f["flagged"]
-        negatives = sum(1 for f in store.iter_findings(db) if labels.get(f["url"]) == 0)
         sites = store.sites_with_status(db, ("new", "flagged"))
     finally:
         db.close()
@@ -235,8 +235,7 @@ def cmd_classify(args) -> int:
             if not isinstance(text, str):
                 raise ValueError(f"第 {n} 行：缺少字符串字段 text")
             title = obj.get("title")
-            from pipelines.lookalike import site_judge
-            result = classify(text, title if isinstance(title, str) else None, site_judge=site_judge)
+            result = classify(text, title if isinstance(title, str) else None)
             out.write(json.dumps({"id": obj.get("id"), "flagged": result.flagged, "score": result.score,
                                   "family": result.family, "reasons": result.reasons},
                                  ensure_ascii=False) + "\n")

@@ -143,10 +143,8 @@ def is_official_host(host: str) -> bool:
 
 @functools.cache
 def _default_site_judge():
-    try:
-        from pipelines.lookalike import site_judge
-    except ImportError:
-        return None
+    """The look-alike scorer's judgement (imported lazily: it loads a registry)."""
+    from pipelines.lookalike import site_judge
     return site_judge
 
 
@@ -313,8 +311,7 @@ class SalePipeline:
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":
             return item
-        from pipelines.lookalike import site_judge
-        result = classify(item.get("text"), item.get("title"), site_judge=site_judge)
+        result = classify(item.get("text"), item.get("title"))
         item.update(result.as_dict())
         self.stats.inc_value("certwatch/items")
         if result.flagged:
