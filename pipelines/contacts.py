@@ -16,7 +16,7 @@ from pipelines.normalize import Normalized, fold_numerals, normalize
 
 _DIGITISH = "0-9零〇洞一幺壹二两贰三叁四肆五伍六陆七柒拐八捌九玖勾①②③④⑤⑥⑦⑧⑨⓪"
 # Cheap gate for the number patterns: five digit-like characters close together.
-_FIVE_DIGITS = re.compile(rf"(?:[{_DIGITISH}][^{_DIGITISH}]{{0,4}}){{4}}[{_DIGITISH}]")
+_FIVE_DIGITS = re.compile(rf"[{_DIGITISH}](?:[^{_DIGITISH}]{{0,4}}[{_DIGITISH}]){{4}}")
 # A mobile number: 11 digits, each pair allowed up to 4 marker characters
 # between them (spaces, dashes, "(电)", "(微)").
 _MOBILE = re.compile(
@@ -31,6 +31,7 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+", re
 _DOMAIN = re.compile(
     r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
     r"(?![a-z0-9-])")
+_MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 _EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 
 # Strings that look like WeChat IDs but are words of the listing.
@@ -52,46 +53,66 @@ def host_of(url: str) -> str:
     return m.group(1).lower().rstrip(".") if m else ""
 
 
+_KINDS = ("wechat", "qq", "phone", "telegram", "url", "domain")
+
+
 def extract(text: str | Normalized) -> dict[str, list[str]]:
     """Contacts by kind: wechat, qq, phone, telegram, url, domain (sorted, unique)."""
     norm = text if isinstance(text, Normalized) else normalize(text)
     t = norm.text
-    found: dict[str, set[str]] = {k: set() for k in ("wechat", "qq", "phone", "telegram", "url", "domain")}
-    has_dot = "." in t
-    has_digits = _FIVE_DIGITS.search(t) is not None
-    for m in (_URL.finditer(t) if has_dot else ()):
+    found: dict[str, set[str]] = {}
+    if "." in t:
+        _links(t, found)
+    if _FIVE_DIGITS.search(t) is not None:
+        _numbers(t, found)
+    for m in _WECHAT.finditer(t):
+        wid = m.group(1)
+        if wid not in _NOT_WECHAT and not wid.startswith(("http", "www")):
+            found.setdefault("wechat", set()).add(wid)
+    if "phone" in found and _WECHAT_SAME.search(t):
+        found.setdefault("wechat", set()).update(found["phone"])
+    if "t" in t or "飞机" in t:
+        for m in _TELEGRAM.finditer(t):
+            found.setdefault("telegram", set()).add(m.group(1) or m.group(2))
+    return {k: sorted(found[k]) for k in _KINDS if found.get(k)}
+
+
+def _links(t: str, found: dict) -> None:
+    """URLs and bare domains (not the domain part of an e-mail address)."""
+    urls = set()
+    for m in _URL.finditer(t):
         url = m.group(0).rstrip(".,;:!?)")
-        found["url"].add(url if url.startswith("http") else "http://" + url)
+        urls.add(url if url.startswith("http") else "http://" + url)
     emails = {m.group(0) for m in _EMAIL.finditer(t)} if "@" in t else set()
     ext = extractor()
-    for m in (_DOMAIN.finditer(t) if has_dot else ()):
+    domains = set()
+    for m in _DOMAIN.finditer(t):
         cand = m.group(1).rstrip(".")
         if any(cand in e for e in emails) or cand.replace(".", "").isdigit():
             continue
         parts = ext(cand)
         if parts.suffix and parts.domain and not parts.domain.isdigit():
-            found["domain"].add(cand)
-    for url in found["url"]:
+            domains.add(cand)
+    for url in urls:
         host = host_of(url)
         if host:
-            found["domain"].add(host)
-    for m in (_MOBILE.finditer(t) if has_digits else ()):
+            domains.add(host)
+    if urls:
+        found["url"] = urls
+    if domains:
+        found["domain"] = domains
+
+
+def _numbers(t: str, found: dict) -> None:
+    """Mobile and QQ numbers, also written with Chinese numerals or split."""
+    for m in _MOBILE.finditer(t):
         digits = _digits(m.group(1))
-        if re.fullmatch(r"1[3-9]\d{9}", digits):
-            found["phone"].add(digits)
-    for m in (_QQ.finditer(t) if has_digits else ()):
+        if _MOBILE_DIGITS.fullmatch(digits):
+            found.setdefault("phone", set()).add(digits)
+    for m in _QQ.finditer(t):
         digits = _digits(m.group(1))
         if 5 <= len(digits) <= 11 and digits[0] != "0":
-            found["qq"].add(digits)
-    for m in _WECHAT.finditer(t):
-        wid = m.group(1)
-        if wid not in _NOT_WECHAT and not wid.startswith(("http", "www")):
-            found["wechat"].add(wid)
-    if _WECHAT_SAME.search(t):
-        found["wechat"].update(found["phone"])
-    for m in (_TELEGRAM.finditer(t) if ("t" in t or "飞机" in t) else ()):
-        found["telegram"].add((m.group(1) or m.group(2)))
-    return {k: sorted(v) for k, v in found.items() if v}
+            found.setdefault("qq", set()).add(digits)
 
 
 def contact_keys(contacts: dict[str, list[str]]) -> list[str]:

@@ -128,47 +128,165 @@ def scanner(pattern: re.Pattern | None) -> Scanner | None:
     return Scanner(pattern) if pattern is not None else None
 
 
+class _NotFinite(Exception):
+    pass
+
+
+_PREFIX_LIMIT = 4000
+
+
+def _prefixes(items, k: int) -> set:
+    """Every string a match of the parsed sequence can start with, cut at
+    ``k`` characters (shorter strings: whole matches). Zero-width assertions
+    are skipped, so the set may be larger than needed, never smaller.
+    Raises _NotFinite when the set is not small and exact."""
+    out = {""}
+    for op, av in items:
+        if all(len(s) >= k for s in out):
+            break
+        out = _extend(out, _item_prefixes(op, av, k), k)
+    return out
+
+
+def _extend(heads: set, tails_for, k: int) -> set:
+    out = set()
+    for s in heads:
+        if len(s) >= k:
+            out.add(s)
+            continue
+        for t in tails_for(k - len(s)):
+            out.add((s + t)[:k])
+        if len(out) > _PREFIX_LIMIT:
+            raise _NotFinite
+    return out
+
+
+def _item_prefixes(op, av, k):
+    """A function: room → the item's prefix set cut at ``room``."""
+    if op is C.LITERAL:
+        return lambda room: {chr(av)}
+    if op is C.IN:
+        chars = set()
+        for sop, sav in av:
+            if sop is C.LITERAL:
+                chars.add(chr(sav))
+            elif sop is C.RANGE and sav[1] - sav[0] <= 200:
+                chars.update(chr(c) for c in range(sav[0], sav[1] + 1))
+            else:
+                raise _NotFinite
+        return lambda room: chars
+    if op is C.SUBPATTERN:
+        return lambda room: _prefixes(av[3], room)
+    if op is C.BRANCH:
+        return lambda room: set().union(*(_prefixes(alt, room) for alt in av[1]))
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT):
+        lo, hi, sub = av
+
+        def repeat(room):
+            cur, got = {""}, ({""} if lo == 0 else set())
+            for r in range(1, min(hi, max(lo, room)) + 1):
+                cur = _extend(cur, lambda rest: _prefixes(sub, rest), room)
+                if r >= lo:
+                    got |= cur
+            return got
+        return repeat
+    if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+        return lambda room: {""}
+    raise _NotFinite
+
+
+def anchors(pattern: re.Pattern, k: int = 2) -> set | None:
+    """The strings (``k`` characters, or shorter whole matches) every match
+    of ``pattern`` starts with; None when that set is not small and exact."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        got = _prefixes(P.parse(pattern.pattern, pattern.flags), k)
+    except (_NotFinite, Exception):
+        return None
+    return None if "" in got else got
+
+
+def _branch_anchors(items) -> set | None:
+    """Anchors per top-level alternative: two characters where that
+    alternative allows, one where it does not."""
+    items = list(items)
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        out: set = set()
+        for alt in items[0][1][1]:
+            got = _branch_anchors(alt)
+            if got is None:
+                return None
+            out |= got
+        return out
+    for k in (2, 1):
+        try:
+            got = _prefixes(items, k)
+        except _NotFinite:
+            continue
+        if "" not in got:
+            return got
+    return None
+
+
+def pattern_anchors(pattern: re.Pattern) -> set | None:
+    """Strings of one or two characters; every match of ``pattern`` starts
+    with one of them. None when no such small set is known."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        return _branch_anchors(P.parse(pattern.pattern, pattern.flags))
+    except Exception:
+        return None
+
+
 class MultiScanner:
-    """All of a classifier's patterns in one pass: a character-set search
-    over the union of their first characters finds candidate positions,
-    and only the patterns that can start with that character are tried
-    there. Per pattern, the matches equal ``pattern.finditer(text)``
-    (leftmost, non-overlapping)."""
+    """All of a classifier's patterns in one pass. Each pattern's possible
+    first two characters (or first character, when two are not finite)
+    go into one Aho–Corasick automaton (pyahocorasick, in C); a pattern is
+    only tried with ``match`` where one of its own prefixes occurs. Per
+    pattern, the matches equal ``pattern.finditer(text)`` (leftmost,
+    non-overlapping): a match cannot start anywhere else."""
 
     def __init__(self, patterns: dict):
+        import ahocorasick
         self.patterns = {k: p for k, p in patterns.items() if p is not None}
-        self.by_char: dict[str, list] = {}
         self.fallback: list = []
-        union: set = set()
+        by_anchor: dict[str, list] = {}
         for key, pattern in self.patterns.items():
-            try:
-                got = _first(P.parse(pattern.pattern, pattern.flags))
-            except Exception:
-                got = _NOT_SIMPLE
-            if got is _NOT_SIMPLE or got[1] or not got[0]:
+            found = pattern_anchors(pattern)
+            if not found:
                 self.fallback.append(key)
                 continue
-            union |= got[0]
-            for ch in got[0]:
-                self.by_char.setdefault(ch, []).append((key, pattern.match))
-        cls = "".join(re.escape(c) for c in sorted(union))
-        self.candidates = re.compile(f"[{cls}]") if cls else None
+            for a in found:
+                by_anchor.setdefault(a, []).append((key, pattern.match, len(a) - 1))
+        self.automaton = None
+        if by_anchor:
+            self.automaton = ahocorasick.Automaton()
+            for a, entries in by_anchor.items():
+                self.automaton.add_word(a, tuple(entries))
+            self.automaton.make_automaton()
 
     def scan(self, text: str) -> dict:
         """{key: [match, ...]} for the patterns that match."""
         hits: dict = {}
         ends: dict = {}
-        if self.candidates is not None:
-            by_char = self.by_char
-            for cand in self.candidates.finditer(text):
-                pos = cand.start()
-                for key, match in by_char[text[pos]]:
-                    if pos < ends.get(key, 0):
+        if self.automaton is not None and text:
+            get = ends.get
+            for end, entries in self.automaton.iter(text):
+                for key, match, back in entries:
+                    pos = end - back
+                    if pos < get(key, 0):
                         continue
                     m = match(text, pos)
                     if m is not None:
-                        ends[key] = max(m.end(), pos + 1)
-                        hits.setdefault(key, []).append(m)
+                        stop = m.end()
+                        ends[key] = stop if stop > pos else pos + 1
+                        found = hits.get(key)
+                        if found is None:
+                            hits[key] = [m]
+                        else:
+                            found.append(m)
         for key in self.fallback:
             found = list(self.patterns[key].finditer(text))
             if found:

@@ -707,9 +707,11 @@ def judge(raw: str, html: str | None = None, whois_text: str | None = None,
 finish = _finish
 
 
+@functools.lru_cache(maxsize=50_000)
 def site_judge(host: str) -> tuple[bool, str]:
     """For the sale classifier: does a linked host look like a fake query
-    site? Returns (bad, Chinese explanation)."""
+    site? Returns (bad, Chinese explanation). Cached: the same seller's
+    domain comes back in listing after listing."""
     j = score_host(host)
     th = registry().thresholds
     bad = j.verdict == "fake_gov_site" or (j.verdict == "suspicious" and j.score >= th["judge"])

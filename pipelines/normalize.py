@@ -21,10 +21,11 @@ from keywords import load_yaml
 # the classifier as a reason, never silently).
 MAX_CHARS = 20_000
 
+_TLDS = "com|cn|net|org|top|xyz|cc|vip|info|site|online|icu|shop|club|ltd|work|pw|wang|ink|live|tech|store|fun|link|biz|me|tv|co|asia|hk|tw|xin|love|pro|red|kim|mobi|name"
 _URLISH = re.compile(
     r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】]+"
     r"|[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
-    r"|(?<![a-z0-9-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:com|cn|net|org|top|xyz|cc|vip|info|site|online|icu|shop|club|ltd|work|pw|wang|ink|live|tech|store|fun|link|biz|me|tv|co|asia|hk|tw|xin|love|pro|red|kim|mobi|name)(?:\.cn)?(?:/[^\s<>\"'，。！？、；）】]*)?",
+    r"|(?<![a-z0-9-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _TLDS + r")(?:\.cn)?(?:/[^\s<>\"'，。！？、；）】]*)?",
     re.IGNORECASE)
 
 
@@ -134,8 +135,13 @@ def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
     return "".join(chars), origin
 
 
+# Every _URLISH match has "@", "://", "www." or a dot before a top-level
+# domain; this gate finds out cheaply that a text has none.
+_URL_GATE = re.compile(r"@|://|www\.|\.(?:" + _TLDS + ")", re.IGNORECASE)
+
+
 def _protected(folded: str) -> list[tuple[int, int]]:
-    if "." not in folded and "@" not in folded:
+    if ("." not in folded and "@" not in folded) or not _URL_GATE.search(folded):
         return []
     return [m.span() for m in _URLISH.finditer(folded)]
 
@@ -154,19 +160,43 @@ def _charclass(chars) -> str:
     return "".join(re.escape(c) for c in sorted(chars))
 
 
+def _class_of_ranges(ranges: list[tuple[int, int]]) -> str:
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+                   for a, b in ranges)
+
+
+def _complement(excluded: set[int], ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Code point ranges of everything outside ``excluded`` and ``ranges``."""
+    blocked = sorted(ranges + [(c, c) for c in excluded])
+    out, nxt = [], 0
+    for a, b in blocked:
+        if a > nxt:
+            out.append((nxt, a - 1))
+        nxt = max(nxt, b + 1)
+    if nxt <= 0x10FFFF:
+        out.append((nxt, 0x10FFFF))
+    return out
+
+
 @functools.cache
 def _separator_re() -> re.Pattern:
     """Candidate runs of 1–6 non-Chinese, non-alphanumeric characters
     between two Chinese characters; each character is then checked with
-    :func:`is_separator` (natural punctuation is kept)."""
-    cjk = "\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff"
-    keep = "\\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?a-z0-9"
+    :func:`is_separator` (natural punctuation is kept).
+
+    The run's first character is a plain character class, so ``re`` skips
+    quickly over ordinary Chinese text to the few places worth a look."""
+    cjk_ranges = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)]
+    cjk = _class_of_ranges(cjk_ranges)
+    keep = set(map(ord, "\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?")) \
+        | set(range(ord("a"), ord("z") + 1)) | set(range(ord("0"), ord("9") + 1))
     # Separators that are themselves Chinese characters (丨, 乄).
-    han = "".join(re.escape(c) for c in sorted(tables().separators) if is_cjk(c))
-    not_han = f"(?![{han}])" if han else ""
-    run = f"(?:[^{cjk}{keep}]|[{han}])" if han else f"[^{cjk}{keep}]"
-    before = f"(?<=[{cjk}])" + (f"(?<![{han}])" if han else "")
-    return re.compile(f"{before}{run}{{1,6}}(?={not_han}[{cjk}])")
+    han_chars = sorted(c for c in tables().separators if is_cjk(c))
+    han = _charclass(han_chars)
+    run = f"[{_class_of_ranges(_complement(keep, cjk_ranges))}{han}]"
+    not_han_before = f"(?<![{han}].)" if han else ""
+    not_han_after = f"(?![{han}])" if han else ""
+    return re.compile(f"(?s){run}(?<=[{cjk}].){not_han_before}{run}{{0,5}}(?={not_han_after}[{cjk}])")
 
 
 def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, int]],
@@ -283,8 +313,11 @@ def normalize(text: str | None) -> Normalized:
         original = original[:MAX_CHARS]
     t = tables()
     folded, origin = _fold(original, t)
-    folded, origin = _drop_separators(folded, origin, _protected(folded), t)
-    folded, origin = _replace_variants(folded, origin, _protected(folded), t)
+    protected = _protected(folded)
+    dropped, origin = _drop_separators(folded, origin, protected, t)
+    if dropped is not folded:           # positions moved
+        protected = _protected(dropped)
+    folded, origin = _replace_variants(dropped, origin, protected, t)
     folded = _replace_homophones(folded, origin, t)
     return Normalized(original, folded, origin, truncated)
 

@@ -56,6 +56,10 @@ class Model:
     site_claim: re.Pattern
     site_claim_window: int
     scanner: MultiScanner
+    claim_rules: tuple      # intents and the verification promise, in file order
+    context_rules: tuple    # ctx_*, in file order
+    by_code: dict           # code -> Rule
+    clause_start: re.Pattern   # everything up to the last clause break
 
 
 def _compile(patterns: list[str]):
@@ -96,6 +100,10 @@ def model() -> Model:
         site_claim=re.compile("|".join(re.escape(w) for w in data["site_claim_words"])),
         site_claim_window=int(data["site_claim_window"]),
         scanner=_multi(rules, families, generic),
+        claim_rules=tuple(r for r in rules if r.code in INTENT_CODES or r.code == "verify_promise"),
+        context_rules=tuple(r for r in rules if r.code.startswith("ctx_")),
+        by_code={r.code: r for r in rules},
+        clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
     )
 
 
@@ -149,69 +157,62 @@ def _default_site_judge():
 
 
 def _clause_before(t: str, start: int, m: Model) -> str:
-    a = max(0, start - m.window)
-    before = t[a:start]
-    for i in range(len(before) - 1, -1, -1):
-        if before[i] in m.clause_breaks:
-            return before[i + 1:]
-    return before
+    """The part of ``t`` before ``start`` (at most ``m.window`` characters)
+    that lies in the same clause."""
+    before = t[max(0, start - m.window):start]
+    cut = m.clause_start.match(before)
+    return before[cut.end():] if cut else before
 
 
-def classify(text: str | None, title: str | None = None, site_judge=...) -> Result:
-    """Classify one listing. ``site_judge(host) -> (bool, label)`` says whether
-    a linked host impersonates an official query site (default: the
-    look-alike scorer when present)."""
-    m = model()
-    if site_judge is ...:
-        site_judge = _default_site_judge()
-    full = ((title or "").strip() + "\n" + (text or "")).strip()
-    norm: Normalized = normalize(full)
-    t = norm.text
-    reasons: list[dict] = []
-    logit = m.bias
-    if norm.truncated:
-        reasons.append(_reason("truncated", "文本过长，仅分析前部", 0.0, ""))
-
-    # Certificate context: which family (first by position), or generic.
+def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple[str, float]:
+    """Which certificate family the text is about (first by position), or a
+    generic certificate word, or neither (a negative weight)."""
     family, family_hit, family_label = "", None, ""
-    hits: dict[str, list[re.Match]] = m.scanner.scan(t)     # every rule in one pass
-    for code, (label, regex) in m.families.items():
+    for code, (label, _) in m.families.items():
         found = hits.get("family:" + code)
-        hit = found[0] if found else None
-        if hit and (family_hit is None or hit.start() < family_hit.start()):
-            family, family_hit, family_label = code, hit, label
+        if found and (family_hit is None or found[0].start() < family_hit.start()):
+            family, family_hit, family_label = code, found[0], label
     if family_hit:
         reasons.append(_reason("certificate", f"证书：{family_label}", 0.0, norm.span(*family_hit.span())))
-    else:
-        generic = hits["generic"][0] if hits.get("generic") else None
-        if generic:
-            reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*generic.span())))
-        else:
-            logit += m.no_certificate_weight
-            reasons.append(_reason("no_certificate", "未涉及证书", m.no_certificate_weight, ""))
+        return family, 0.0
+    generic = hits.get("generic")
+    if generic:
+        reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*generic[0].span())))
+        return "", 0.0
+    reasons.append(_reason("no_certificate", "未涉及证书", m.no_certificate_weight, ""))
+    return "", m.no_certificate_weight
 
-    quoted = _quoted_spans(t, m.quote_pairs)
-    reporting = any(code in hits for code in REPORTING_CODES)
 
-    # Intents and promises: negation, quotation, then decreasing multipliers.
+def _claims(hits: dict, norm: Normalized, m: Model, reporting: bool, reasons: list) -> tuple[float, list]:
+    """Intents and promises: negation, quotation, then decreasing
+    multipliers. Returns (added weight, positions of the counted hits)."""
+    t = norm.text
     claims = []                     # (weight, rule, match, label)
-    for rule in m.rules:
-        if not (rule.code in INTENT_CODES or rule.code == "verify_promise"):
+    quoted = None
+    for rule in m.claim_rules:
+        found = hits.get(rule.code)
+        if not found:
             continue
-        for hit in hits.get(rule.code, [])[:m.max_hits]:
-            evidence = norm.span(*hit.span())
-            if hit.end() - hit.start() <= 2 and not segment.at_boundaries(t, hit.start(), hit.end()):
+        for hit in found[:m.max_hits]:
+            s, e = hit.span()
+            if e - s <= 2 and not segment.at_boundaries(t, s, e):
                 continue                 # "包过" inside "面包过期" is no intent
-            if m.negators.search(_clause_before(t, hit.start(), m)):
-                reasons.append(_reason(rule.code + "_negated", f"{rule.label}（被否定或转述，不计）", 0.0, evidence))
+            if m.negators.search(_clause_before(t, s, m)):
+                reasons.append(_reason(rule.code + "_negated", f"{rule.label}（被否定或转述，不计）", 0.0,
+                                       norm.span(s, e)))
                 continue
             weight, label = rule.weight, rule.label
-            if any(a < hit.start() and hit.end() <= b + 1 for a, b in quoted):
+            if quoted is None:
+                quoted = _quoted_spans(t, m.quote_pairs)
+            if any(a < s and e <= b + 1 for a, b in quoted):
                 if reporting:
-                    reasons.append(_reason(rule.code + "_quoted", f"{label}（新闻/提醒中的引用，不计）", 0.0, evidence))
+                    reasons.append(_reason(rule.code + "_quoted", f"{label}（新闻/提醒中的引用，不计）", 0.0,
+                                           norm.span(s, e)))
                     continue
                 weight, label = weight / 2, label + "（引号内）"
             claims.append((weight, rule, hit, label))
+    if not claims:
+        return 0.0, []
     # One rule counts once at full strength; repeats of a rule count less.
     seen: dict[str, int] = {}
     ordered = []
@@ -220,51 +221,50 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
         seen[rule.code] = n + 1
         ordered.append((weight / (2 ** n), rule, hit, label))
     ordered.sort(key=lambda c: -c[0])
-    intent_positions = []
+    total = 0.0
+    positions = []
+    mults = m.intent_multipliers
     for k, (weight, rule, hit, label) in enumerate(ordered):
-        mult = m.intent_multipliers[min(k, len(m.intent_multipliers) - 1)]
-        logit += weight * mult
-        intent_positions.append(hit.start())
-        reasons.append(_reason(rule.code, label, weight * mult, norm.span(*hit.span())))
+        w = weight * mults[min(k, len(mults) - 1)]
+        total += w
+        positions.append(hit.start())
+        reasons.append(_reason(rule.code, label, w, norm.span(*hit.span())))
+    return total, positions
 
-    # Contexts: near an intent (or anywhere when there is none).
-    for rule in m.rules:
-        if not rule.code.startswith("ctx_"):
+
+def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: list) -> float:
+    """Contexts count near a counted intent (or anywhere when there is none),
+    each rule with diminishing returns."""
+    t = norm.text
+    total = 0.0
+    window = m.context_window
+    for rule in m.context_rules:
+        found = hits.get(rule.code)
+        if not found:
             continue
         counted = 0
-        for hit in hits.get(rule.code, []):
+        for hit in found:
             if counted >= m.max_hits:
                 break
-            if intent_positions and not any(abs(hit.start() - p) <= m.context_window for p in intent_positions):
+            s = hit.start()
+            if positions and not any(abs(s - p) <= window for p in positions):
                 continue
-            if m.context_negators.search(t[max(0, hit.start() - 4):hit.start()]):
+            if m.context_negators.search(t, max(0, s - 4), s):
                 continue        # "我这不是培训学校", "不用本人参加" are not training contexts
             weight = rule.weight / (2 ** counted)
             counted += 1
-            logit += weight
-            reasons.append(_reason(rule.code, rule.label, weight, norm.span(*hit.span())))
+            total += weight
+            reasons.append(_reason(rule.code, rule.label, weight, norm.span(s, hit.end())))
+    return total
 
-    found_contacts = contacts_mod.extract(norm)
-    personal = {k: v for k, v in found_contacts.items() if k in ("wechat", "qq", "phone", "telegram")}
-    contact_rule = next(r for r in m.rules if r.code == "off_platform_contact")
-    if personal:
-        kind, values = next(iter(personal.items()))
-        logit += contact_rule.weight
-        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, f"{kind}:{values[0]}"))
-    elif "off_platform_contact" in hits:
-        hit = hits["off_platform_contact"][0]
-        logit += contact_rule.weight
-        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, norm.span(*hit.span())))
 
-    for hit in hits.get("price", [])[:1]:
-        rule = next(r for r in m.rules if r.code == "price")
-        logit += rule.weight
-        reasons.append(_reason(rule.code, rule.label, rule.weight, norm.span(*hit.span())))
-
-    # A verification claim pointing at a non-official host, or a host the
-    # look-alike scorer recognises as an impersonation.
-    site_rule = next(r for r in m.rules if r.code == "fake_site")
-    for host in found_contacts.get("domain", []):
+def _fake_site(domains: list, norm: Normalized, m: Model, reporting: bool, site_judge,
+               reasons: list) -> float:
+    """A verification claim pointing at a non-official host, or a host the
+    look-alike scorer recognises as an impersonation."""
+    t = norm.text
+    site_rule = m.by_code["fake_site"]
+    for host in domains:
         if is_official_host(host):
             continue
         why = ""
@@ -278,9 +278,53 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
             if near and m.site_claim.search(near.replace(host, " ")) and not reporting:
                 why = "声称可在非官方网站查询"
         if why:
-            logit += site_rule.weight
             reasons.append(_reason(site_rule.code, f"{site_rule.label}：{why}", site_rule.weight, host))
-            break
+            return site_rule.weight
+    return 0.0
+
+
+def classify(text: str | None, title: str | None = None, site_judge=...) -> Result:
+    """Classify one listing. ``site_judge(host) -> (bool, label)`` says whether
+    a linked host impersonates an official query site (default: the
+    look-alike scorer)."""
+    m = model()
+    if site_judge is ...:
+        site_judge = _default_site_judge()
+    full = ((title or "").strip() + "\n" + (text or "")).strip()
+    norm: Normalized = normalize(full)
+    t = norm.text
+    reasons: list[dict] = []
+    logit = m.bias
+    if norm.truncated:
+        reasons.append(_reason("truncated", "文本过长，仅分析前部", 0.0, ""))
+
+    hits: dict[str, list[re.Match]] = m.scanner.scan(t)     # every rule in one pass
+    family, weight = _certificate(hits, norm, m, reasons)
+    logit += weight
+    reporting = any(code in hits for code in REPORTING_CODES)
+    weight, positions = _claims(hits, norm, m, reporting, reasons)
+    logit += weight
+    logit += _contexts(hits, norm, m, positions, reasons)
+
+    found_contacts = contacts_mod.extract(norm)
+    contact_rule = m.by_code["off_platform_contact"]
+    personal = next(((k, found_contacts[k]) for k in ("wechat", "qq", "phone", "telegram") if k in found_contacts),
+                    None)
+    if personal:
+        kind, values = personal
+        logit += contact_rule.weight
+        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, f"{kind}:{values[0]}"))
+    elif "off_platform_contact" in hits:
+        hit = hits["off_platform_contact"][0]
+        logit += contact_rule.weight
+        reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, norm.span(*hit.span())))
+
+    if "price" in hits:
+        rule = m.by_code["price"]
+        logit += rule.weight
+        reasons.append(_reason(rule.code, rule.label, rule.weight, norm.span(*hits["price"][0].span())))
+
+    logit += _fake_site(found_contacts.get("domain", []), norm, m, reporting, site_judge, reasons)
 
     score = int(round(100 / (1 + math.exp(-logit))))
     return Result(flagged=score >= m.threshold, score=score, reasons=reasons,

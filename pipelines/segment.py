@@ -39,6 +39,7 @@ def tokenizer() -> jieba.Tokenizer:
 def load_userdict(path: str) -> None:
     """Add a user dictionary (e.g. keywords.jieba_userdict(db)) to the tokenizer."""
     tokenizer().load_userdict(path)
+    _edges.cache_clear()            # new words move boundaries
 
 
 def at_boundaries(text: str, start: int, end: int) -> bool:
@@ -54,9 +55,17 @@ def at_boundaries(text: str, start: int, end: int) -> bool:
         return True
     a = max(0, start - WINDOW)
     b = min(len(text), end + WINDOW)
-    edges = {a}
-    pos = a
-    for word in tokenizer().cut(text[a:b], HMM=False):
+    edges = _edges(text[a:b])
+    return (start - a) in edges and (end - a) in edges
+
+
+@functools.lru_cache(maxsize=65_536)
+def _edges(window: str) -> frozenset:
+    """Word boundaries (offsets) of a small window. Cached: listings repeat
+    their phrasing, and a window is at most a dozen characters."""
+    edges = {0}
+    pos = 0
+    for word in tokenizer().cut(window, HMM=False):
         pos += len(word)
         edges.add(pos)
-    return start in edges and end in edges
+    return frozenset(edges)

@@ -1,0 +1,72 @@
+"""The classifier's fast scanners find exactly what plain ``re`` finds."""
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines import normalize as N
+from pipelines.fastre import MultiScanner, pattern_anchors
+from pipelines.sales import model
+
+DATA = Path(__file__).parent / "data" / "sales_corpus.jsonl"
+
+
+def _texts(n_random: int) -> list[str]:
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [N.normalize(r.get("title", "") + "\n" + r["text"]).text for r in rows]
+    rng = random.Random(11)
+    alphabet = sorted(set("".join(texts)))
+    # Random strings over the corpus's own characters hit rule prefixes in
+    # places no listing puts them.
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(n_random)]
+    return texts
+
+
+def test_multiscanner_equals_finditer_for_every_rule():
+    scanner = model().scanner
+    assert scanner.automaton is not None and not scanner.fallback
+    for text in _texts(1500):
+        got = scanner.scan(text)
+        for key, pattern in scanner.patterns.items():
+            expected = [m.span() for m in pattern.finditer(text)]
+            assert [m.span() for m in got.get(key, [])] == expected, (key, text)
+
+
+@pytest.mark.parametrize("pattern, anchors", [
+    ("包过|保过", {"包过", "保过"}),
+    ("(帮|给)(你|他)办", {"帮你", "帮他", "给你", "给他"}),
+    ("(?<![a-z0-9])q[12](?![0-9])", {"q1", "q2"}),
+    ("(给|帮).{0,8}(弄|办)过|代办", {"给", "帮", "代办"}),      # "." is not finite: one character
+    ("考(试)?", {"考试", "考"}),                              # a whole match shorter than two
+    ("[0-9]{2,5}元", {f"{a}{b}" for a in "0123456789" for b in "0123456789"}),
+])
+def test_anchors(pattern, anchors):
+    assert pattern_anchors(re.compile(pattern)) == anchors
+
+
+@pytest.mark.parametrize("pattern", ["a*", "(?i)abc", r"\w+证", ".证"])
+def test_patterns_without_small_anchor_sets_fall_back(pattern):
+    compiled = re.compile(pattern)
+    assert pattern_anchors(compiled) is None
+    scanner = MultiScanner({"p": compiled})
+    assert scanner.fallback == ["p"]
+    text = "abc 电工证 ABC 证"
+    got = scanner.scan(text).get("p", [])
+    assert [m.span() for m in got] == [m.span() for m in compiled.finditer(text)]
+
+
+def test_separator_scan_equals_its_plain_definition():
+    """normalize's separator regex starts with a character class (fast);
+    it must find the same runs as the plain lookbehind definition."""
+    cjk = "\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff"
+    keep = "\\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?a-z0-9"
+    han = "".join(re.escape(c) for c in sorted(N.tables().separators) if N.is_cjk(c))
+    plain = re.compile(f"(?<=[{cjk}])(?<![{han}])(?:[^{cjk}{keep}]|[{han}]){{1,6}}(?=(?![{han}])[{cjk}])")
+    fast = N._separator_re()
+    rng = random.Random(5)
+    alphabet = list("电工证焊考试办丨乄★☆ .-_|a1，。\n😀𠀀·•~（")
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)], text
