@@ -12,6 +12,7 @@ import re
 
 import tldextract
 
+from pipelines.fastre import scanner
 from pipelines.normalize import Normalized, fold_numerals, normalize
 
 _DIGITISH = "0-9零〇洞一幺壹二两贰三叁四肆五伍六陆七柒拐八捌九玖勾①②③④⑤⑥⑦⑧⑨⓪"
@@ -32,6 +33,7 @@ _DOMAIN = re.compile(
     r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
     r"(?![a-z0-9-])")
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
+_DOMAIN_SCAN = scanner(_DOMAIN)     # skips Chinese text in C (see pipelines/fastre.py)
 _EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 
 # Strings that look like WeChat IDs but are words of the listing.
@@ -44,8 +46,21 @@ def extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 
 
+@functools.lru_cache(maxsize=100_000)
+def is_registrable(cand: str) -> bool:
+    """A dotted name under a public suffix with a non-numeric name ("1.5" and
+    "v1.2" are not domains). Cached: sellers repeat their domains."""
+    if cand.replace(".", "").isdigit():
+        return False
+    parts = extractor()(cand)
+    return bool(parts.suffix and parts.domain and not parts.domain.isdigit())
+
+
+_NOT_DIGIT = re.compile(r"\D")
+
+
 def _digits(s: str) -> str:
-    return re.sub(r"\D", "", fold_numerals(s))
+    return _NOT_DIGIT.sub("", fold_numerals(s))
 
 
 def host_of(url: str) -> str:
@@ -74,6 +89,8 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
     if "t" in t or "飞机" in t:
         for m in _TELEGRAM.finditer(t):
             found.setdefault("telegram", set()).add(m.group(1) or m.group(2))
+    if not found:
+        return {}
     return {k: sorted(found[k]) for k in _KINDS if found.get(k)}
 
 
@@ -84,14 +101,10 @@ def _links(t: str, found: dict) -> None:
         url = m.group(0).rstrip(".,;:!?)")
         urls.add(url if url.startswith("http") else "http://" + url)
     emails = {m.group(0) for m in _EMAIL.finditer(t)} if "@" in t else set()
-    ext = extractor()
     domains = set()
-    for m in _DOMAIN.finditer(t):
+    for m in _DOMAIN_SCAN.finditer(t):
         cand = m.group(1).rstrip(".")
-        if any(cand in e for e in emails) or cand.replace(".", "").isdigit():
-            continue
-        parts = ext(cand)
-        if parts.suffix and parts.domain and not parts.domain.isdigit():
+        if not any(cand in e for e in emails) and is_registrable(cand):
             domains.add(cand)
     for url in urls:
         host = host_of(url)

@@ -255,11 +255,15 @@ class MultiScanner:
         by_anchor: dict[str, list] = {}
         for key, pattern in self.patterns.items():
             found = pattern_anchors(pattern)
-            if not found:
+            # Patterns that start with digits (prices, "3天下证") are scanned
+            # by re itself: digit pairs fill every phone number and price,
+            # and trying the pattern in Python at each of them costs more.
+            if not found or any(a[:1].isdigit() for a in found):
                 self.fallback.append(key)
                 continue
             for a in found:
                 by_anchor.setdefault(a, []).append((key, pattern.match, len(a) - 1))
+        self.scanners = {key: Scanner(self.patterns[key]) for key in self.fallback}
         self.automaton = None
         if by_anchor:
             self.automaton = ahocorasick.Automaton()
@@ -288,7 +292,7 @@ class MultiScanner:
                         else:
                             found.append(m)
         for key in self.fallback:
-            found = list(self.patterns[key].finditer(text))
+            found = list(self.scanners[key].finditer(text))
             if found:
                 hits[key] = found
         return hits

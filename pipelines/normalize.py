@@ -207,7 +207,8 @@ def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, in
     pos = 0
     for m in _separator_re().finditer(text):
         s, e = m.span()
-        if any(a < e and s < b for a, b in protected) or not all(map(is_separator, m.group(0))):
+        if (protected and any(a < e and s < b for a, b in protected)) \
+                or not all(map(is_separator, m.group(0))):
             continue
         pieces.append(text[pos:s])
         out_origin += origin[pos:s]
@@ -248,6 +249,8 @@ def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, i
         out_origin.extend(span[min(k, len(span) - 1)] if k < len(repl) - 1 else span[-1]
                           for k in range(len(repl)))
         pos = e
+    if not out:                         # nothing replaced
+        return text, origin
     out.append(text[pos:])
     out_origin.extend(origin[pos:])
     return "".join(out), out_origin
@@ -322,7 +325,11 @@ def normalize(text: str | None) -> Normalized:
     return Normalized(original, folded, origin, truncated)
 
 
+@functools.cache
+def _numeral_table() -> dict:
+    return {ord(k): v for k, v in tables().numerals.items() if len(k) == 1}
+
+
 def fold_numerals(text: str) -> str:
     """Chinese numerals and circled digits → ASCII digits (for numbers only)."""
-    t = tables()
-    return "".join(t.numerals.get(c, c) for c in text)
+    return text if text.isascii() else text.translate(_numeral_table())

@@ -60,6 +60,7 @@ class Model:
     context_rules: tuple    # ctx_*, in file order
     by_code: dict           # code -> Rule
     clause_start: re.Pattern   # everything up to the last clause break
+    family_keys: tuple      # (code, scanner key, reason label)
 
 
 def _compile(patterns: list[str]):
@@ -103,6 +104,7 @@ def model() -> Model:
         claim_rules=tuple(r for r in rules if r.code in INTENT_CODES or r.code == "verify_promise"),
         context_rules=tuple(r for r in rules if r.code.startswith("ctx_")),
         by_code={r.code: r for r in rules},
+        family_keys=tuple((code, "family:" + code, f"证书：{label}") for code, (label, _) in families.items()),
         clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
     )
 
@@ -138,8 +140,16 @@ def _quoted_spans(text: str, pairs: tuple) -> list[tuple[int, int]]:
     return spans
 
 
+_ROUNDED: dict[float, float] = {}     # weights come from a small set: round once
+
+
 def _reason(code, label, weight, evidence) -> dict:
-    return {"code": code, "label": label, "weight": round(weight, 2), "evidence": evidence[:80]}
+    rounded = _ROUNDED.get(weight)
+    if rounded is None:
+        rounded = round(weight, 2)
+        if len(_ROUNDED) < 10_000:
+            _ROUNDED[weight] = rounded
+    return {"code": code, "label": label, "weight": rounded, "evidence": evidence[:80]}
 
 
 def is_official_host(host: str) -> bool:
@@ -168,12 +178,12 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
     """Which certificate family the text is about (first by position), or a
     generic certificate word, or neither (a negative weight)."""
     family, family_hit, family_label = "", None, ""
-    for code, (label, _) in m.families.items():
-        found = hits.get("family:" + code)
+    for code, key, label in m.family_keys:
+        found = hits.get(key)
         if found and (family_hit is None or found[0].start() < family_hit.start()):
             family, family_hit, family_label = code, found[0], label
     if family_hit:
-        reasons.append(_reason("certificate", f"证书：{family_label}", 0.0, norm.span(*family_hit.span())))
+        reasons.append(_reason("certificate", family_label, 0.0, norm.span(*family_hit.span())))
         return family, 0.0
     generic = hits.get("generic")
     if generic:

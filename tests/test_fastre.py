@@ -26,7 +26,8 @@ def _texts(n_random: int) -> list[str]:
 
 def test_multiscanner_equals_finditer_for_every_rule():
     scanner = model().scanner
-    assert scanner.automaton is not None and not scanner.fallback
+    assert scanner.automaton is not None
+    assert set(scanner.fallback) <= {"intent_guarantee", "intent_fast", "price"}   # digit-led: re scans them
     for text in _texts(1500):
         got = scanner.scan(text)
         for key, pattern in scanner.patterns.items():
@@ -58,15 +59,19 @@ def test_patterns_without_small_anchor_sets_fall_back(pattern):
 
 
 def test_separator_scan_equals_its_plain_definition():
-    """normalize's separator regex starts with a character class (fast);
-    it must find the same runs as the plain lookbehind definition."""
+    """normalize's separator regex starts with a character class (fast); it
+    must find exactly the candidate runs of the plain definition: 1–6
+    non-Chinese, non-punctuation characters between two Chinese characters
+    (normalize then drops those made only of separators)."""
     cjk = "\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff"
     keep = "\\n，。、！？；：“”‘’\"'（）()【】《》「」『』,:;!?a-z0-9"
     han = "".join(re.escape(c) for c in sorted(N.tables().separators) if N.is_cjk(c))
     plain = re.compile(f"(?<=[{cjk}])(?<![{han}])(?:[^{cjk}{keep}]|[{han}]){{1,6}}(?=(?![{han}])[{cjk}])")
     fast = N._separator_re()
     rng = random.Random(5)
-    alphabet = list("电工证焊考试办丨乄★☆ .-_|a1，。\n😀𠀀·•~（")
+    # Ω, А and 𠀀 are neither Chinese (for the regex) nor separators; ¥ is a
+    # symbol that is kept.
+    alphabet = list("电工证焊考试办丨乄★☆ .-_|a1，。\n😀𠀀·•~（ΩА¥\u200b\u0301")
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)], text
