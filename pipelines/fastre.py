@@ -92,7 +92,12 @@ def _literal_start(pattern: re.Pattern) -> bool:
 
 
 class Scanner:
-    def __init__(self, pattern: re.Pattern):
+    """``finditer``/``search`` of one pattern, starting only where the
+    pattern's first character can be (and, when ``second`` is given — a
+    set every match's second character is in — where it is followed by
+    one of those)."""
+
+    def __init__(self, pattern: re.Pattern, second: set | None = None):
         self.pattern = pattern
         self.fast = None
         try:
@@ -101,7 +106,8 @@ class Scanner:
             got = _NOT_SIMPLE
         if got is not _NOT_SIMPLE and not got[1] and got[0] and not _literal_start(pattern):
             cls = "".join(re.escape(c) for c in sorted(got[0]))
-            self.fast = re.compile(f"[{cls}](?<=(?=(?:{pattern.pattern})).)", pattern.flags)
+            follow = f"(?=[{_cls(second)}])" if second else ""
+            self.fast = re.compile(f"[{cls}]{follow}(?<=(?=(?:{pattern.pattern})).)", pattern.flags)
 
     def finditer(self, text: str):
         if self.fast is None:
@@ -122,6 +128,10 @@ class Scanner:
         for m in self.finditer(text):
             return m
         return None
+
+
+def _cls(chars) -> str:
+    return "".join(re.escape(c) for c in sorted(chars))
 
 
 def scanner(pattern: re.Pattern | None) -> Scanner | None:

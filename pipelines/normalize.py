@@ -75,7 +75,7 @@ def is_cjk(ch: str) -> bool:
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FFFF
 
 
-@dataclass
+@dataclass(slots=True)
 class Normalized:
     original: str
     text: str
@@ -267,14 +267,19 @@ def _homophone_re():
             for r in readings:
                 by_reading.setdefault(r, set()).add(c)
     branches = []
+    seconds: set[str] = set()        # every term has two syllables or more
     for term, sets in sorted(t.homophones, key=lambda x: -len(x[0])):
         classes = []
-        for ch, readings in zip(term, sets):
+        for k, (ch, readings) in enumerate(zip(term, sets)):
             chars = {ch}.union(*(by_reading.get(r, set()) for r in readings))
             classes.append(f"[{_charclass(chars)}]")
+            if k == 1:
+                seconds |= chars
         branches.append("".join(classes))
-    from pipelines.fastre import scanner
-    return scanner(re.compile("|".join(branches) if branches else "(?!)"))
+    from pipelines.fastre import Scanner
+    if any(len(term) < 2 for term, _ in t.homophones):
+        seconds = set()
+    return Scanner(re.compile("|".join(branches) if branches else "(?!)"), second=seconds or None)
 
 
 @functools.cache

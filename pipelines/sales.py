@@ -27,7 +27,7 @@ CONTEXT_CODES = ("ctx_training", "ctx_enforcement", "ctx_warning", "ctx_job", "c
 REPORTING_CODES = ("ctx_enforcement", "ctx_warning")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     code: str
     label: str
@@ -35,7 +35,7 @@ class Rule:
     regex: object           # a fastre.Scanner (finditer/search) or None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Model:
     bias: float
     threshold: int
@@ -109,7 +109,7 @@ def model() -> Model:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     flagged: bool
     score: int
