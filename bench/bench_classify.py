@@ -2,7 +2,7 @@
 process; print listings/s (overall, and per round), the dictionary/rule
 loading time (separately) and peak memory.
 
-    .venv/bin/python bench/bench_classify.py [--n 100000] [--rounds 10]
+    .venv/bin/python bench/bench_classify.py [--n 100000] [--rounds 40]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def corpus() -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=40)
     args = ap.parse_args()
     base = corpus()
     rng = random.Random(42)
@@ -52,49 +52,54 @@ def main() -> None:
     classify("预热", "预热")
     load = time.perf_counter() - t0
 
-    # Rounds of equal size: on a shared virtual machine the host's load
-    # changes the speed of one core by up to 2x within seconds. The overall
-    # figure is what this run got; the best round (timeit's convention) is
-    # the code's speed on an undisturbed core; the calibration loop shows
-    # which state the machine was in.
+    # Rounds of equal size, each between two runs of a fixed calibration
+    # loop. On a shared virtual machine the host's load changes the speed
+    # of our core by up to 2x within seconds: the overall figure is what
+    # this run got; the calibration loop shows how much of a core that was.
     rounds = max(1, min(args.rounds, args.n))
     size = -(-args.n // rounds)
-    t1 = time.perf_counter()
-    c1 = time.process_time()
     flagged = 0
     chars = 0
-    per_round = []
-    cal = []
+    per_round = []          # (listings/s, calibration before, after)
+    busy = 0.0
+    cal_before = calibrate()
     for k in range(0, args.n, size):
-        cal.append(calibrate())
-        r0 = time.process_time()
-        for title, text in listings[k:k + size]:
+        batch = listings[k:k + size]
+        r0 = time.perf_counter()
+        for title, text in batch:
             flagged += classify(text, title).flagged
             chars += len(text) + len(title)
-        per_round.append(len(listings[k:k + size]) / (time.process_time() - r0))
-    dt = time.perf_counter() - t1
-    cpu = time.process_time() - c1 - sum(cal)
+        took = time.perf_counter() - r0
+        busy += took
+        cal_after = calibrate()
+        per_round.append((len(batch) / took, cal_before, cal_after))
+        cal_before = cal_after
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fastest = min(min(b, a) for _, b, a in per_round)
+    rates = [rate for rate, _, _ in per_round]
     print(f"listings: {args.n}  avg chars: {chars / args.n:.0f}")
     print(f"load (rules, tables, pinyin map, jieba dictionary, look-alike registry, first call): {load:.2f} s")
-    print(f"classify: {dt - sum(cal):.1f} s  →  {args.n / (dt - sum(cal)):,.0f} listings/s wall  "
-          f"({chars / (dt - sum(cal)) / 1e6:.2f} M chars/s)")
-    print(f"per CPU second: {args.n / cpu:,.0f} listings/s")
-    print(f"rounds of {size:,}: median {statistics.median(per_round):,.0f}/s, "
-          f"best {max(per_round):,.0f}/s, worst {min(per_round):,.0f}/s (per CPU second)")
-    print(f"calibration loop (the same work each round): fastest {min(cal) * 1000:.0f} ms, "
-          f"slowest {max(cal) * 1000:.0f} ms — a wide spread means a shared, busy host")
+    print(f"classify: {busy:.1f} s  →  {args.n / busy:,.0f} listings/s overall  ({chars / busy / 1e6:.2f} M chars/s)")
+    print(f"rounds of {size:,}: median {statistics.median(rates):,.0f}/s, best {max(rates):,.0f}/s, "
+          f"worst {min(rates):,.0f}/s")
+    cals = [c for _, b, a in per_round for c in (b, a)]
+    print(f"calibration loop (fixed work): fastest {fastest * 1000:.0f} ms, median "
+          f"{statistics.median(cals) * 1000:.0f} ms, slowest {max(cals) * 1000:.0f} ms")
+    share = fastest / statistics.median(cals)
+    print(f"this process got ≈ {share:.0%} of an undisturbed core (fastest / median calibration); "
+          f"scaled to a whole core: ≈ {args.n / busy / share:,.0f} listings/s (an estimate)")
     print(f"flagged: {flagged} ({flagged / args.n:.1%})")
     print(f"peak memory (RSS): {peak:.0f} MB")
 
 
 def calibrate() -> float:
-    """CPU seconds of a fixed pure-Python loop (dict updates)."""
-    c0 = time.process_time()
+    """Seconds of a fixed pure-Python loop (dict updates; ~40 ms on an
+    undisturbed core of the development machine)."""
+    t0 = time.perf_counter()
     d: dict = {}
     for i in range(300_000):
         d[i % 1000] = d.get(i % 1000, 0) + i
-    return time.process_time() - c0
+    return time.perf_counter() - t0
 
 if __name__ == "__main__":
     main()

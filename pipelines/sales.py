@@ -46,7 +46,7 @@ class Model:
     families: dict          # code -> (label, regex)
     generic: re.Pattern
     rules: tuple
-    quote_pairs: tuple
+    quote_pairs: tuple      # (opening mark, regex) per quote pair
     negators: re.Pattern
     context_negators: re.Pattern
     window: int
@@ -91,7 +91,7 @@ def model() -> Model:
         families=families,
         generic=generic,
         rules=rules,
-        quote_pairs=tuple(data["quote_pairs"]),
+        quote_pairs=_quote_regexes(data["quote_pairs"]),
         negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"])) + ")"),
         context_negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"] + data["context_negators"])) + ")$"),
         window=int(data["negation_window"]),
@@ -122,22 +122,17 @@ class Result:
                 "reasons": self.reasons, "contacts": self.contacts}
 
 
-def _quoted_spans(text: str, pairs: tuple) -> list[tuple[int, int]]:
-    spans = []
-    for pair in pairs:
-        open_, close = pair[0], pair[1]
-        i = 0
-        while True:
-            a = text.find(open_, i)
-            if a < 0:
-                break
-            b = text.find(close, a + 1)
-            if b < 0 or b - a > 40:
-                i = a + 1
-                continue
-            spans.append((a, b))
-            i = b + 1
-    return spans
+def _quote_regexes(pairs) -> tuple:
+    """Per quote pair: an opening mark, then the first closing mark at most
+    40 characters on (a longer "quote" is a stray mark, not a quotation)."""
+    return tuple((pair[0], re.compile(f"{re.escape(pair[0])}[^{re.escape(pair[1])}]{{0,39}}{re.escape(pair[1])}"))
+                 for pair in pairs)
+
+
+def _quoted_spans(text: str, quotes: tuple) -> list[tuple[int, int]]:
+    """(opening, closing) positions of the quotations in ``text``."""
+    return [(q.start(), q.end() - 1) for opening, regex in quotes if opening in text
+            for q in regex.finditer(text)]
 
 
 _ROUNDED: dict[float, float] = {}     # weights come from a small set: round once
