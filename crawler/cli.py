@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import importlib
 import json
 import os
@@ -74,11 +75,8 @@ def cmd_sandbox(args) -> int:
 def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
     from crawler.profiles import load_profiles
     from pipelines import store
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
-    finally:
-        db.close()
     profiles = load_profiles(profiles_dir or None)
     names = sorted({k.rsplit("/", 1)[1] for k in result.stats
                     if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
@@ -163,8 +161,7 @@ def cmd_demo(args) -> int:
     print(table(summary_rows(args.db, result), ["平台", "页面", "信息", "可疑"]))
     # The sandbox knows the truth: compare.
     w = world()
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         labels = {l.url: l.label for l in w.listings}
         flagged_true = flagged_false = stored_true = negatives = 0
         for f in store.iter_findings(db):
@@ -176,8 +173,6 @@ def cmd_demo(args) -> int:
                 negatives += 1
                 flagged_false += f["flagged"]
         sites = store.sites_with_status(db, ("new", "flagged"))
-    finally:
-        db.close()
     fakes = {s.host for s in w.sites if s.label == 1}
     judged_fake = [s for s in sites if s.get("verdict") in ("fake_gov_site", "suspicious")]
     print()
@@ -302,6 +297,32 @@ def print_evaluation(ev, name: str) -> None:
 EVALUATORS = {"sales": evaluate_sales}
 
 
+def training_files() -> list[str]:
+    """The labelled listings the shipped text model is trained on."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = sorted(glob.glob(os.path.join(root, "tests", "data", "sales_*.jsonl")))
+    return found + [os.path.join(root, "crawler", "sandbox", "data", "listings.jsonl")]
+
+
+def cmd_train(args) -> int:
+    from keywords import data_path
+    from pipelines import salesmodel
+    files = args.files or training_files()
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise CliError(f"文件不存在：{'、'.join(missing)}")
+    try:
+        doc = salesmodel.fit(files, args.alpha)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError(f"标注数据有误：{exc}") from None
+    out = args.out or str(data_path(salesmodel.MODEL_FILE))
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, ensure_ascii=False, indent=0, sort_keys=True)
+        fh.write("\n")
+    print(f"已训练文本模型：{doc['rows']} 条标注数据，{len(doc['weights'])} 个特征，写入 {out}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     func = EVALUATORS.get(args.kind)
     if func is None:
@@ -360,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
             cmd_evaluate, "certwatch evaluate sales tests/data/sales_corpus.jsonl")
     p.add_argument("kind", help="评估类型：sales（售假信息）或 domains（假冒网站域名）")
     p.add_argument("file", help="标注的 JSON Lines 文件")
+
+    p = add("train", "用标注数据重新训练售假信息分类器的文本模型（写入 keywords/sales_model.json）",
+            cmd_train, "certwatch train sales")
+    p.add_argument("kind", choices=["sales"], help="训练类型：sales（售假信息文本模型）")
+    p.add_argument("files", nargs="*", help="标注的 JSON Lines 文件（默认：tests/data/sales_*.jsonl 和沙箱信息）")
+    p.add_argument("--alpha", type=float, default=1.5, help="文本模型在分数中的权重（默认 1.5）")
+    p.add_argument("--out", help="输出文件（默认 keywords/sales_model.json）")
 
     p = add("classify", "判断信息是否涉嫌售卖假证（JSON Lines 输入输出）", cmd_classify,
             "echo '{\"id\": 1, \"text\": \"代办电工证 不用考试\"}' | certwatch classify -")

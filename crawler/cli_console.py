@@ -39,12 +39,9 @@ def cmd_serve(args) -> int:
     except OSError as exc:
         raise CliError(f"无法打开数据库 {args.db}：{exc}") from None
     from pipelines import store
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         if not store.list_users(db):
             print("提示：还没有任何用户，请先运行 certwatch user add 姓名 --role admin", file=sys.stderr)
-    finally:
-        db.close()
     config = uvicorn.Config(app, host=host, port=port, log_level=args.log_level.lower(),
                             proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
                             server_header=False)
@@ -99,13 +96,11 @@ def cmd_user_add(args) -> int:
         hashed = hash_password(password)
     except PasswordError as exc:
         raise CliError(str(exc)) from None
-    db = store.connect(args.db)
-    try:
-        store.add_user(db, args.name, role, hashed, created_by=f"cli:{getpass.getuser()}")
-    except store.StoreError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with store.opened(args.db) as db:
+        try:
+            store.add_user(db, args.name, role, hashed, created_by=f"cli:{getpass.getuser()}")
+        except store.StoreError as exc:
+            raise CliError(str(exc)) from None
     print(f"已创建用户 {args.name.strip()}（{store.ROLES[role]}）")
     return 0
 
@@ -113,12 +108,9 @@ def cmd_user_add(args) -> int:
 def cmd_user_list(args) -> int:
     from pipelines import store
     from pipelines.evidence import beijing_time
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         rows = [[u["name"], store.ROLES.get(u["role"], u["role"]), "已停用" if u["disabled"] else "正常",
                  beijing_time(u["created_at"], False)] for u in store.list_users(db)]
-    finally:
-        db.close()
     print(table(rows, ["用户名", "角色", "状态", "创建时间（北京时间）"]) if rows else "还没有用户")
     return 0
 
@@ -126,24 +118,22 @@ def cmd_user_list(args) -> int:
 def cmd_user_set(args) -> int:
     from pipelines import store
     from reports.console.passwords import PasswordError, hash_password
-    db = store.connect(args.db)
-    try:
-        user = store.get_user(db, name=args.name)
-        if user is None:
-            raise CliError(f"用户 {args.name} 不存在")
-        hashed = None
-        if args.password_stdin or args.password:
-            try:
-                hashed = hash_password(_read_password(args))
-            except PasswordError as exc:
-                raise CliError(str(exc)) from None
-        disabled = True if args.disable else False if args.enable else None
-        store.update_user(db, user["id"], role=_role(args.role) if args.role else None,
-                          disabled=disabled, password_hash=hashed)
-    except store.StoreError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with store.opened(args.db) as db:
+        try:
+            user = store.get_user(db, name=args.name)
+            if user is None:
+                raise CliError(f"用户 {args.name} 不存在")
+            hashed = None
+            if args.password_stdin or args.password:
+                try:
+                    hashed = hash_password(_read_password(args))
+                except PasswordError as exc:
+                    raise CliError(str(exc)) from None
+            disabled = True if args.disable else False if args.enable else None
+            store.update_user(db, user["id"], role=_role(args.role) if args.role else None,
+                              disabled=disabled, password_hash=hashed)
+        except store.StoreError as exc:
+            raise CliError(str(exc)) from None
     print(f"已更新用户 {args.name}")
     return 0
 
@@ -192,14 +182,12 @@ def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: 
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
                                                   operator=operator or getpass.getuser())
     print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
-    db = store.connect(db_path)
-    try:
-        stats = evidence.capture(db, config)
-    except evidence.CaptureError as exc:
-        print(f"取证未完成：{exc}", file=sys.stderr)
-        return
-    finally:
-        db.close()
+    with store.opened(db_path) as db:
+        try:
+            stats = evidence.capture(db, config)
+        except evidence.CaptureError as exc:
+            print(f"取证未完成：{exc}", file=sys.stderr)
+            return
     print(f"取证：成功 {stats.ok} 条，失败 {stats.failed} 条", file=sys.stderr)
 
 
@@ -212,11 +200,8 @@ def _scrapy_settings():
 
 def cmd_evidence_verify(args) -> int:
     from pipelines import evidence, store
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         report = evidence.verify(db)
-    finally:
-        db.close()
     names = {"missing": "缺失", "altered": "已被改动", "outside": "路径越出证据目录"}
     for p in report.problems:
         line = f"证据 #{p.evidence_id} {p.kind} {p.path}：{names[p.problem]}"

@@ -145,13 +145,10 @@ def cmd_submit(args) -> int:
         raise CliError(f"无法识别的网址：{url[:100]}（{j.reasons[0]['label']}）")
     if "://" not in url:
         url = "http://" + url
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         site_id = store.record_checked_site(db, {
             "domain": j.domain or j.host, "host": j.host, "url": url, "source": f"tip:{args.source}",
             "verdict": j.verdict, "score": j.score, "reasons": j.reasons, "impersonates": j.impersonates})
-    finally:
-        db.close()
     print(f"已登记线索 #{site_id}：{j.host}（来源 {args.source}；按域名初判：{_cn(j.verdict)}，{j.score} 分）")
     print("运行 certwatch sites check 访问并核查该网站。")
     return 0
@@ -182,12 +179,9 @@ def cmd_sites(args) -> int:
                                                                "garbage", "too_long", "no_server"))]],
                 ["项目", "数量"]))
     from pipelines import store
-    db = store.connect(args.db)
-    try:
+    with store.opened(args.db) as db:
         rows = [[r["domain"], _cn(r.get("verdict") or ""), r.get("score") or 0, r.get("impersonates") or "",
                  r.get("title") or ""] for r in store.sites_with_status(db, ("flagged",))]
-    finally:
-        db.close()
     if rows:
         print()
         print(table(rows, ["域名", "判断", "分数", "仿冒", "网页标题"]))

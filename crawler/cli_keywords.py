@@ -23,8 +23,9 @@ def sub_command(sub, name: str, help_: str, func, example: str):
 
 
 def _open(args):
+    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
     from pipelines import store
-    return store.connect(args.db)
+    return store.opened(args.db)
 
 
 def _user(args) -> str:
@@ -42,13 +43,11 @@ def cmd_import(args) -> int:
         raise CliError(f"文件不存在：{args.file}")
     defaults = {k: v for k, v in (("kind", args.kind), ("industry", args.industry),
                                   ("department", args.department)) if v}
-    db = _open(args)
-    try:
-        result = import_file(db, args.file, user=_user(args), defaults=defaults)
-    except KeywordFileError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            result = import_file(db, args.file, user=_user(args), defaults=defaults)
+        except KeywordFileError as exc:
+            raise CliError(str(exc)) from None
     for err in result["errors"]:
         where = f"第 {err['row']} 行" if err["row"] else "整表"
         print(f"工作表 {err['sheet']} {where}：{err['reason']}")
@@ -79,12 +78,9 @@ def _active(args):
 def cmd_list(args) -> int:
     from keywords import KINDS
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         rows = store.query_keywords(db, industry=args.industry, department=args.department,
                                     kind=args.kind, active=_active(args), search=args.search)
-    finally:
-        db.close()
     print(table([[k["id"], k["term"], KINDS.get(k["kind"], k["kind"]), k["industry"], k["department"],
                   "启用" if k["active"] else "停用"] for k in rows],
                 ["编号", "关键词", "类别", "行业", "提供单位", "状态"]))
@@ -99,42 +95,34 @@ def cmd_add(args) -> int:
                                 "department": args.department or ""}, {})
     if reason:
         raise CliError(reason)
-    db = _open(args)
-    try:
+    with _open(args) as db:
         result = store.import_keywords(db, [row], {"user": _user(args), "file_name": "(命令行添加)",
                                                    "format": "cli", "rows": 1})
-    finally:
-        db.close()
     print("已添加" if result["added"] else "关键词已存在（状态不变）", row["term"])
     return 0
 
 
 def _set_active(args, active: bool) -> int:
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         n = 0
         for term in args.terms:
             try:
                 n += store.set_keyword_active(db, active, term=term, kind=args.kind)
             except store.StoreError as exc:
                 raise CliError(str(exc)) from None
-    finally:
-        db.close()
     print(f"已{'启用' if active else '停用'} {n} 个关键词")
     return 0
 
 
 def cmd_export(args) -> int:
     from keywords.library import KeywordFileError, export_file
-    db = _open(args)
-    try:
-        n = export_file(db, args.out, industry=args.industry, department=args.department,
-                        kind=args.kind, active=_active(args))
-    except KeywordFileError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            n = export_file(db, args.out, industry=args.industry, department=args.department,
+                            kind=args.kind, active=_active(args))
+        except KeywordFileError as exc:
+            raise CliError(str(exc)) from None
     print(f"已导出 {n} 个关键词：{args.out}")
     return 0
 
@@ -148,11 +136,8 @@ def library_queries(db, industry=None, department=None, term_filter=None, varian
 def cmd_queries(args) -> int:
     from crawler.profiles import ProfileError, load_profiles
     from keywords import platform_queries
-    db = _open(args)
-    try:
+    with _open(args) as db:
         queries = library_queries(db, args.industry, args.department, args.keyword, args.variants)
-    finally:
-        db.close()
     limit = None
     if args.platform:
         try:
@@ -172,22 +157,16 @@ def cmd_queries(args) -> int:
 
 def cmd_userdict(args) -> int:
     from keywords import jieba_userdict
-    db = _open(args)
-    try:
+    with _open(args) as db:
         path = jieba_userdict(db, args.out)
-    finally:
-        db.close()
     print(f"已生成 jieba 用户词典：{path}")
     return 0
 
 
 def cmd_imports(args) -> int:
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         rows = store.list_keyword_imports(db, args.limit)
-    finally:
-        db.close()
     print(table([[r["id"], r["at"][:19].replace("T", " "), r["user"], r["file_name"], r["rows"], r["added"],
                   r["existing"], r["bad"], r["sha256"][:12]] for r in rows],
                 ["编号", "时间(UTC)", "操作人", "文件", "行数", "新增", "已存在", "有误", "SHA-256"]))

@@ -35,8 +35,9 @@ def _need_sub(args) -> int:
 
 
 def _open(args):
+    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
     from pipelines import store
-    return store.connect(args.db)
+    return store.opened(args.db)
 
 
 def _period(args):
@@ -69,13 +70,11 @@ def _letter_cfg(args, batch):
 def cmd_takedown_create(args) -> int:
     from reports import labels
     from reports.takedown import TakedownError, batch_no, create
-    db = _open(args)
-    try:
-        batch = create(db, args.platform, args.user, args.unit or _settings().CERTWATCH_UNIT)
-    except TakedownError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            batch = create(db, args.platform, args.user, args.unit or _settings().CERTWATCH_UNIT)
+        except TakedownError as exc:
+            raise CliError(str(exc)) from None
     print(f"已生成下架清单 #{batch['id']}（{batch_no(batch)}）：{labels.platform_title(batch['platform'])}，"
           f"{len(batch['items'])} 条。导出：certwatch takedown export {batch['id']} --format xlsx")
     return 0
@@ -84,14 +83,12 @@ def cmd_takedown_create(args) -> int:
 def cmd_takedown_export(args) -> int:
     from pipelines import store
     from reports.takedown import TakedownError, export
-    db = _open(args)
-    try:
-        batch = store.get_takedown(db, args.batch)
-        paths = export(db, args.batch, args.format, args.outdir, args.out or "", _letter_cfg(args, batch))
-    except (TakedownError, store.StoreError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            batch = store.get_takedown(db, args.batch)
+            paths = export(db, args.batch, args.format, args.outdir, args.out or "", _letter_cfg(args, batch))
+        except (TakedownError, store.StoreError) as exc:
+            raise CliError(str(exc)) from None
     for path in paths:
         print(path)
     return 0
@@ -101,13 +98,11 @@ def cmd_takedown_sent(args) -> int:
     from pipelines import store
     from reports.periods import beijing
     from reports.takedown import TakedownError, batch_no, mark_sent
-    db = _open(args)
-    try:
-        batch = mark_sent(db, args.batch, args.user)
-    except (TakedownError, store.StoreError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            batch = mark_sent(db, args.batch, args.user)
+        except (TakedownError, store.StoreError) as exc:
+            raise CliError(str(exc)) from None
     print(f"下架清单 {batch_no(batch)} 已记为发出：{beijing(batch['sent_at'])}；"
           f"将按 T+{_settings().CERTWATCH_RECHECK_DAYS.replace(',', '、T+')} 天复查")
     return 0
@@ -118,8 +113,7 @@ def cmd_takedown_list(args) -> int:
     from reports import labels
     from reports.periods import beijing
     from reports.takedown import batch_no
-    db = _open(args)
-    try:
+    with _open(args) as db:
         rows = []
         for b in store.list_takedowns(db, args.platform):
             items = store.takedown_items(db, b["id"])
@@ -127,8 +121,6 @@ def cmd_takedown_list(args) -> int:
             rows.append([b["id"], batch_no(b), labels.platform_title(b["platform"]), len(items),
                          beijing(b["created_at"]), beijing(b.get("sent_at")) or "未发出",
                          count("removed"), count("still_present"), count("requested")])
-    finally:
-        db.close()
     print(table(rows, ["编号", "清单号", "平台", "条数", "生成时间", "发出时间", "已下架", "仍在线", "待复查"]))
     return 0
 
@@ -155,11 +147,8 @@ def cmd_takedown_recheck(args) -> int:
 def cmd_takedown_compliance(args) -> int:
     from reports.compliance import compliance, headers
     period = _period(args)
-    db = _open(args)
-    try:
+    with _open(args) as db:
         rows = [c.row() for c in compliance(db, period, args.days)]
-    finally:
-        db.close()
     print(f"平台整改情况（{period.label} 发出的下架清单）")
     print(table(rows, headers(args.days)))
     return 0
@@ -169,14 +158,12 @@ def cmd_takedown_compliance(args) -> int:
 
 def cmd_referral_create(args) -> int:
     from reports.referral import ReferralError, create
-    db = _open(args)
     out_dir = args.outdir or os.path.join(os.path.dirname(os.path.abspath(args.db)), "referrals")
-    try:
-        ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
-    except ReferralError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
+        except ReferralError as exc:
+            raise CliError(str(exc)) from None
     print(f"已生成线索移交单 #{ref['id']}（接收单位：{ref['unit']}）")
     print(f"移交包：{ref['package']}")
     print(f"清单 SHA-256：{ref['sha256']}")
@@ -188,12 +175,9 @@ def cmd_referral_create(args) -> int:
 def cmd_referral_list(args) -> int:
     from pipelines import store
     from reports.periods import beijing
-    db = _open(args)
-    try:
+    with _open(args) as db:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
-    finally:
-        db.close()
     print(table(rows, ["编号", "移交时间", "接收单位", "信息", "网站", "移交包"]))
     return 0
 
@@ -206,12 +190,9 @@ def cmd_report_stats(args) -> int:
     fmt = args.format or (os.path.splitext(args.out or "")[1].lstrip(".").lower() or "xlsx")
     if fmt not in ("xlsx", "csv", "md"):
         raise CliError(f"格式应为 xlsx/csv/md 之一，而不是 {fmt!r}")
-    db = _open(args)
-    try:
+    with _open(args) as db:
         t = compute(db, period, Filler(args.unit or _settings().CERTWATCH_UNIT, args.person or "",
                                        args.phone or "", args.date or ""))
-    finally:
-        db.close()
     if not args.out and fmt == "md":
         print(to_markdown(t), end="")
         return 0
@@ -233,13 +214,11 @@ def cmd_report_set(args) -> int:
     if not args.period and not (args.start and args.end):
         raise CliError("请用 --period 指定期间（如 2024-09-01..2024-10-31）")
     period = _period(args)
-    db = _open(args)
-    try:
-        column, value = set_manual(db, period, args.field, args.value, args.user)
-    except StatsError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
+    with _open(args) as db:
+        try:
+            column, value = set_manual(db, period, args.field, args.value, args.user)
+        except StatsError as exc:
+            raise CliError(str(exc)) from None
     print(f"{period.label}：{column} = {value}")
     return 0
 
@@ -247,11 +226,8 @@ def cmd_report_set(args) -> int:
 def cmd_report_charts(args) -> int:
     from reports.charts import render
     period = _period(args)
-    db = _open(args)
-    try:
+    with _open(args) as db:
         paths = render(db, period, args.outdir)
-    finally:
-        db.close()
     for path in paths:
         print(path)
     return 0

@@ -14,8 +14,9 @@ from crawler.cli_keywords import sub_command
 
 
 def _open(args):
+    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
     from pipelines import store
-    return store.connect(args.db)
+    return store.opened(args.db)
 
 
 def _now(args):
@@ -52,14 +53,11 @@ def _guard(func):
 def cmd_add(args) -> int:
     from crawler.scheduler import add_schedule, beijing
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         add_schedule(db, args.name, args.cron, _now(args), industry=args.industry or "",
                      department=args.department or "", platforms=args.platforms or "", pages=args.pages or 0,
                      variants=args.variants, settings=parse_settings(args.set))
         schedule = store.get_schedule(db, args.name)
-    finally:
-        db.close()
     print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}")
     return 0
 
@@ -67,24 +65,18 @@ def cmd_add(args) -> int:
 @_guard
 def cmd_edit(args) -> int:
     from crawler.scheduler import beijing, edit_schedule
-    db = _open(args)
-    try:
+    with _open(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), cron=args.cron, industry=args.industry,
                                  department=args.department, platforms=args.platforms, pages=args.pages,
                                  settings=parse_settings(args.set) if args.set else None)
-    finally:
-        db.close()
     print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}")
     return 0
 
 
 def _set_enabled(args, enabled: bool) -> int:
     from crawler.scheduler import beijing, edit_schedule
-    db = _open(args)
-    try:
+    with _open(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
-    finally:
-        db.close()
     extra = f"，下次执行 {beijing(schedule['next_run_at'])}" if enabled else ""
     print(f"已{'启用' if enabled else '停用'}巡查计划“{schedule['name']}”{extra}")
     return 0
@@ -103,12 +95,9 @@ def cmd_disable(args) -> int:
 @_guard
 def cmd_remove(args) -> int:
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         schedule = store.get_schedule(db, args.name)
         store.remove_schedule(db, schedule["id"])
-    finally:
-        db.close()
     print(f"已删除巡查计划“{args.name}”（历史执行记录和巡查记录保留）")
     return 0
 
@@ -117,11 +106,8 @@ def cmd_remove(args) -> int:
 def cmd_list(args) -> int:
     from crawler.scheduler import beijing, from_iso, next_times
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         schedules = store.list_schedules(db)
-    finally:
-        db.close()
     now = _now(args)
     rows = []
     for s in schedules:
@@ -143,13 +129,10 @@ def cmd_run(args) -> int:
     from pipelines import store
     sandbox = "" if args.queue else _mode(args)
     now = _now(args)
-    db = _open(args)
-    try:
+    with _open(args) as db:
         schedule = store.get_schedule(db, args.name)
         sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "")
         run_id = store.add_manual_run(db, schedule["id"], now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), sched.owner)
-    finally:
-        db.close()
     if args.queue:
         print(f"已加入执行队列：执行记录 #{run_id}（由运行中的 certwatch scheduler 执行）")
         return 0
@@ -157,11 +140,8 @@ def cmd_run(args) -> int:
     if not sched.execute(run_id):
         print(f"平台正被其他巡查占用，执行记录 #{run_id} 已排队，稍后由 certwatch scheduler 执行")
         return 1
-    db = _open(args)
-    try:
+    with _open(args) as db:
         run = store.get_run(db, run_id)
-    finally:
-        db.close()
     return 0 if run["status"] == "finished" else 1
 
 
@@ -175,13 +155,10 @@ def cmd_exec(args) -> int:
 def cmd_runs(args) -> int:
     from crawler.scheduler import RUN_STATUS_CN, beijing
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         names = {s["id"]: s["name"] for s in store.list_schedules(db)}
         schedule_id = store.get_schedule(db, args.name)["id"] if args.name else None
         runs = store.list_runs(db, schedule_id, limit=args.limit)
-    finally:
-        db.close()
     print(table([[r["id"], names.get(r["schedule_id"], f"#{r['schedule_id']}"), beijing(r["due_at"][:19] + "Z"),
                   RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"], r.get("sweep_id") or "",
                   r.get("note") or ""] for r in runs],
@@ -207,7 +184,8 @@ def cmd_scheduler(args) -> int:
         clock = lambda: start + timedelta(seconds=time.monotonic() - t0)  # noqa: E731
     sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock)
     _install_stop(sched)
-    _open(args).close()          # create / migrate before the first tick
+    with _open(args):            # create / migrate before the first tick
+        pass
     print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}",
           flush=True)
     sched.run_forever(args.interval, once=args.once)
@@ -221,8 +199,7 @@ STATUS_CN = {"ok": "正常", "blocked": "被拦截", "broken": "失效", "no_req
 def cmd_health(args) -> int:
     from crawler.profiles import load_profiles
     from pipelines import store
-    db = _open(args)
-    try:
+    with _open(args) as db:
         sweep_id = args.sweep
         if not sweep_id:
             recent = store.list_sweeps(db, 1)
@@ -235,8 +212,6 @@ def cmd_health(args) -> int:
             raise CliError(str(exc)) from None
         rows = store.sweep_platforms(db, sweep_id)
         alerts = store.list_alerts(db, sweep_id)
-    finally:
-        db.close()
     if args.json:
         print(json.dumps({"sweep": {k: sweep[k] for k in ("id", "status", "started_at", "ended_at")},
                           "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
@@ -257,11 +232,8 @@ def print_health_warnings(db_path: str, sweep_id: int) -> None:
     """After a sweep: one line per platform that was blocked or broken."""
     from crawler.health import STATUS_CN as HEALTH_CN
     from pipelines import store
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         rows = [r for r in store.sweep_platforms(db, sweep_id) if r["status"] in ("blocked", "broken")]
-    finally:
-        db.close()
     for r in rows:
         print(f"注意：平台 {r['platform']} {HEALTH_CN[r['status']]}（{r['note']}），详见 certwatch health {sweep_id}")
 

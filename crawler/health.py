@@ -257,8 +257,7 @@ def record_health(db_path: str, sweep_id: int, status: str, stats: dict, webhook
         profiles = load_profiles(profiles_dir or None)
     except ValueError:
         profiles = {}
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         summary = {r["platform"]: r for r in store.sweep_summary(db, sweep_id)}
         rows = platform_health(stats, summary, profiles)
         store.save_sweep_platforms(db, sweep_id, rows)
@@ -273,5 +272,3 @@ def record_health(db_path: str, sweep_id: int, status: str, stats: dict, webhook
             alert(db, "sweep_failed", f"【certwatch 巡查告警】巡查 #{sweep_id} 失败，请查看日志。",
                   webhook, None, sweep_id)
         return rows
-    finally:
-        db.close()

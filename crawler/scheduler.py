@@ -274,13 +274,10 @@ class Scheduler:
     def tick(self, now: datetime | None = None) -> list[int]:
         """One pass: recover, claim due slots, execute runnable runs one at
         a time. Returns the ids of runs executed by this scheduler."""
-        db = store.connect(self.db_path)
-        try:
+        with store.opened(self.db_path) as db:
             self.recover(db)
             self.claim_due(db, now)
             runs = self.runnable(db)
-        finally:
-            db.close()
         done = []
         for run in runs:
             if self.stop.is_set():
@@ -293,8 +290,7 @@ class Scheduler:
         """Run one claimed run in a child process, holding its locks.
         False when it could not start (taken by another scheduler, a
         platform busy, or the schedule removed)."""
-        db = store.connect(self.db_path)
-        try:
+        with store.opened(self.db_path) as db:
             run = store.get_run(db, run_id)
             try:
                 schedule = store.get_schedule(db, schedule_id=run["schedule_id"])
@@ -307,15 +303,12 @@ class Scheduler:
             if not store.start_run(db, run_id, self.owner, os.getpid()):
                 store.release_locks(db, self.owner, locks)
                 return False
-        finally:
-            db.close()
         self.echo(f"开始执行计划“{schedule['name']}”（执行记录 #{run_id}）")
         try:
             status, note = self._run_child(run_id)
         except OSError as exc:        # the child could not be started
             status, note = "failed", f"无法启动巡查进程：{exc}"
-        db = store.connect(self.db_path)
-        try:
+        with store.opened(self.db_path) as db:
             store.finish_run(db, run_id, status, note)
             store.release_locks(db, self.owner, locks)
             run = store.get_run(db, run_id)
@@ -327,8 +320,6 @@ class Scheduler:
                     or defaults.CERTWATCH_WEBHOOK_URL
                 alert(db, "sweep_failed", f"【certwatch 巡查告警】计划“{schedule['name']}”执行记录 #{run_id} 失败：{note}",
                       str(webhook or ""))
-        finally:
-            db.close()
         self.echo(f"计划“{schedule['name']}”执行记录 #{run_id}：{RUN_STATUS_CN.get(status, status)}"
                   + (f"，巡查 #{run['sweep_id']}" if run.get("sweep_id") else "") + (f"（{note}）" if note else ""))
         return True
@@ -384,23 +375,17 @@ class Scheduler:
             if once:
                 break
             self.stop.wait(interval)
-        db = store.connect(self.db_path)
-        try:
+        with store.opened(self.db_path) as db:
             store.release_locks(db, self.owner)
-        finally:
-            db.close()
 
 
 def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: str = "") -> int:
     """Inside ``certwatch schedule exec``: the sweep of one run, in this
     process. Returns the exit code."""
     from crawler.sweep import SweepOptions, run
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         run_row = store.get_run(db, run_id)
         schedule = store.get_schedule(db, schedule_id=run_row["schedule_id"])
-    finally:
-        db.close()
     extra = {"CERTWATCH_INDUSTRY": schedule.get("industry") or "",
              "CERTWATCH_DEPARTMENT": schedule.get("department") or "",
              "CERTWATCH_QUERY_VARIANTS": bool(schedule.get("variants")),
@@ -410,9 +395,6 @@ def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: st
                         profiles_dir=profiles_dir, progress=False, schedule_id=schedule["id"],
                         extra_settings=extra)
     result = run(opts)
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         store.set_run_sweep(db, run_id, result.sweep_id)
-    finally:
-        db.close()
     return 0 if result.status == "finished" else 1

@@ -265,10 +265,10 @@ class MultiScanner:
         by_anchor: dict[str, list] = {}
         for key, pattern in self.patterns.items():
             found = pattern_anchors(pattern)
-            # Patterns that start with digits (prices, "3天下证") are scanned
-            # by re itself: digit pairs fill every phone number and price,
-            # and trying the pattern in Python at each of them costs more.
-            if not found or any(a[:1].isdigit() for a in found):
+            # Patterns that start with any digits (prices, "3天下证") are
+            # scanned by re itself: digit pairs fill every phone number and
+            # price, and trying the pattern in Python at each costs more.
+            if not found or sum(a[:1].isdigit() for a in found) > 10:
                 self.fallback.append(key)
                 continue
             for a in found:

@@ -50,6 +50,23 @@ class Tables:
     variants: dict
     numerals: dict
     homophones: tuple       # (term, tuple of pinyin sets per char)
+    syllables_re: re.Pattern
+    syllables: dict
+
+
+def _opencc_characters() -> dict:
+    """OpenCC's traditional → simplified character table (its first
+    choice; single characters only, so the origin map stays 1:1). It also
+    covers Japanese forms sellers borrow (査 → 查)."""
+    from importlib import resources
+    out = {}
+    text = (resources.files("opencc") / "dictionary" / "TSCharacters.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        source, _, targets = line.partition("\t")
+        target = targets.split(" ")[0] if targets else ""
+        if len(source) == 1 and len(target) == 1:
+            out[source] = target
+    return out
 
 
 @functools.cache
@@ -61,18 +78,25 @@ def tables() -> Tables:
         zero_width=frozenset(data["zero_width"]),
         separators=frozenset(unicodedata.normalize("NFKC", data["separators"]))
         | frozenset(data["separators"]),
-        traditional=dict(data["traditional"]),
+        traditional={**_opencc_characters(), **data["traditional"]},
         variants_re=re.compile(pattern),
         variants=variants,
         numerals=dict(data["numerals"]),
         homophones=tuple((term, tuple(pinyin_of().get(c, frozenset()) for c in term))
                          for term in data.get("homophones", [])),
+        syllables_re=re.compile("(?<![a-z])(?:" + "|".join(sorted(data.get("syllables") or {"(?!)": ""},
+                                                                   key=len, reverse=True)) + ")(?![a-z])"),
+        syllables=dict(data.get("syllables") or {}),
     )
 
 
 def is_cjk(ch: str) -> bool:
     o = ord(ch)
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FFFF
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
 
 
 @dataclass(slots=True)
@@ -88,7 +112,14 @@ class Normalized:
             return ""
         a = self.origin[start]
         b = self.origin[min(end, len(self.origin)) - 1]
-        return self.original[a:b + 1]
+        o = self.original
+        # A folded character can stand for a whole pinyin syllable ("bu用考"):
+        # quote whole letter runs at both edges.
+        while 0 < a and _is_letter(o[a]) and _is_letter(o[a - 1]):
+            a -= 1
+        while b + 1 < len(o) and _is_letter(o[b]) and _is_letter(o[b + 1]):
+            b += 1
+        return o[a:b + 1]
 
 
 class _FoldTable(dict):
@@ -220,6 +251,49 @@ def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, in
     return "".join(pieces), out_origin
 
 
+def _touches_chinese(text: str, s: int, e: int) -> bool:
+    """A Chinese character right before ``s`` or right after ``e``, possibly
+    behind up to three separators ("带 ban", "bu·用")."""
+    i = s - 1
+    while i >= 0 and s - i <= 4:
+        if is_cjk(text[i]):
+            return True
+        if not is_separator(text[i]):
+            break
+        i -= 1
+    i = e
+    while i < len(text) and i - e < 4:
+        if is_cjk(text[i]):
+            return True
+        if not is_separator(text[i]):
+            break
+        i += 1
+    return False
+
+
+def _replace_syllables(text: str, origin: list[int], protected: list[tuple[int, int]],
+                       t: Tables) -> tuple[str, list[int]]:
+    """Whole pinyin syllables touching Chinese text → their characters."""
+    out: list[str] = []
+    out_origin: list[int] = []
+    pos = 0
+    for m in t.syllables_re.finditer(text):
+        s, e = m.span()
+        if (protected and any(a < e and s < b for a, b in protected)) or not _touches_chinese(text, s, e):
+            continue
+        out.append(text[pos:s])
+        out_origin.extend(origin[pos:s])
+        chars = t.syllables[m.group(0)]
+        out.append(chars)
+        out_origin.extend(origin[min(s + k, e - 1)] for k in range(len(chars)))
+        pos = e
+    if not out:
+        return text, origin
+    out.append(text[pos:])
+    out_origin.extend(origin[pos:])
+    return "".join(out), out_origin
+
+
 def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, int]],
                       t: Tables) -> tuple[str, list[int]]:
     out: list[str] = []
@@ -238,7 +312,8 @@ def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, i
         if key.isascii() and key[0].isalnum():
             before = text[s - 1] if s else " "
             after = text[e] if e < len(text) else " "
-            if (before.isascii() and before.isalnum()) or (after.isascii() and after.isalpha()):
+            if (before.isascii() and (before.isalnum() or before == "_")) \
+                    or (after.isascii() and (after.isalpha() or after == "_")):
                 continue
         out.append(text[pos:s])
         out_origin.extend(origin[pos:s])
@@ -322,6 +397,11 @@ def normalize(text: str | None) -> Normalized:
     t = tables()
     folded, origin = _fold(original, t)
     protected = _protected(folded)
+    if t.syllables:
+        spelled, origin = _replace_syllables(folded, origin, protected, t)
+        if spelled is not folded:
+            folded = spelled
+            protected = _protected(folded)
     dropped, origin = _drop_separators(folded, origin, protected, t)
     if dropped is not folded:           # positions moved
         protected = _protected(dropped)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from keywords import load_yaml
 from pipelines import contacts as contacts_mod
-from pipelines import segment
+from pipelines import salesmodel, segment
 from pipelines.fastre import MultiScanner, scanner
 from pipelines.normalize import Normalized, normalize
 
 INTENT_CODES = ("intent_proxy", "intent_guarantee", "intent_no_exam", "intent_absent",
-                "intent_pay_after", "intent_fast", "intent_channel", "intent_id_only")
+                "intent_pay_after", "intent_fast", "intent_channel", "intent_id_only", "intent_record")
 CONTEXT_CODES = ("ctx_training", "ctx_enforcement", "ctx_warning", "ctx_job", "ctx_renewal",
                  "ctx_exam", "ctx_verify_howto")
 REPORTING_CODES = ("ctx_enforcement", "ctx_warning")
@@ -40,6 +40,9 @@ class Model:
     bias: float
     threshold: int
     no_certificate_weight: float
+    hint_weight: float      # no certificate word, but talk of 上岗/进场/考试 …
+    hints: object           # a fastre.Scanner, searched only when no certificate word
+    lone_certificate: re.Pattern   # "⚡证": 证 standing alone
     max_hits: int
     intent_multipliers: tuple
     context_window: int
@@ -61,6 +64,7 @@ class Model:
     by_code: dict           # code -> Rule
     clause_start: re.Pattern   # everything up to the last clause break
     family_keys: tuple      # (code, scanner key, reason label)
+    model_band: tuple       # the text model is consulted when the rules' log-odds lie here
 
 
 def _compile(patterns: list[str]):
@@ -82,9 +86,13 @@ def model() -> Model:
                   for r in data["rules"])
     families = {code: (f["label"], _compile(f["patterns"])) for code, f in data["families"].items()}
     generic = _compile(data["generic_certificate"])
+    hints = _compile(data.get("certificate_hints") or [])
     return Model(
         bias=float(data["bias"]), threshold=int(data["threshold"]),
         no_certificate_weight=float(data["no_certificate_weight"]),
+        hint_weight=float(data.get("certificate_hint_weight", data["no_certificate_weight"])),
+        hints=hints,
+        lone_certificate=re.compile(data["lone_certificate"]),
         max_hits=int(data["max_hits_per_rule"]),
         intent_multipliers=tuple(float(x) for x in data["intent_multipliers"]),
         context_window=int(data["context_window"]),
@@ -104,6 +112,7 @@ def model() -> Model:
         claim_rules=tuple(r for r in rules if r.code in INTENT_CODES or r.code == "verify_promise"),
         context_rules=tuple(r for r in rules if r.code.startswith("ctx_")),
         by_code={r.code: r for r in rules},
+        model_band=tuple(float(x) for x in data.get("text_model_band", (-5, 5))),
         family_keys=tuple((code, "family:" + code, f"证书：{label}") for code, (label, _) in families.items()),
         clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
     )
@@ -184,6 +193,15 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
     if generic:
         reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*generic[0].span())))
         return "", 0.0
+    lone = m.lone_certificate.search(norm.text)
+    if lone:
+        reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*lone.span())))
+        return "", 0.0
+    hint = m.hints.search(norm.text) if m.hints is not None else None
+    if hint:
+        reasons.append(_reason("no_certificate", "未直接提到证书（但涉及上岗、进场或考试）", m.hint_weight,
+                               norm.span(*hint.span())))
+        return "", m.hint_weight
     reasons.append(_reason("no_certificate", "未涉及证书", m.no_certificate_weight, ""))
     return "", m.no_certificate_weight
 
@@ -288,10 +306,11 @@ def _fake_site(domains: list, norm: Normalized, m: Model, reporting: bool, site_
     return 0.0
 
 
-def classify(text: str | None, title: str | None = None, site_judge=...) -> Result:
+def classify(text: str | None, title: str | None = None, site_judge=..., text_model=...) -> Result:
     """Classify one listing. ``site_judge(host) -> (bool, label)`` says whether
     a linked host impersonates an official query site (default: the
-    look-alike scorer)."""
+    look-alike scorer); ``text_model`` is a :class:`salesmodel.Model`
+    (default: the shipped one; None: the rules alone)."""
     m = model()
     if site_judge is ...:
         site_judge = _default_site_judge()
@@ -331,6 +350,15 @@ def classify(text: str | None, title: str | None = None, site_judge=...) -> Resu
 
     logit += _fake_site(found_contacts.get("domain", []), norm, m, reporting, site_judge, reasons)
 
+    if text_model is ...:
+        text_model = salesmodel.model()
+    low, high = m.model_band
+    if text_model is not None and t and low <= logit <= high:     # the rules are not sure
+        weight, top = salesmodel.contribution(t, text_model)
+        logit += weight
+        reasons.append(_reason("text_model", "文本模型：用语接近售假广告" if weight > 0 else "文本模型：用语接近正常信息",
+                               weight, "、".join(norm.span(a, b) for a, b, _ in top)))
+
     score = int(round(100 / (1 + math.exp(-logit))))
     return Result(flagged=score >= m.threshold, score=score, reasons=reasons,
                   family=family, contacts=found_contacts)
@@ -351,11 +379,8 @@ class SalePipeline:
     def open_spider(self, spider=None):
         from keywords import jieba_userdict
         from pipelines import store
-        db = store.connect(self.db_path)
-        try:
+        with store.opened(self.db_path) as db:
             segment.load_userdict(jieba_userdict(db))
-        finally:
-            db.close()
 
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":

@@ -6,6 +6,7 @@ Every read and write the rest of the code needs is a typed function here.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import unicodedata
@@ -307,6 +308,16 @@ def connect(path: str | os.PathLike) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous = NORMAL")
     migrations.apply(db)
     return db
+
+
+@contextlib.contextmanager
+def opened(path: str | os.PathLike) -> Iterator[sqlite_utils.Database]:
+    """``with store.opened(path) as db:`` — :func:`connect`, closed on exit."""
+    db = connect(path)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -395,19 +395,13 @@ class WhoisClient:
             self._inc("invalid")
             return {"domain": domain, "status": "invalid", "error": "域名无效"}
         if self.db_path:
-            db = store.connect(self.db_path)
-            try:
+            with store.opened(self.db_path) as db:
                 cached = store.get_whois(db, domain, self.config.max_age_days)
-            finally:
-                db.close()
             if cached is not None:
                 self._inc("cache_hit")
                 return cached
         facts, text = self.lookup_uncached(domain)
         if self.db_path:
-            db = store.connect(self.db_path)
-            try:
+            with store.opened(self.db_path) as db:
                 store.save_whois(db, domain, facts, text)
-            finally:
-                db.close()
         return facts

@@ -18,6 +18,8 @@ from pipelines.normalize import MAX_CHARS, normalize
     ("dian工证", "电工证"),
     ("汗工证 登搞证", "焊工证登高证"),          # homophones
     ("电\u200b工\u200d证", "电工证"),           # zero-width
+    ("gao处作业zheng，deng高zheng", "高处作业证,登高证"),   # pinyin syllables
+    ("帮忙 带 ban，bu用考", "帮忙代办,不用考"),
 ])
 def test_evasion_undone(raw, folded):
     assert normalize(raw).text == folded
@@ -32,6 +34,22 @@ def test_meaningful_punctuation_kept(text):
     for token in ("cx-mem-gov.cn/a.b-c_d", "3.5", "2024-10-01", "zb_88@qq.com"):
         if token in text:
             assert token in out
+
+
+@pytest.mark.parametrize("text", [
+    "I have a ban on this",                  # English: no Chinese next to it
+    "微信 zhengdian2023 加我",               # an ID, not a syllable
+    "查询 http://zheng.dian-cx.com/ban 证",  # an address
+])
+def test_syllables_only_next_to_chinese(text):
+    out = normalize(text).text
+    assert "证" not in out.replace("证", "", text.count("证")) and out == text.lower().replace(" ", " ")
+
+
+def test_span_quotes_whole_syllables():
+    n = normalize("bu用考，电zheng")
+    assert n.text == "不用考,电证"
+    assert n.span(0, 3) == "bu用考" and n.span(4, 6) == "电zheng"
 
 
 def test_urls_are_not_rewritten():

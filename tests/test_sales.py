@@ -32,6 +32,67 @@ def test_held_out_world_listings():
     assert f["precision"] >= 0.95 and f["recall"] >= 0.9, proc.stdout
 
 
+@pytest.mark.parametrize("name", ["sales_writer2.jsonl", "sales_writer3.jsonl", "sales_writer4.jsonl",
+                                  "sales_writer5.jsonl"])
+def test_other_writers_listings(name):
+    """Listings four other writers wrote from DOMAIN.md alone, without seeing
+    the rules. Each was first scored unseen (README); the rules were then
+    widened on some and the text model is trained on all, so these figures
+    are a regression fence. bench/cv_sales.py measures unseen writers."""
+    proc = run_cli("evaluate", "sales", DATA / name)
+    f = figures(proc.stdout)
+    assert f["precision"] >= 0.97 and f["recall"] >= 0.95, proc.stdout
+
+
+def test_text_model_is_trained_on_the_shipped_listings(tmp_path):
+    """keywords/sales_model.json is what `certwatch train sales` makes of the
+    labelled listings now in the repository (retrain after editing them)."""
+    shipped = json.loads((ROOT / "keywords" / "sales_model.json").read_text(encoding="utf-8"))
+    out = tmp_path / "model.json"
+    proc = run_cli("train", "sales", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    fresh = json.loads(out.read_text(encoding="utf-8"))
+    assert fresh["sha256"] == shipped["sha256"], "标注数据已改动：请运行 certwatch train sales"
+    assert fresh == shipped                      # seeded training: the same weights
+
+
+def test_text_model_speaks_only_when_rules_are_unsure():
+    soft = "老板没空去考那个的，我们可以安排"
+    rules_only = classify(soft, text_model=None)
+    with_model = classify(soft)
+    reason = next(r for r in with_model.reasons if r["code"] == "text_model")
+    assert reason["weight"] > 0 and reason["evidence"] and reason["label"].startswith("文本模型")
+    assert with_model.score > rules_only.score
+    sure = classify("代办电工证，不用考试，包过，官网可查，加微信 dgz_2024 详聊")
+    assert sure.flagged and not any(r["code"] == "text_model" for r in sure.reasons)
+
+
+def test_train_rejects_bad_files(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "代办电工证", "label": 1}\n{not json\n', encoding="utf-8")
+    proc = run_cli("train", "sales", bad, "--out", tmp_path / "m.json")
+    assert proc.returncode != 0 and "标注数据有误" in proc.stderr
+    proc = run_cli("train", "sales", tmp_path / "missing.jsonl", "--out", tmp_path / "m.json")
+    assert proc.returncode != 0 and "文件不存在" in proc.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "上岗要的那个证的事找我，懂的来，不懂的别问，需要的私我。",
+    "本人在应急局有熟人，电工证焊工证可以走关系直接下，价格好商量，评论区留言我私你。",
+    "证书信息录入国家系统，查询网址：cxmemgov.cn，单位人事一查就有。",
+    "仿国家特种作业查询系统源码出售，含后台证书生成模块，可自行绑定域名。",
+    "gao处作业zheng，deng高zheng，代ban，bu用考，可cha，V：gaochu_66",
+])
+def test_soft_sells_and_fake_query_services_flagged(text):
+    assert classify(text).flagged, classify(text).reasons
+
+
+def test_exposé_of_the_fake_certificate_trade_is_not_a_sale():
+    text = ("揭秘假证产业链 从网上接单、收集照片，到后台生成证书、伪造查询页面，再到快递寄出，"
+            "一本假电工证的制作只需几天。专家建议，企业核验证件时登录官方平台查询。")
+    assert not classify(text).flagged
+
+
 def test_corpus_size_and_categories():
     rows = [json.loads(l) for l in open(DATA / "sales_corpus.jsonl", encoding="utf-8")]
     assert len(rows) >= 400

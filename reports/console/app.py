@@ -89,11 +89,8 @@ def _route_guard(route: APIRoute) -> str | None:
 
 def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
     """The console over the store at ``db_path`` (created and migrated here)."""
-    db = store.connect(db_path)
-    try:
+    with store.opened(db_path) as db:
         store.refresh_search_index(db)      # keyword search is ready from the first request
-    finally:
-        db.close()
     app = FastAPI(title="certwatch 审核台", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db_path = os.path.abspath(db_path)
     templates = Jinja2Templates(directory=os.path.join(HERE, "templates"))
