@@ -1,9 +1,12 @@
-"""The fake-certificate sale classifier: weighted, explainable rules.
+"""The fake-certificate sale classifier: weighted, explainable rules, and a
+small text model where the rules are unsure.
 
 One entry point, :func:`classify`. The text is normalized (evasion undone),
 rules from ``keywords/sales_rules.yaml`` are matched, and each hit becomes a
-reason (code, Chinese label, weight, the *original* span as evidence). The
-score is ``100·sigmoid(bias + Σ weights)``; a listing is flagged at the
+reason (code, Chinese label, weight, the *original* span as evidence). When
+the rules' log-odds lie in ``text_model_band``, the character-bigram model
+of :mod:`pipelines.salesmodel` adds its own (one more reason, "文本模型").
+The score is ``100·sigmoid(bias + Σ weights)``; a listing is flagged at the
 documented threshold. Intent phrases that are negated ("绝不包过") or quoted
 inside news/warnings ("以'包过'为噱头") do not count.
 """
