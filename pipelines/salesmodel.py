@@ -34,6 +34,9 @@ RATE = 0.2
 L2 = 1e-4
 SEED = 0
 MIN_WEIGHT = 0.02          # smaller weights are dropped from the shipped file
+# The model reads the first 600 characters: it was trained on listings of
+# 15–600 characters, and its sum over a long text would grow with length.
+MAX_CHARS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,8 @@ def fit(paths: list[str], alpha: float) -> dict:
     """Train on labelled files; the JSON document of ``keywords/sales_model.json``."""
     from pipelines.normalize import normalize
     rows, sha = labelled_rows(paths)
-    pairs = [(normalize(((r.get("title") or "").strip() + "\n" + r["text"]).strip()).text, r["label"])
-             for r in rows]
+    pairs = [(normalize(((r.get("title") or "").strip() + "\n" + r["text"]).strip()).text[:MAX_CHARS],
+              r["label"]) for r in rows]
     bias, weights = train(pairs)
     kept = {g: round(v, 4) for g, v in sorted(weights.items()) if abs(v) >= MIN_WEIGHT}
     return {"about": "certwatch sale classifier: character n-gram logistic regression "
@@ -118,6 +121,7 @@ def contribution(text: str, m: Model) -> tuple[float, list[tuple[int, int, float
     as (start, end, weight)). ~0.3 µs per bigram: the classifier asks only
     where its rules are unsure (``text_model_band`` in sales_rules.yaml)."""
     w = m.weights
+    text = text[:MAX_CHARS]
     found = [(w[g], g) for g in grams(text) if g in w]
     z = m.bias + sum([v for v, _ in found])
     up = z >= 0

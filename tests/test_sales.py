@@ -67,6 +67,16 @@ def test_text_model_speaks_only_when_rules_are_unsure():
     assert sure.flagged and not any(r["code"] == "text_model" for r in sure.reasons)
 
 
+def test_long_random_chinese_is_not_a_sale():
+    """20,000 random characters hold chance homophones of intent words; the
+    text model reads only the first 600 characters, so its sum cannot grow
+    with length and flag noise."""
+    import random
+    rng = random.Random(1)
+    noise = "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(30000))
+    assert not classify(noise).flagged
+
+
 def test_train_rejects_bad_files(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "代办电工证", "label": 1}\n{not json\n', encoding="utf-8")
