@@ -32,6 +32,7 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+", re
 _DOMAIN = re.compile(
     r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
     r"(?![a-z0-9-])")
+_MOBILE_SCAN = scanner(_MOBILE)     # starts at the first digit, not at every position
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 _DOMAIN_SCAN = scanner(_DOMAIN)     # skips Chinese text in C (see pipelines/fastre.py)
 _EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
@@ -118,7 +119,7 @@ def _links(t: str, found: dict) -> None:
 
 def _numbers(t: str, found: dict) -> None:
     """Mobile and QQ numbers, also written with Chinese numerals or split."""
-    for m in _MOBILE.finditer(t):
+    for m in _MOBILE_SCAN.finditer(t):
         digits = _digits(m.group(1))
         if _MOBILE_DIGITS.fullmatch(digits):
             found.setdefault("phone", set()).add(digits)

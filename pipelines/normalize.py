@@ -271,13 +271,21 @@ def _touches_chinese(text: str, s: int, e: int) -> bool:
     return False
 
 
+@functools.cache
+def _syllable_scanner():
+    """The syllables regex starts with a lookbehind, which keeps ``re`` from
+    skipping ahead; the scanner jumps to the syllables' first letters."""
+    from pipelines.fastre import scanner
+    return scanner(tables().syllables_re)
+
+
 def _replace_syllables(text: str, origin: list[int], protected: list[tuple[int, int]],
                        t: Tables) -> tuple[str, list[int]]:
     """Whole pinyin syllables touching Chinese text → their characters."""
     out: list[str] = []
     out_origin: list[int] = []
     pos = 0
-    for m in t.syllables_re.finditer(text):
+    for m in _syllable_scanner().finditer(text):
         s, e = m.span()
         if (protected and any(a < e and s < b for a, b in protected)) or not _touches_chinese(text, s, e):
             continue

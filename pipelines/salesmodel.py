@@ -56,7 +56,9 @@ def grams(text: str) -> set[str]:
 def train(rows: list[tuple[str, int]], epochs: int = EPOCHS, rate: float = RATE, l2: float = L2,
           seed: int = SEED) -> tuple[float, dict]:
     """(bias, weights) from (normalized text, label) pairs."""
-    feats = [(grams(text), label) for text, label in rows]
+    # Sorted features and math.fsum: the same weights whatever the
+    # interpreter's string hash seed (set order) is.
+    feats = [(sorted(grams(text)), label) for text, label in rows]
     w: dict[str, float] = {}
     b = 0.0
     order = list(range(len(feats)))
@@ -66,7 +68,7 @@ def train(rows: list[tuple[str, int]], epochs: int = EPOCHS, rate: float = RATE,
         rng.shuffle(order)
         for i in order:
             g, label = feats[i]
-            z = b + sum(w.get(x, 0.0) for x in g)
+            z = b + math.fsum([w.get(x, 0.0) for x in g])
             p = 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
             err = p - label
             b -= rate * err
@@ -123,7 +125,7 @@ def contribution(text: str, m: Model) -> tuple[float, list[tuple[int, int, float
     w = m.weights
     text = text[:MAX_CHARS]
     found = [(w[g], g) for g in grams(text) if g in w]
-    z = m.bias + sum([v for v, _ in found])
+    z = m.bias + math.fsum([v for v, _ in found])      # exact: independent of set order
     up = z >= 0
     top = []
     for v, g in sorted(found, reverse=up)[:3]:
