@@ -32,6 +32,7 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+", re
 _DOMAIN = re.compile(
     r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
     r"(?![a-z0-9-])")
+_TELEGRAM_SCAN = scanner(_TELEGRAM)
 _MOBILE_SCAN = scanner(_MOBILE)     # starts at the first digit, not at every position
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 _DOMAIN_SCAN = scanner(_DOMAIN)     # skips Chinese text in C (see pipelines/fastre.py)
@@ -88,7 +89,7 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
     if "phone" in found and _WECHAT_SAME.search(t):
         found.setdefault("wechat", set()).update(found["phone"])
     if "t" in t or "飞机" in t:
-        for m in _TELEGRAM.finditer(t):
+        for m in _TELEGRAM_SCAN.finditer(t):
             found.setdefault("telegram", set()).add(m.group(1) or m.group(2))
     if not found:
         return {}

@@ -115,10 +115,12 @@ class Normalized:
         o = self.original
         # A folded character can stand for a whole pinyin syllable ("bu用考"):
         # quote whole letter runs at both edges.
-        while 0 < a and _is_letter(o[a]) and _is_letter(o[a - 1]):
-            a -= 1
-        while b + 1 < len(o) and _is_letter(o[b]) and _is_letter(o[b + 1]):
-            b += 1
+        if _is_letter(o[a]):
+            while 0 < a and _is_letter(o[a - 1]):
+                a -= 1
+        if _is_letter(o[b]):
+            while b + 1 < len(o) and _is_letter(o[b + 1]):
+                b += 1
         return o[a:b + 1]
 
 
