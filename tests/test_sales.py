@@ -57,7 +57,7 @@ def test_text_model_is_trained_on_the_shipped_listings(tmp_path):
 
 
 def test_text_model_speaks_only_when_rules_are_unsure():
-    soft = "老板没空去考那个的，我们可以安排"
+    soft = "上岗要的那个东西，我这边有路子"
     rules_only = classify(soft, text_model=None)
     with_model = classify(soft)
     reason = next(r for r in with_model.reasons if r["code"] == "text_model")
