@@ -235,22 +235,34 @@ def _separator_re() -> re.Pattern:
 def _drop_separators(text: str, origin: list[int], protected: list[tuple[int, int]],
                      t: Tables) -> tuple[str, list[int]]:
     """Remove runs of separators standing between two Chinese characters."""
-    pieces: list[str] = []
-    out_origin: list[int] = []
-    pos = 0
+    edits = []
     for m in _separator_re().finditer(text):
         s, e = m.span()
         if (protected and any(a < e and s < b for a, b in protected)) \
                 or not all(map(is_separator, m.group(0))):
             continue
-        pieces.append(text[pos:s])
-        out_origin += origin[pos:s]
-        pos = e
-    if not pieces:
+        edits.append((s, e, "", ()))
+    return _splice(text, origin, edits)
+
+
+def _splice(text: str, origin: list[int], edits: list[tuple]) -> tuple[str, list[int]]:
+    """Apply ``(start, end, replacement, its origins)`` edits (in order, not
+    overlapping) to a text and its origin map; unchanged objects when there
+    are none."""
+    if not edits:
         return text, origin
-    pieces.append(text[pos:])
-    out_origin += origin[pos:]
-    return "".join(pieces), out_origin
+    out: list[str] = []
+    out_origin: list[int] = []
+    pos = 0
+    for s, e, repl, repl_origin in edits:
+        out.append(text[pos:s])
+        out_origin.extend(origin[pos:s])
+        out.append(repl)
+        out_origin.extend(repl_origin)
+        pos = e
+    out.append(text[pos:])
+    out_origin.extend(origin[pos:])
+    return "".join(out), out_origin
 
 
 def _touches_chinese(text: str, s: int, e: int) -> bool:
@@ -284,31 +296,19 @@ def _syllable_scanner():
 def _replace_syllables(text: str, origin: list[int], protected: list[tuple[int, int]],
                        t: Tables) -> tuple[str, list[int]]:
     """Whole pinyin syllables touching Chinese text → their characters."""
-    out: list[str] = []
-    out_origin: list[int] = []
-    pos = 0
+    edits = []
     for m in _syllable_scanner().finditer(text):
         s, e = m.span()
         if (protected and any(a < e and s < b for a, b in protected)) or not _touches_chinese(text, s, e):
             continue
-        out.append(text[pos:s])
-        out_origin.extend(origin[pos:s])
         chars = t.syllables[m.group(0)]
-        out.append(chars)
-        out_origin.extend(origin[min(s + k, e - 1)] for k in range(len(chars)))
-        pos = e
-    if not out:
-        return text, origin
-    out.append(text[pos:])
-    out_origin.extend(origin[pos:])
-    return "".join(out), out_origin
+        edits.append((s, e, chars, [origin[min(s + k, e - 1)] for k in range(len(chars))]))
+    return _splice(text, origin, edits)
 
 
 def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, int]],
                       t: Tables) -> tuple[str, list[int]]:
-    out: list[str] = []
-    out_origin: list[int] = []
-    pos = 0
+    edits = []
     prot = iter(protected + [(len(text) + 1, len(text) + 1)])
     pa, pb = next(prot)
     for m in t.variants_re.finditer(text):
@@ -325,20 +325,12 @@ def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, i
             if (before.isascii() and (before.isalnum() or before == "_")) \
                     or (after.isascii() and (after.isalpha() or after == "_")):
                 continue
-        out.append(text[pos:s])
-        out_origin.extend(origin[pos:s])
         repl = t.variants[key]
-        out.append(repl)
         # Every replacement character points into the original span.
         span = origin[s:e]
-        out_origin.extend(span[min(k, len(span) - 1)] if k < len(repl) - 1 else span[-1]
-                          for k in range(len(repl)))
-        pos = e
-    if not out:                         # nothing replaced
-        return text, origin
-    out.append(text[pos:])
-    out_origin.extend(origin[pos:])
-    return "".join(out), out_origin
+        edits.append((s, e, repl, [span[min(k, len(span) - 1)] if k < len(repl) - 1 else span[-1]
+                                   for k in range(len(repl))]))
+    return _splice(text, origin, edits)
 
 
 @functools.cache
