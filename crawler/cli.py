@@ -38,6 +38,16 @@ def _width(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
+def sub_command(sub, name: str, help_: str, func, example: str, db_default=argparse.SUPPRESS):
+    """A sub-command with Chinese help ending in an example. Nested commands
+    keep ``db_default`` SUPPRESS, so ``--db`` may stand before or after them."""
+    p = sub.add_parser(name, help=help_, description=help_, epilog=f"示例：{example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default=db_default, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
+    p.set_defaults(func=func)
+    return p
+
+
 def table(rows: list[list], headers: list[str]) -> str:
     cells = [[str(c) for c in r] for r in [headers] + rows]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
@@ -338,11 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="命令")
 
     def add(name, help_, func, example):
-        p = sub.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--db", default=None, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
-        p.set_defaults(func=func)
-        return p
+        return sub_command(sub, name, help_, func, example, db_default=None)
 
     p = add("sandbox", "启动沙箱（模拟互联网，兼作 HTTP 代理），打印地址", cmd_sandbox,
             "certwatch sandbox --port 0")

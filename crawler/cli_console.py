@@ -3,22 +3,13 @@ the console, its accounts, and evidence capture/verification (thin layers
 over reports.console, the store and pipelines.evidence)."""
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
 
-from crawler.cli import CliError, table
+from crawler.cli import CliError, sub_command, table
 
 ROLE_ALIASES = {"admin": "admin", "管理员": "admin", "monitor": "monitor", "监测员": "monitor",
                 "reviewer": "reviewer", "审核员": "reviewer", "readonly": "readonly", "只读": "readonly"}
-
-
-def _sub(sub, name: str, help_: str, func, example: str):
-    p = sub.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", default=argparse.SUPPRESS, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
-    p.set_defaults(func=func)
-    return p
 
 
 def _settings():
@@ -229,13 +220,13 @@ def register(add) -> None:
     p = add("user", "审核台用户：创建、列出、修改（角色：管理员/监测员/审核员/只读）",
             lambda a: p.print_help() or 2, "certwatch user add 张三 --role reviewer")
     sub = p.add_subparsers(dest="user_command", metavar="子命令")
-    s = _sub(sub, "add", "创建用户（密码从终端输入或 --password-stdin；没有默认密码）", cmd_user_add,
+    s = sub_command(sub, "add", "创建用户（密码从终端输入或 --password-stdin；没有默认密码）", cmd_user_add,
              "echo '一个足够长的密码' | certwatch user add 张三 --role reviewer --password-stdin")
     s.add_argument("name", help="用户名")
     s.add_argument("--role", required=True, help="admin/管理员、monitor/监测员、reviewer/审核员、readonly/只读")
     s.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（一行）")
-    s = _sub(sub, "list", "列出用户", cmd_user_list, "certwatch user list")
-    s = _sub(sub, "set", "修改用户：角色、停用/启用、重设密码（修改后该用户需重新登录）", cmd_user_set,
+    s = sub_command(sub, "list", "列出用户", cmd_user_list, "certwatch user list")
+    s = sub_command(sub, "set", "修改用户：角色、停用/启用、重设密码（修改后该用户需重新登录）", cmd_user_set,
              "certwatch user set 张三 --role readonly")
     s.add_argument("name", help="用户名")
     s.add_argument("--role", help="新角色")
@@ -247,7 +238,7 @@ def register(add) -> None:
     p = add("evidence", "证据：取证（截图、网页、WARC、SHA-256）与校验", lambda a: p.print_help() or 2,
             "certwatch evidence verify --db demo/certwatch.db")
     sub = p.add_subparsers(dest="evidence_command", metavar="子命令")
-    s = _sub(sub, "capture", "为可疑信息和可疑/假冒网站取证（已成功取证的跳过，失败的重试）",
+    s = sub_command(sub, "capture", "为可疑信息和可疑/假冒网站取证（已成功取证的跳过，失败的重试）",
              cmd_evidence_capture,
              "certwatch evidence capture --sandbox http://127.0.0.1:8765 --db demo/certwatch.db")
     s.add_argument("--sandbox", default="", help="沙箱地址（浏览器经由沙箱代理访问）")
@@ -257,5 +248,5 @@ def register(add) -> None:
     s.add_argument("--concurrency", type=int, default=None, help="同时打开的页面数")
     s.add_argument("--timeout", type=float, default=None, help="每条的时限（秒）")
     s.add_argument("--quiet", action="store_true", help="不显示进度")
-    s = _sub(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
+    s = sub_command(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
              cmd_evidence_verify, "certwatch evidence verify --db demo/certwatch.db")

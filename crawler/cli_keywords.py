@@ -2,24 +2,13 @@
 layer over keywords.library and the store)."""
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import sys
 
-from crawler.cli import CliError, table
+from crawler.cli import CliError, sub_command, table
 
 KIND_CHOICES = ("cert", "intent", "site", "exclude")
-
-
-def sub_command(sub, name: str, help_: str, func, example: str):
-    """A nested sub-command with Chinese help ending in an Example; ``--db``
-    may also be given after the sub-command."""
-    p = sub.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", default=argparse.SUPPRESS, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
-    p.set_defaults(func=func)
-    return p
 
 
 def _open(args):

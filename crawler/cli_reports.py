@@ -3,23 +3,14 @@ the statistics table: ``certwatch takedown …``, ``certwatch referral …``,
 ``certwatch report …``. Thin: each calls a function in reports/."""
 from __future__ import annotations
 
-import argparse
 import os
 
-from crawler.cli import CliError, table
+from crawler.cli import CliError, sub_command, table
 
 
 def _settings():
     from crawler import settings
     return settings
-
-
-def _sub(parent, name: str, help_: str, func, example: str):
-    p = parent.add_parser(name, help=help_, description=help_, epilog=f"Example: {example}",
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", default=argparse.SUPPRESS, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
-    p.set_defaults(func=func)
-    return p
 
 
 def _group(add, name: str, help_: str, example: str):
@@ -240,12 +231,12 @@ def register(add) -> None:
 
     sub = _group(add, "takedown", "下架清单：生成、导出、记录发出、复查、平台整改情况",
                  "certwatch takedown create --platform taohuo")
-    p = _sub(sub, "create", "把某平台已确认、尚未请求下架的信息生成一份编号下架清单", cmd_takedown_create,
+    p = sub_command(sub, "create", "把某平台已确认、尚未请求下架的信息生成一份编号下架清单", cmd_takedown_create,
              "certwatch takedown create --platform taohuo --user 张三")
     p.add_argument("--platform", required=True, help="平台名（如 taohuo）")
     p.add_argument("--user", default="监测员", help=user_help)
     p.add_argument("--unit", help="发函单位（默认 $CERTWATCH_UNIT）")
-    p = _sub(sub, "export", "导出下架清单（xlsx/csv/html）和致平台的下架函", cmd_takedown_export,
+    p = sub_command(sub, "export", "导出下架清单（xlsx/csv/html）和致平台的下架函", cmd_takedown_export,
              "certwatch takedown export 1 --format xlsx --outdir out")
     p.add_argument("batch", type=int, help="清单编号")
     p.add_argument("--format", choices=("xlsx", "csv", "html"), default="xlsx")
@@ -254,13 +245,13 @@ def register(add) -> None:
     p.add_argument("--unit", help="发函单位")
     p.add_argument("--contact", help="函件落款的联系人及电话")
     p.add_argument("--basis-file", help="法律依据段落（UTF-8 文本文件，默认 $CERTWATCH_TAKEDOWN_BASIS 或内置文本）")
-    p = _sub(sub, "sent", "记录下架清单已发给平台（复查从此时起计时）", cmd_takedown_sent,
+    p = sub_command(sub, "sent", "记录下架清单已发给平台（复查从此时起计时）", cmd_takedown_sent,
              "certwatch takedown sent 1 --user 张三")
     p.add_argument("batch", type=int, help="清单编号")
     p.add_argument("--user", default="监测员", help=user_help)
-    p = _sub(sub, "list", "列出下架清单及复查结果", cmd_takedown_list, "certwatch takedown list")
+    p = sub_command(sub, "list", "列出下架清单及复查结果", cmd_takedown_list, "certwatch takedown list")
     p.add_argument("--platform", help="只看某平台")
-    p = _sub(sub, "recheck", "复查已发出清单中的信息是否已下架（按 T+1/T+3/T+7 天计划）", cmd_takedown_recheck,
+    p = sub_command(sub, "recheck", "复查已发出清单中的信息是否已下架（按 T+1/T+3/T+7 天计划）", cmd_takedown_recheck,
              "certwatch takedown recheck --sandbox http://127.0.0.1:8765 --force")
     p.add_argument("--sandbox", help="沙箱地址")
     p.add_argument("--real", action="store_true", help="在真实网络上复查")
@@ -271,23 +262,23 @@ def register(add) -> None:
     p.add_argument("--no-screenshots", action="store_true", help="仍在线时不截图")
     p.add_argument("--profiles", help="额外的平台配置目录")
     p.add_argument("--log-level", default="WARNING")
-    p = _sub(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,
+    p = sub_command(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,
              "certwatch takedown compliance --from 2024-09-01 --to 2024-10-31 --days 7")
     _period_args(p)
     p.add_argument("--days", type=int, default=7, help="发出多少天后仍在线算超期（默认 7）")
 
     sub = _group(add, "referral", "线索移交：生成移交公安的证据包", "certwatch referral create --items 12,s4 --unit 区公安分局")
-    p = _sub(sub, "create", "把已确认的信息/网站打包移交（汇总表、截图、网页、取证记录、哈希清单）",
+    p = sub_command(sub, "create", "把已确认的信息/网站打包移交（汇总表、截图、网页、取证记录、哈希清单）",
              cmd_referral_create, "certwatch referral create --items 12,13,s4 --unit 区公安分局 --user 张三")
     p.add_argument("--items", required=True, help="条目：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
     p.add_argument("--unit", required=True, help="接收单位（如 区公安分局）")
     p.add_argument("--user", default="审核员", help=user_help)
     p.add_argument("--note", help="备注")
     p.add_argument("--outdir", help="移交包目录（默认数据库旁的 referrals/）")
-    _sub(sub, "list", "列出移交单", cmd_referral_list, "certwatch referral list")
+    sub_command(sub, "list", "列出移交单", cmd_referral_list, "certwatch referral list")
 
     sub = _group(add, "report", "统计报表：附表、手工填报项、图表", "certwatch report stats --out 统计表.xlsx")
-    p = _sub(sub, "stats", "生成统计表（附表：网络空间治理三项由系统统计，其余为手工填报）", cmd_report_stats,
+    p = sub_command(sub, "stats", "生成统计表（附表：网络空间治理三项由系统统计，其余为手工填报）", cmd_report_stats,
              "certwatch report stats --from 2024-09-01 --to 2024-10-31 --unit 长宁区市场监管局 "
              "--person 张三 --phone 021-12345678 --out 统计表.xlsx")
     _period_args(p)
@@ -297,13 +288,13 @@ def register(add) -> None:
     p.add_argument("--date", help="填报时间（默认今天）")
     p.add_argument("--format", choices=("xlsx", "csv", "md"), help="输出格式（默认按 --out 扩展名，否则 xlsx）")
     p.add_argument("--out", help="输出文件（md 格式不给则打印）")
-    p = _sub(sub, "set", "填写某期间的手工项（非负数字），如罚款金额", cmd_report_set,
+    p = sub_command(sub, "set", "填写某期间的手工项（非负数字），如罚款金额", cmd_report_set,
              "certwatch report set --period 2024-09-01..2024-10-31 罚款金额 12.5")
     _period_args(p)
     p.add_argument("field", help="项目名（可写前缀，如 罚款金额）")
     p.add_argument("value", help="数值（检察机关提起公诉可写 3/5 表示 3 件 5 人）")
     p.add_argument("--user", default="监测员", help=user_help)
-    p = _sub(sub, "charts", "生成图表 PNG：每周可疑信息、下架请求与确认下架、假冒网站", cmd_report_charts,
+    p = sub_command(sub, "charts", "生成图表 PNG：每周可疑信息、下架请求与确认下架、假冒网站", cmd_report_charts,
              "certwatch report charts --from 2024-09-01 --to 2024-10-31 --outdir charts")
     _period_args(p)
     p.add_argument("--outdir", default="charts", help="输出目录（默认 charts）")

@@ -9,8 +9,7 @@ import sys
 import time
 from datetime import timedelta
 
-from crawler.cli import CliError, parse_settings, table
-from crawler.cli_keywords import sub_command
+from crawler.cli import CliError, parse_settings, sub_command, table
 
 
 def _open(args):

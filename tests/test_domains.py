@@ -226,7 +226,7 @@ def test_check_domain_hosts_and_jsonl(tmp_path):
 
 def test_check_domain_help_is_chinese_with_example():
     proc = run_cli("check-domain", "--help", check=True)
-    assert "仿冒" in proc.stdout and "Example: certwatch check-domain" in proc.stdout
+    assert "仿冒" in proc.stdout and "示例：certwatch check-domain" in proc.stdout
 
 
 def test_registry_is_data():

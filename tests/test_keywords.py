@@ -231,4 +231,4 @@ def test_keyword_commands_have_examples(capsys):
                  ["keywords", "queries"], ["keywords", "userdict"], ["keywords", "imports"]):
         with pytest.raises(SystemExit):
             main([*args, "--help"])
-        assert "Example: certwatch " + " ".join(args) in capsys.readouterr().out, args
+        assert "示例：certwatch " + " ".join(args) in capsys.readouterr().out, args

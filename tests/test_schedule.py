@@ -149,7 +149,7 @@ def test_cli_schedule_commands(db_path, capsys):
     db.close()
     for args in (["schedule", "add"], ["schedule", "list"], ["schedule", "run"], ["scheduler"], ["health"]):
         code, out, _ = cli(capsys, *args, "--help")
-        assert "Example: certwatch " + " ".join(args) in out
+        assert "示例：certwatch " + " ".join(args) in out
 
 
 def test_restart_neither_loses_nor_doubles(sandbox, db_path):
