@@ -48,6 +48,12 @@ def sub_command(sub, name: str, help_: str, func, example: str, db_default=argpa
     return p
 
 
+def open_store(args):
+    """``with open_store(args) as db:`` — the store of ``--db``, closed on exit."""
+    from pipelines import store
+    return store.opened(args.db)
+
+
 def table(rows: list[list], headers: list[str]) -> str:
     cells = [[str(c) for c in r] for r in [headers] + rows]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]

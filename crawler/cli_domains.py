@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from crawler.cli import CliError, parse_json_line, table
+from crawler.cli import STATUS_CN, CliError, parse_json_line, table
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def cmd_sites(args) -> int:
     if rows:
         print()
         print(table(rows, ["域名", "判断", "分数", "仿冒", "网页标题"]))
-    print(f"核查 #{result.sweep_id}：{result.status}；数据库 {args.db}")
+    print(f"核查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
     return 0 if result.status == "finished" else 1
 
 

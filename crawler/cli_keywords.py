@@ -6,15 +6,9 @@ import getpass
 import os
 import sys
 
-from crawler.cli import CliError, sub_command, table
+from crawler.cli import CliError, open_store, sub_command, table
 
 KIND_CHOICES = ("cert", "intent", "site", "exclude")
-
-
-def _open(args):
-    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
-    from pipelines import store
-    return store.opened(args.db)
 
 
 def _user(args) -> str:
@@ -32,7 +26,7 @@ def cmd_import(args) -> int:
         raise CliError(f"文件不存在：{args.file}")
     defaults = {k: v for k, v in (("kind", args.kind), ("industry", args.industry),
                                   ("department", args.department)) if v}
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             result = import_file(db, args.file, user=_user(args), defaults=defaults)
         except KeywordFileError as exc:
@@ -67,7 +61,7 @@ def _active(args):
 def cmd_list(args) -> int:
     from keywords import KINDS
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         rows = store.query_keywords(db, industry=args.industry, department=args.department,
                                     kind=args.kind, active=_active(args), search=args.search)
     print(table([[k["id"], k["term"], KINDS.get(k["kind"], k["kind"]), k["industry"], k["department"],
@@ -84,7 +78,7 @@ def cmd_add(args) -> int:
                                 "department": args.department or ""}, {})
     if reason:
         raise CliError(reason)
-    with _open(args) as db:
+    with open_store(args) as db:
         result = store.import_keywords(db, [row], {"user": _user(args), "file_name": "(命令行添加)",
                                                    "format": "cli", "rows": 1})
     print("已添加" if result["added"] else "关键词已存在（状态不变）", row["term"])
@@ -93,7 +87,7 @@ def cmd_add(args) -> int:
 
 def _set_active(args, active: bool) -> int:
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         n = 0
         for term in args.terms:
             try:
@@ -106,7 +100,7 @@ def _set_active(args, active: bool) -> int:
 
 def cmd_export(args) -> int:
     from keywords.library import KeywordFileError, export_file
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             n = export_file(db, args.out, industry=args.industry, department=args.department,
                             kind=args.kind, active=_active(args))
@@ -125,7 +119,7 @@ def library_queries(db, industry=None, department=None, term_filter=None, varian
 def cmd_queries(args) -> int:
     from crawler.profiles import ProfileError, load_profiles
     from keywords import platform_queries
-    with _open(args) as db:
+    with open_store(args) as db:
         queries = library_queries(db, args.industry, args.department, args.keyword, args.variants)
     limit = None
     if args.platform:
@@ -146,7 +140,7 @@ def cmd_queries(args) -> int:
 
 def cmd_userdict(args) -> int:
     from keywords import jieba_userdict
-    with _open(args) as db:
+    with open_store(args) as db:
         path = jieba_userdict(db, args.out)
     print(f"已生成 jieba 用户词典：{path}")
     return 0
@@ -154,7 +148,7 @@ def cmd_userdict(args) -> int:
 
 def cmd_imports(args) -> int:
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         rows = store.list_keyword_imports(db, args.limit)
     print(table([[r["id"], r["at"][:19].replace("T", " "), r["user"], r["file_name"], r["rows"], r["added"],
                   r["existing"], r["bad"], r["sha256"][:12]] for r in rows],

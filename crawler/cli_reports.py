@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from crawler.cli import CliError, sub_command, table
+from crawler.cli import CliError, open_store, sub_command, table
 
 
 def _settings():
@@ -23,12 +23,6 @@ def _group(add, name: str, help_: str, example: str):
 def _need_sub(args) -> int:
     args._parser.print_help()
     return 2
-
-
-def _open(args):
-    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
-    from pipelines import store
-    return store.opened(args.db)
 
 
 def _period(args):
@@ -61,7 +55,7 @@ def _letter_cfg(args, batch):
 def cmd_takedown_create(args) -> int:
     from reports import labels
     from reports.takedown import TakedownError, batch_no, create
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             batch = create(db, args.platform, args.user, args.unit or _settings().CERTWATCH_UNIT)
         except TakedownError as exc:
@@ -74,7 +68,7 @@ def cmd_takedown_create(args) -> int:
 def cmd_takedown_export(args) -> int:
     from pipelines import store
     from reports.takedown import TakedownError, export
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             batch = store.get_takedown(db, args.batch)
             paths = export(db, args.batch, args.format, args.outdir, args.out or "", _letter_cfg(args, batch))
@@ -89,7 +83,7 @@ def cmd_takedown_sent(args) -> int:
     from pipelines import store
     from reports.periods import beijing
     from reports.takedown import TakedownError, batch_no, mark_sent
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             batch = mark_sent(db, args.batch, args.user)
         except (TakedownError, store.StoreError) as exc:
@@ -104,7 +98,7 @@ def cmd_takedown_list(args) -> int:
     from reports import labels
     from reports.periods import beijing
     from reports.takedown import batch_no
-    with _open(args) as db:
+    with open_store(args) as db:
         rows = []
         for b in store.list_takedowns(db, args.platform):
             items = store.takedown_items(db, b["id"])
@@ -138,7 +132,7 @@ def cmd_takedown_recheck(args) -> int:
 def cmd_takedown_compliance(args) -> int:
     from reports.compliance import compliance, headers
     period = _period(args)
-    with _open(args) as db:
+    with open_store(args) as db:
         rows = [c.row() for c in compliance(db, period, args.days)]
     print(f"平台整改情况（{period.label} 发出的下架清单）")
     print(table(rows, headers(args.days)))
@@ -150,7 +144,7 @@ def cmd_takedown_compliance(args) -> int:
 def cmd_referral_create(args) -> int:
     from reports.referral import ReferralError, create
     out_dir = args.outdir or os.path.join(os.path.dirname(os.path.abspath(args.db)), "referrals")
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
         except ReferralError as exc:
@@ -166,7 +160,7 @@ def cmd_referral_create(args) -> int:
 def cmd_referral_list(args) -> int:
     from pipelines import store
     from reports.periods import beijing
-    with _open(args) as db:
+    with open_store(args) as db:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
     print(table(rows, ["编号", "移交时间", "接收单位", "信息", "网站", "移交包"]))
@@ -181,7 +175,7 @@ def cmd_report_stats(args) -> int:
     fmt = args.format or (os.path.splitext(args.out or "")[1].lstrip(".").lower() or "xlsx")
     if fmt not in ("xlsx", "csv", "md"):
         raise CliError(f"格式应为 xlsx/csv/md 之一，而不是 {fmt!r}")
-    with _open(args) as db:
+    with open_store(args) as db:
         t = compute(db, period, Filler(args.unit or _settings().CERTWATCH_UNIT, args.person or "",
                                        args.phone or "", args.date or ""))
     if not args.out and fmt == "md":
@@ -205,7 +199,7 @@ def cmd_report_set(args) -> int:
     if not args.period and not (args.start and args.end):
         raise CliError("请用 --period 指定期间（如 2024-09-01..2024-10-31）")
     period = _period(args)
-    with _open(args) as db:
+    with open_store(args) as db:
         try:
             column, value = set_manual(db, period, args.field, args.value, args.user)
         except StatsError as exc:
@@ -217,7 +211,7 @@ def cmd_report_set(args) -> int:
 def cmd_report_charts(args) -> int:
     from reports.charts import render
     period = _period(args)
-    with _open(args) as db:
+    with open_store(args) as db:
         paths = render(db, period, args.outdir)
     for path in paths:
         print(path)

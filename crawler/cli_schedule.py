@@ -9,13 +9,9 @@ import sys
 import time
 from datetime import timedelta
 
-from crawler.cli import CliError, parse_settings, sub_command, table
-
-
-def _open(args):
-    """``with _open(args) as db:`` — the store of ``--db``, closed on exit."""
-    from pipelines import store
-    return store.opened(args.db)
+from crawler.cli import STATUS_CN as SWEEP_STATUS_CN
+from crawler.cli import CliError, parse_settings, open_store, sub_command, table
+from crawler.health import STATUS_CN as HEALTH_CN
 
 
 def _now(args):
@@ -52,7 +48,7 @@ def _guard(func):
 def cmd_add(args) -> int:
     from crawler.scheduler import add_schedule, beijing
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         add_schedule(db, args.name, args.cron, _now(args), industry=args.industry or "",
                      department=args.department or "", platforms=args.platforms or "", pages=args.pages or 0,
                      variants=args.variants, settings=parse_settings(args.set))
@@ -64,7 +60,7 @@ def cmd_add(args) -> int:
 @_guard
 def cmd_edit(args) -> int:
     from crawler.scheduler import beijing, edit_schedule
-    with _open(args) as db:
+    with open_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), cron=args.cron, industry=args.industry,
                                  department=args.department, platforms=args.platforms, pages=args.pages,
                                  settings=parse_settings(args.set) if args.set else None)
@@ -74,7 +70,7 @@ def cmd_edit(args) -> int:
 
 def _set_enabled(args, enabled: bool) -> int:
     from crawler.scheduler import beijing, edit_schedule
-    with _open(args) as db:
+    with open_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
     extra = f"，下次执行 {beijing(schedule['next_run_at'])}" if enabled else ""
     print(f"已{'启用' if enabled else '停用'}巡查计划“{schedule['name']}”{extra}")
@@ -94,7 +90,7 @@ def cmd_disable(args) -> int:
 @_guard
 def cmd_remove(args) -> int:
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         schedule = store.get_schedule(db, args.name)
         store.remove_schedule(db, schedule["id"])
     print(f"已删除巡查计划“{args.name}”（历史执行记录和巡查记录保留）")
@@ -105,7 +101,7 @@ def cmd_remove(args) -> int:
 def cmd_list(args) -> int:
     from crawler.scheduler import beijing, from_iso, next_times
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         schedules = store.list_schedules(db)
     now = _now(args)
     rows = []
@@ -128,7 +124,7 @@ def cmd_run(args) -> int:
     from pipelines import store
     sandbox = "" if args.queue else _mode(args)
     now = _now(args)
-    with _open(args) as db:
+    with open_store(args) as db:
         schedule = store.get_schedule(db, args.name)
         sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "")
         run_id = store.add_manual_run(db, schedule["id"], now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), sched.owner)
@@ -139,7 +135,7 @@ def cmd_run(args) -> int:
     if not sched.execute(run_id):
         print(f"平台正被其他巡查占用，执行记录 #{run_id} 已排队，稍后由 certwatch scheduler 执行")
         return 1
-    with _open(args) as db:
+    with open_store(args) as db:
         run = store.get_run(db, run_id)
     return 0 if run["status"] == "finished" else 1
 
@@ -154,7 +150,7 @@ def cmd_exec(args) -> int:
 def cmd_runs(args) -> int:
     from crawler.scheduler import RUN_STATUS_CN, beijing
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         names = {s["id"]: s["name"] for s in store.list_schedules(db)}
         schedule_id = store.get_schedule(db, args.name)["id"] if args.name else None
         runs = store.list_runs(db, schedule_id, limit=args.limit)
@@ -183,7 +179,7 @@ def cmd_scheduler(args) -> int:
         clock = lambda: start + timedelta(seconds=time.monotonic() - t0)  # noqa: E731
     sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock)
     _install_stop(sched)
-    with _open(args):            # create / migrate before the first tick
+    with open_store(args):            # create / migrate before the first tick
         pass
     print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}",
           flush=True)
@@ -192,13 +188,10 @@ def cmd_scheduler(args) -> int:
     return 0
 
 
-STATUS_CN = {"ok": "正常", "blocked": "被拦截", "broken": "失效", "no_requests": "未访问"}
-
-
 def cmd_health(args) -> int:
     from crawler.profiles import load_profiles
     from pipelines import store
-    with _open(args) as db:
+    with open_store(args) as db:
         sweep_id = args.sweep
         if not sweep_id:
             recent = store.list_sweeps(db, 1)
@@ -216,8 +209,8 @@ def cmd_health(args) -> int:
                           "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
         return 0
     titles = {n: p.title for n, p in load_profiles().items()}
-    print(f"巡查 #{sweep_id}（{sweep['status']}）开始 {sweep['started_at'][:19]}Z")
-    print(table([[titles.get(r["platform"], r["platform"]), STATUS_CN.get(r["status"], r["status"]), r["requests"],
+    print(f"巡查 #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）开始 {sweep['started_at'][:19]}Z")
+    print(table([[titles.get(r["platform"], r["platform"]), HEALTH_CN.get(r["status"], r["status"]), r["requests"],
                   " ".join(f"{k}:{v}" for k, v in sorted(r["by_status"].items())), r["items"], r["flagged"],
                   r["errors"], r["blocked"], f"{r['canary_results']}" if r["canary"] else "-",
                   f"{r['duration']:.1f}s", r["note"] or ""] for r in rows],
@@ -229,7 +222,6 @@ def cmd_health(args) -> int:
 
 def print_health_warnings(db_path: str, sweep_id: int) -> None:
     """After a sweep: one line per platform that was blocked or broken."""
-    from crawler.health import STATUS_CN as HEALTH_CN
     from pipelines import store
     with store.opened(db_path) as db:
         rows = [r for r in store.sweep_platforms(db, sweep_id) if r["status"] in ("blocked", "broken")]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
 
+from crawler.sweep import set_browser_proxy
+
 
 @dataclass
 class RecheckOptions:
@@ -33,12 +35,7 @@ def run(opts: RecheckOptions) -> dict:
         values["CERTWATCH_PROFILES_DIR"] = opts.profiles_dir
     for key, value in {**values, **opts.extra_settings}.items():
         settings.set(key, value, priority="cmdline")
-    launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
-    if opts.sandbox:
-        launch["proxy"] = {"server": opts.sandbox}
-    else:
-        launch.pop("proxy", None)
-    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
+    set_browser_proxy(settings, opts.sandbox)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)

@@ -352,10 +352,8 @@ class Scheduler:
             run = store.get_run(db, run_id)
             sweep_id = run.get("sweep_id")
             if not sweep_id:
-                row = db.execute("SELECT id FROM sweeps WHERE pid = ? AND schedule_id = ? ORDER BY id DESC LIMIT 1",
-                                 [child.pid, store.get_run(db, run_id)["schedule_id"]]).fetchone()
-                if row:
-                    sweep_id = row[0]
+                sweep_id = store.latest_sweep_of(db, run["schedule_id"], child.pid)
+                if sweep_id:
                     store.set_run_sweep(db, run_id, sweep_id)
             store.mark_abandoned_sweeps(db)
             sweep_status = store.get_sweep(db, sweep_id)["status"] if sweep_id else ""

@@ -28,6 +28,16 @@ class SweepOptions:
     extra_settings: dict = field(default_factory=dict)
 
 
+def set_browser_proxy(settings, sandbox: str) -> None:
+    """Chromium goes through the sandbox when there is one, directly otherwise."""
+    launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+    if sandbox:
+        launch["proxy"] = {"server": sandbox}
+    else:
+        launch.pop("proxy", None)
+    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
+
+
 def crawl_settings(opts: SweepOptions, sweep_id: int):
     settings = get_project_settings()
     settings.set("CERTWATCH_DB", opts.db, priority="cmdline")
@@ -38,12 +48,7 @@ def crawl_settings(opts: SweepOptions, sweep_id: int):
     settings.set("CERTWATCH_PROFILES_DIR", opts.profiles_dir, priority="cmdline")
     settings.set("CERTWATCH_SWEEP_ID", sweep_id, priority="cmdline")
     settings.set("LOG_LEVEL", opts.log_level, priority="cmdline")
-    launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
-    if opts.sandbox:
-        launch["proxy"] = {"server": opts.sandbox}
-    else:
-        launch.pop("proxy", None)
-    settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
+    set_browser_proxy(settings, opts.sandbox)
     for key, value in opts.extra_settings.items():
         settings.set(key, value, priority="cmdline")
     return settings

@@ -446,6 +446,13 @@ def get_sweep(db: sqlite_utils.Database, sweep_id: int) -> dict:
     return row
 
 
+def latest_sweep_of(db: sqlite_utils.Database, schedule_id: int, pid: int) -> int | None:
+    """The newest sweep a scheduled run's process started, if it got that far."""
+    row = db.execute("SELECT id FROM sweeps WHERE pid = ? AND schedule_id = ? ORDER BY id DESC LIMIT 1",
+                     [pid, schedule_id]).fetchone()
+    return row[0] if row else None
+
+
 def list_sweeps(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
     return list(db["sweeps"].rows_where(order_by="id desc", limit=limit))
 

@@ -2,10 +2,8 @@
 its files, resolved safely inside the evidence folder."""
 from __future__ import annotations
 
-import hashlib
-import os
-
 from pipelines import store
+from pipelines.evidence import file_path
 
 FILE_KINDS_CN = {"screenshot": "截图", "html": "网页", "raw": "原始响应", "warc": "WARC", "record": "取证记录"}
 
@@ -28,16 +26,4 @@ def file_of(capture: dict | None, kind: str) -> dict | None:
 
 def resolve(db, relpath: str) -> str | None:
     """Absolute path of an evidence file, None when it would leave the folder."""
-    root = os.path.realpath(store.evidence_dir(db))
-    path = os.path.realpath(os.path.join(root, str(relpath)))
-    if path != root and path.startswith(root + os.sep):
-        return path
-    return None
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_path(store.evidence_dir(db), str(relpath))

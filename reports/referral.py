@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from pipelines import store
 from reports import labels
-from reports.evidence_files import FILE_KINDS_CN, latest_capture, resolve, sha256_file
+from pipelines.evidence import sha256_file
+from reports.evidence_files import FILE_KINDS_CN, latest_capture, resolve
 from reports.periods import beijing, today
 from reports.xlsx_safe import append_row, set_cell
 
