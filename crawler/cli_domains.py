@@ -141,7 +141,7 @@ def cmd_submit(args) -> int:
     from pipelines.lookalike import score_host
     url = args.url.strip()
     j = score_host(url)
-    if any(r["code"] in ("invalid_host", "label_too_long", "host_too_long", "ip_address") for r in j.reasons):
+    if j.bad_host:
         raise CliError(f"无法识别的网址：{url[:100]}（{j.reasons[0]['label']}）")
     if "://" not in url:
         url = "http://" + url

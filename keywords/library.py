@@ -41,7 +41,6 @@ SKIP_SHEETS = ("说明", "填写说明", "readme")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_TERM = 40
-FORMATS = ("xlsx", "csv", "txt")
 
 
 class KeywordFileError(ValueError):
@@ -177,7 +176,7 @@ def parse_file(path: str, defaults: dict | None = None) -> Parsed:
         _table_rows(name, enumerate(csv.reader(io.StringIO(text, newline="")), 1), parsed, defaults)
     else:
         if not (defaults.get("kind") and (defaults.get("industry") or KIND_NAMES.get(defaults["kind"]) != "cert")):
-            raise KeywordFileError("TXT 文件每行一个词，请用 --kind 和 --industry 指定类别和行业")
+            raise KeywordFileError("TXT 文件每行一个词，请先指定类别（证书名称还需指定行业）：命令行用 --kind 和 --industry，审核台在导入表单中选择“类别”和“行业”")
         for number, line in enumerate(_decode(data).splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
@@ -229,33 +228,26 @@ def export_rows(keywords: list[dict]) -> list[list[str]]:
 
 
 def write_table(path: str, headers: list[str], rows: list[list[str]], sheet: str = "关键词") -> None:
+    """Write keywords as .xlsx, .csv (cells defused by reports.xlsx_safe) or .txt (terms)."""
+    from reports import xlsx_safe
     fmt = file_format(path)
     if fmt == "xlsx":
         import openpyxl
         wb = openpyxl.Workbook()
         ws = wb.active
         ws.title = sheet
-        ws.append(headers)
+        xlsx_safe.append_row(ws, headers)
         for row in rows:
-            ws.append([_safe_cell(c) for c in row])
+            xlsx_safe.append_row(ws, row)
         for col, width in zip("ABCDE", (24, 22, 14, 18, 8)):
             ws.column_dimensions[col].width = width
         wb.save(path)
     elif fmt == "csv":
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(headers)
-            w.writerows([[_safe_cell(c) for c in r] for r in rows])
+        xlsx_safe.write_csv(path, headers, rows)
     else:
         with open(path, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(row[0] + "\n")
-
-
-def _safe_cell(value: str) -> str:
-    """Text a spreadsheet will not run as a formula."""
-    value = str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def export_file(db, path: str, industry: str | None = None, department: str | None = None,

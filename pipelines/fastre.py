@@ -105,9 +105,8 @@ class Scanner:
         except Exception:
             got = _NOT_SIMPLE
         if got is not _NOT_SIMPLE and not got[1] and got[0] and not _literal_start(pattern):
-            cls = "".join(re.escape(c) for c in sorted(got[0]))
-            follow = f"(?=[{_cls(second)}])" if second else ""
-            self.fast = re.compile(f"[{cls}]{follow}(?<=(?=(?:{pattern.pattern})).)", pattern.flags)
+            follow = f"(?=[{charclass(second)}])" if second else ""
+            self.fast = re.compile(f"[{charclass(got[0])}]{follow}(?<=(?=(?:{pattern.pattern})).)", pattern.flags)
 
     def finditer(self, text: str):
         if self.fast is None:
@@ -130,7 +129,8 @@ class Scanner:
         return None
 
 
-def _cls(chars) -> str:
+def charclass(chars) -> str:
+    """The body of a regex character class for these characters."""
     return "".join(re.escape(c) for c in sorted(chars))
 
 
@@ -203,18 +203,6 @@ def _item_prefixes(op, av, k):
     if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
         return lambda room: {""}
     raise _NotFinite
-
-
-def anchors(pattern: re.Pattern, k: int = 2) -> set | None:
-    """The strings (``k`` characters, or shorter whole matches) every match
-    of ``pattern`` starts with; None when that set is not small and exact."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        got = _prefixes(P.parse(pattern.pattern, pattern.flags), k)
-    except (_NotFinite, Exception):
-        return None
-    return None if "" in got else got
 
 
 def _branch_anchors(items) -> set | None:

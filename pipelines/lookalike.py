@@ -34,6 +34,7 @@ from pipelines.contacts import extractor
 log = logging.getLogger(__name__)
 
 VERDICTS = ("official", "fake_gov_site", "suspicious", "benign")
+BAD_HOST_CODES = ("invalid_host", "label_too_long", "host_too_long", "ip_address")
 VERDICT_CN = {"official": "官方网站", "fake_gov_site": "假冒政府网站", "suspicious": "可疑",
               "benign": "正常"}
 MAX_HOST = 253
@@ -71,6 +72,11 @@ class Judgement:
     @property
     def flagged(self) -> bool:
         return self.verdict in ("fake_gov_site", "suspicious")
+
+    @property
+    def bad_host(self) -> bool:
+        """Not a host name one can check (invalid, too long, an IP address)."""
+        return any(r["code"] in BAD_HOST_CODES for r in self.reasons)
 
 
 def reason(code: str, label: str, weight: float, evidence: str = "") -> dict:
@@ -692,8 +698,7 @@ def judge(raw: str, html: str | None = None, whois_text: str | None = None,
     """Judge a site by its name, and when given, its page and WHOIS answer.
     WHOIS adds weight only once the name or the page point at a fake."""
     j = score_host(raw)
-    if j.verdict == "official" or any(r["code"] in ("invalid_host", "label_too_long", "host_too_long", "ip_address")
-                                       for r in j.reasons):
+    if j.verdict == "official" or j.bad_host:
         return j
     from pipelines import pagesignals, whois
     if html:

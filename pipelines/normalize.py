@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from keywords import load_yaml
+from pipelines.fastre import charclass
 
 # Work per item is bounded: longer texts are cut (the cut is reported by
 # the classifier as a reason, never silently).
@@ -189,10 +190,6 @@ def is_separator(ch: str) -> bool:
     return unicodedata.category(ch) in _SEPARATOR_CATEGORIES and ch not in "¥$￥%"
 
 
-def _charclass(chars) -> str:
-    return "".join(re.escape(c) for c in sorted(chars))
-
-
 def _class_of_ranges(ranges: list[tuple[int, int]]) -> str:
     return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
                    for a, b in ranges)
@@ -225,7 +222,7 @@ def _separator_re() -> re.Pattern:
         | set(range(ord("a"), ord("z") + 1)) | set(range(ord("0"), ord("9") + 1))
     # Separators that are themselves Chinese characters (丨, 乄).
     han_chars = sorted(c for c in tables().separators if is_cjk(c))
-    han = _charclass(han_chars)
+    han = charclass(han_chars)
     run = f"[{_class_of_ranges(_complement(keep, cjk_ranges))}{han}]"
     not_han_before = f"(?<![{han}].)" if han else ""
     not_han_after = f"(?![{han}])" if han else ""
@@ -349,7 +346,7 @@ def _homophone_re():
         classes = []
         for k, (ch, readings) in enumerate(zip(term, sets)):
             chars = {ch}.union(*(by_reading.get(r, set()) for r in readings))
-            classes.append(f"[{_charclass(chars)}]")
+            classes.append(f"[{charclass(chars)}]")
             if k == 1:
                 seconds |= chars
         branches.append("".join(classes))

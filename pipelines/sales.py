@@ -35,7 +35,6 @@ class Rule:
     code: str
     label: str
     weight: float
-    regex: object           # a fastre.Scanner (finditer/search) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +48,11 @@ class Model:
     max_hits: int
     intent_multipliers: tuple
     context_window: int
-    families: dict          # code -> (label, regex)
-    generic: re.Pattern
-    rules: tuple
+    families: dict          # code -> Chinese label
     quote_pairs: tuple      # (opening mark, regex) per quote pair
     negators: re.Pattern
     context_negators: re.Pattern
     window: int
-    clause_breaks: str
     official_hosts: frozenset
     official_suffixes: tuple
     site_claim: re.Pattern
@@ -70,53 +66,49 @@ class Model:
     model_band: tuple       # the text model is consulted when the rules' log-odds lie here
 
 
-def _compile(patterns: list[str]):
-    """One scanner for a rule's patterns (see pipelines/fastre.py)."""
-    return scanner(re.compile("|".join(f"(?:{p})" for p in patterns))) if patterns else None
+def _alternation(patterns: list[str]) -> str | None:
+    """One regex for a rule's patterns."""
+    return "|".join(f"(?:{p})" for p in patterns) if patterns else None
 
 
-def _multi(rules, families, generic) -> MultiScanner:
-    patterns = {rule.code: rule.regex.pattern for rule in rules if rule.regex is not None}
-    patterns.update({"family:" + code: regex.pattern for code, (_, regex) in families.items()})
-    patterns["generic"] = generic.pattern
-    return MultiScanner(patterns)
+def _multi(data: dict) -> MultiScanner:
+    """Every rule, family and the generic certificate words in one scanner."""
+    patterns = {r["code"]: _alternation(r.get("patterns") or []) for r in data["rules"]}
+    patterns.update({"family:" + code: _alternation(f["patterns"]) for code, f in data["families"].items()})
+    patterns["generic"] = _alternation(data["generic_certificate"])
+    return MultiScanner({key: re.compile(p) for key, p in patterns.items() if p})
 
 
 @functools.cache
 def model() -> Model:
     data = load_yaml("sales_rules.yaml")
-    rules = tuple(Rule(r["code"], r["label"], float(r["weight"]), _compile(r.get("patterns") or []))
-                  for r in data["rules"])
-    families = {code: (f["label"], _compile(f["patterns"])) for code, f in data["families"].items()}
-    generic = _compile(data["generic_certificate"])
-    hints = _compile(data.get("certificate_hints") or [])
+    rules = tuple(Rule(r["code"], r["label"], float(r["weight"])) for r in data["rules"])
+    families = {code: f["label"] for code, f in data["families"].items()}
+    hints = _alternation(data.get("certificate_hints") or [])
     return Model(
         bias=float(data["bias"]), threshold=int(data["threshold"]),
         no_certificate_weight=float(data["no_certificate_weight"]),
         hint_weight=float(data.get("certificate_hint_weight", data["no_certificate_weight"])),
-        hints=hints,
+        hints=scanner(re.compile(hints)) if hints else None,
         lone_certificate=re.compile(data["lone_certificate"]),
         max_hits=int(data["max_hits_per_rule"]),
         intent_multipliers=tuple(float(x) for x in data["intent_multipliers"]),
         context_window=int(data["context_window"]),
         families=families,
-        generic=generic,
-        rules=rules,
         quote_pairs=_quote_regexes(data["quote_pairs"]),
         negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"])) + ")"),
         context_negators=re.compile("(?:" + "|".join(map(re.escape, data["negators"] + data["context_negators"])) + ")$"),
         window=int(data["negation_window"]),
-        clause_breaks=data["clause_breaks"],
         official_hosts=frozenset(data["official_hosts"]),
         official_suffixes=tuple(data["official_suffixes"]),
         site_claim=re.compile("|".join(re.escape(w) for w in data["site_claim_words"])),
         site_claim_window=int(data["site_claim_window"]),
-        scanner=_multi(rules, families, generic),
+        scanner=_multi(data),
         claim_rules=tuple(r for r in rules if r.code in INTENT_CODES or r.code == "verify_promise"),
         context_rules=tuple(r for r in rules if r.code.startswith("ctx_")),
         by_code={r.code: r for r in rules},
         model_band=tuple(float(x) for x in data.get("text_model_band", (-5, 5))),
-        family_keys=tuple((code, "family:" + code, f"证书：{label}") for code, (label, _) in families.items()),
+        family_keys=tuple((code, "family:" + code, f"证书：{label}") for code, label in families.items()),
         clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
     )
 
@@ -147,16 +139,8 @@ def _quoted_spans(text: str, quotes: tuple) -> list[tuple[int, int]]:
             for q in regex.finditer(text)]
 
 
-_ROUNDED: dict[float, float] = {}     # weights come from a small set: round once
-
-
 def _reason(code, label, weight, evidence) -> dict:
-    rounded = _ROUNDED.get(weight)
-    if rounded is None:
-        rounded = round(weight, 2)
-        if len(_ROUNDED) < 10_000:
-            _ROUNDED[weight] = rounded
-    return {"code": code, "label": label, "weight": rounded, "evidence": evidence[:80]}
+    return {"code": code, "label": label, "weight": round(weight, 2), "evidence": evidence[:80]}
 
 
 def is_official_host(host: str) -> bool:

@@ -17,9 +17,6 @@ from pipelines import lookalike, store, whois
 
 log = logging.getLogger(__name__)
 
-BAD_HOST_CODES = ("invalid_host", "label_too_long", "host_too_long", "ip_address")
-
-
 def whois_config(settings):
     """WHOIS configuration from the settings; in sandbox mode without
     explicit servers, every TLD goes to the sandbox's own WHOIS server."""
@@ -53,7 +50,7 @@ def judge_page(item: dict) -> lookalike.Judgement:
 
 
 def needs_whois(j: lookalike.Judgement) -> bool:
-    if j.verdict == "official" or any(r["code"] in BAD_HOST_CODES for r in j.reasons):
+    if j.verdict == "official" or j.bad_host:
         return False
     return j.points >= float(load_yaml("lookalike_rules.yaml")["whois"]["gate"])
 

@@ -1736,11 +1736,6 @@ def record_checked_site(db: sqlite_utils.Database, site: dict) -> int:
     return site_id
 
 
-def site_by_domain(db: sqlite_utils.Database, domain: str) -> dict | None:
-    row = db.execute("SELECT id FROM sites WHERE domain = ?", [domain]).fetchone()
-    return get_site(db, row[0]) if row else None
-
-
 def linked_hosts_of_findings(db: sqlite_utils.Database, limit: int = 10_000) -> list[dict]:
     """Hosts and URLs named in stored findings (contacts "url"/"domain"
     lists), newest findings first: [{"finding_id", "url", "host"}]."""

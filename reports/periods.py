@@ -107,7 +107,7 @@ def make_period(start: str | None = None, end: str | None = None, period: str | 
     if not start and not end:
         return bimonthly()
     if not start or not end:
-        raise PeriodError("请同时给出起止日期（--from 与 --to）")
+        raise PeriodError("请同时给出起止日期（命令行用 --from 与 --to）")
     p = Period(_parse_day(start, False), _parse_day(end, True))
     if p.end < p.start:
         raise PeriodError(f"结束日期 {p.end} 早于开始日期 {p.start}")

@@ -56,7 +56,7 @@ def parse_items(text: str) -> list[ItemRef]:
         if ref not in out:
             out.append(ref)
     if not out:
-        raise ReferralError("请用 --items 指定要移交的信息或网站（如 --items 12,13,s4）")
+        raise ReferralError("请指定要移交的信息或网站编号（如 12,13,s4；命令行用 --items）")
     return out
 
 
@@ -75,7 +75,7 @@ def create(db, items: str | list[ItemRef], unit: str, user: str, out_dir: str, n
     refs = parse_items(items) if isinstance(items, str) else items
     unit = (unit or "").strip()
     if not unit:
-        raise ReferralError("请用 --unit 指定接收单位（如 区公安分局）")
+        raise ReferralError("请填写接收单位（如 区公安分局；命令行用 --unit）")
     for ref in refs:
         _load(db, ref)
     rid = store.create_referral(db, unit, [r.id for r in refs if r.kind == "finding"],

@@ -55,7 +55,7 @@ def load_legal_basis(path: str) -> str:
 
 def create(db, platform: str, user: str, unit: str = "") -> dict:
     if not platform:
-        raise TakedownError("请用 --platform 指定平台")
+        raise TakedownError("请指定平台（命令行用 --platform）")
     batch = store.create_takedown(db, platform, user, unit)
     if batch is None:
         raise TakedownError(f"平台 {labels.platform_title(platform)}（{platform}）没有尚未请求下架的已确认信息")

@@ -97,7 +97,7 @@ def test_tampered_evidence_is_reported(fresh_db, tmp_path):
 
 def test_refuses_unconfirmed_and_bad_items(fresh_db, db_path, tmp_path):
     ids = seed(fresh_db)
-    for items, message in [(str(ids["f3"]), "尚未经审核确认"), ("999", "不存在"), ("x1", "无法识别"), ("", "请用 --items")]:
+    for items, message in [(str(ids["f3"]), "尚未经审核确认"), ("999", "不存在"), ("x1", "无法识别"), ("", "请指定要移交的信息或网站编号")]:
         with pytest.raises(referral.ReferralError, match=message):
             referral.create(fresh_db, items, "区公安分局", "审核员甲", str(tmp_path))
     assert store.list_referrals(fresh_db) == []

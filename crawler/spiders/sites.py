@@ -21,9 +21,6 @@ from pipelines.lookalike import score_host
 
 log = logging.getLogger(__name__)
 
-BAD_HOST_CODES = ("invalid_host", "label_too_long", "host_too_long", "ip_address")
-
-
 class SitesSpider(scrapy.Spider):
     name = "sites"
 
@@ -47,7 +44,7 @@ class SitesSpider(scrapy.Spider):
     def _add(self, cands: dict, host: str, url: str, source: str, finding_id=None) -> None:
         j = score_host(host)
         stats = self.crawler.stats
-        if any(r["code"] in BAD_HOST_CODES for r in j.reasons):
+        if j.bad_host:
             stats.inc_value("sites/skipped/invalid_host")
             log.info("跳过无效主机名：%r", host[:80])
             return

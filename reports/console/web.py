@@ -179,7 +179,7 @@ def render(request: Request, template: str, context: dict | None = None,
 def family_labels() -> dict[str, str]:
     try:
         from pipelines.sales import model
-        return {code: label for code, (label, _) in model().families.items()}
+        return dict(model().families)
     except (ImportError, OSError, KeyError):   # classifier data missing: show codes
         return {}
 
