@@ -151,10 +151,11 @@ def _decode(data: bytes) -> str:
     raise KeywordFileError("文件编码无法识别（请保存为 UTF-8 或 GBK）")
 
 
-def parse_file(path: str, defaults: dict | None = None) -> Parsed:
+def parse_file(path: str, defaults: dict | None = None, name: str | None = None) -> Parsed:
     """Read and validate a keyword file. ``defaults`` (kind, industry,
     department) fill empty cells; a .txt file is one term per line and
-    takes its kind/industry/department from ``defaults``."""
+    takes its kind/industry/department from ``defaults``. ``name`` is the
+    file's name as the user knows it (an upload is saved under another)."""
     defaults = defaults or {}
     fmt = file_format(path)
     try:
@@ -167,8 +168,8 @@ def parse_file(path: str, defaults: dict | None = None) -> Parsed:
         raise KeywordFileError(f"文件不存在：{path}") from None
     except IsADirectoryError:
         raise KeywordFileError(f"不是文件：{path}") from None
-    parsed = Parsed(format=fmt, sha256=hashlib.sha256(data).hexdigest(), file_name=os.path.basename(path))
-    name = os.path.basename(path)
+    name = name or os.path.basename(path)
+    parsed = Parsed(format=fmt, sha256=hashlib.sha256(data).hexdigest(), file_name=name)
     if fmt == "xlsx":
         _parse_xlsx(data, parsed, defaults)
     elif fmt == "csv":
@@ -176,7 +177,7 @@ def parse_file(path: str, defaults: dict | None = None) -> Parsed:
         _table_rows(name, enumerate(csv.reader(io.StringIO(text, newline="")), 1), parsed, defaults)
     else:
         if not (defaults.get("kind") and (defaults.get("industry") or KIND_NAMES.get(defaults["kind"]) != "cert")):
-            raise KeywordFileError("TXT 文件每行一个词，请先指定类别（证书名称还需指定行业）：命令行用 --kind 和 --industry，审核台在导入表单中选择“类别”和“行业”")
+            raise KeywordFileError("TXT 文件每行一个词，请先指定类别（证书名称还需指定行业）：命令行用 --kind 和 --industry，审核台在导入表单中选择“默认类别”和“默认行业”")
         for number, line in enumerate(_decode(data).splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
@@ -209,11 +210,11 @@ def _parse_xlsx(data: bytes, parsed: Parsed, defaults: dict) -> None:
         wb.close()
 
 
-def import_file(db, path: str, user: str = "", defaults: dict | None = None) -> dict:
+def import_file(db, path: str, user: str = "", defaults: dict | None = None, name: str | None = None) -> dict:
     """Parse ``path`` and import its good rows in one transaction, recording
     the import. Returns counts and the error list."""
     from pipelines import store
-    parsed = parse_file(path, defaults)
+    parsed = parse_file(path, defaults, name)
     record = {"user": user, "file_name": parsed.file_name, "sha256": parsed.sha256,
               "format": parsed.format, "rows": parsed.total, "bad": len(parsed.errors),
               "errors": parsed.errors[:1000]}

@@ -78,10 +78,9 @@ async def keywords_import(request: Request, user: web.User = web.require_roles("
         with open(path, "wb") as fh:
             fh.write(data)
         try:
-            result = import_file(db, path, user=user.name, defaults=defaults)
+            result = import_file(db, path, user=user.name, defaults=defaults, name=name)
         except KeywordFileError as exc:
             return _keywords_page(request, db, error=str(exc), status=400)
-    result["file_name"] = name
     return _keywords_page(request, db, result=result)
 
 
