@@ -43,7 +43,7 @@ def main() -> None:
     for name, held in sets.items():
         train = [(r["_text"], r["label"]) for other, rows in sets.items() if other != name for r in rows]
         bias, weights = salesmodel.train(train)
-        m = salesmodel.Model(bias=bias, weights=weights, alpha=1.0, sha256="", rows=len(train))
+        m = salesmodel.build(bias, weights, alpha=1.0, rows=len(train))
         cells = []
         for a in totals:
             tp = fp = fn = 0

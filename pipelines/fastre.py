@@ -9,6 +9,7 @@ full span is then taken with ``p.match``. Same matches as ``p.finditer``.
 """
 from __future__ import annotations
 
+import operator
 import re
 from re import _constants as C, _parser as P
 
@@ -206,8 +207,9 @@ def _item_prefixes(op, av, k):
 
 
 def _branch_anchors(items) -> set | None:
-    """Anchors per top-level alternative: two characters where that
-    alternative allows, one where it does not."""
+    """Anchors per top-level alternative: three characters where that
+    alternative allows (fewer anchors match by chance, so fewer ``match``
+    calls fail), else two, else one."""
     items = list(items)
     if len(items) == 1 and items[0][0] is C.BRANCH:
         out: set = set()
@@ -217,7 +219,7 @@ def _branch_anchors(items) -> set | None:
                 return None
             out |= got
         return out
-    for k in (2, 1):
+    for k in (3, 2, 1):
         try:
             got = _prefixes(items, k)
         except _NotFinite:
@@ -228,7 +230,7 @@ def _branch_anchors(items) -> set | None:
 
 
 def pattern_anchors(pattern: re.Pattern) -> set | None:
-    """Strings of one or two characters; every match of ``pattern`` starts
+    """Strings of one to three characters; every match of ``pattern`` starts
     with one of them. None when no such small set is known."""
     if pattern.flags & re.IGNORECASE:
         return None
@@ -238,16 +240,27 @@ def pattern_anchors(pattern: re.Pattern) -> set | None:
         return None
 
 
+_first_item = operator.itemgetter(0)
+
+
+def automaton(words: list[str]):
+    """An Aho–Corasick automaton reporting every occurrence (overlapping)
+    of ``words`` as (word index, start, end) in characters."""
+    import ahocorasick_rs
+    return ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.Standard,
+                                      implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+
+
 class MultiScanner:
     """All of a classifier's patterns in one pass. Each pattern's possible
-    first two characters (or first character, when two are not finite)
-    go into one Aho–Corasick automaton (pyahocorasick, in C); a pattern is
+    first three characters (or two, or one, where more are not finite)
+    go into one Aho–Corasick automaton (ahocorasick-rs, in Rust: its cost
+    per character does not grow with the number of anchors); a pattern is
     only tried with ``match`` where one of its own prefixes occurs. Per
     pattern, the matches equal ``pattern.finditer(text)`` (leftmost,
     non-overlapping): a match cannot start anywhere else."""
 
     def __init__(self, patterns: dict):
-        import ahocorasick
         self.patterns = {k: p for k, p in patterns.items() if p is not None}
         self.fallback: list = []
         by_anchor: dict[str, list] = {}
@@ -259,36 +272,41 @@ class MultiScanner:
             if not found or sum(a[:1].isdigit() for a in found) > 10:
                 self.fallback.append(key)
                 continue
-            for a in found:
-                by_anchor.setdefault(a, []).append((key, pattern.match, len(a) - 1))
+            for a in sorted(found):
+                by_anchor.setdefault(a, []).append((key, pattern.match))
         self.scanners = {key: Scanner(self.patterns[key]) for key in self.fallback}
-        self.automaton = None
-        if by_anchor:
-            self.automaton = ahocorasick.Automaton()
-            for a, entries in by_anchor.items():
-                self.automaton.add_word(a, tuple(entries))
-            self.automaton.make_automaton()
+        self.anchors = sorted(by_anchor)
+        self.entries = [tuple(by_anchor[a]) for a in self.anchors]
+        self.automaton = automaton(self.anchors) if self.anchors else None
 
     def scan(self, text: str) -> dict:
-        """{key: [match, ...]} for the patterns that match."""
+        """{key: [match, ...]} for the patterns that match. ``text`` must
+        be encodable as UTF-8 (normalize() replaces lone surrogates)."""
         hits: dict = {}
         ends: dict = {}
         if self.automaton is not None and text:
+            # Reported by where an anchor ends; anchors of one pattern differ
+            # in length, so order the candidates by start.
+            entries = self.entries
+            candidates = [(start, key, match)
+                          for index, start, _ in self.automaton.find_matches_as_indexes(text, overlapping=True)
+                          for key, match in entries[index]]
+            candidates.sort(key=_first_item)
             get = ends.get
-            for end, entries in self.automaton.iter(text):
-                for key, match, back in entries:
-                    pos = end - back
-                    if pos < get(key, 0):
-                        continue
-                    m = match(text, pos)
-                    if m is not None:
-                        stop = m.end()
-                        ends[key] = stop if stop > pos else pos + 1
-                        found = hits.get(key)
-                        if found is None:
-                            hits[key] = [m]
-                        else:
-                            found.append(m)
+            for pos, key, match in candidates:
+                if pos < get(key, 0):
+                    continue
+                m = match(text, pos)
+                if m is None:
+                    ends[key] = pos + 1      # a second anchor at pos: no need to try again
+                    continue
+                stop = m.end()
+                ends[key] = stop if stop > pos else pos + 1
+                found = hits.get(key)
+                if found is None:
+                    hits[key] = [m]
+                else:
+                    found.append(m)
         for key in self.fallback:
             found = list(self.scanners[key].finditer(text))
             if found:

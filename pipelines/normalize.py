@@ -127,7 +127,8 @@ class Normalized:
 
 class _FoldTable(dict):
     """str.translate table: code point → folded text (NFKC, lower case,
-    traditional → simplified, zero-width removed), filled lazily."""
+    traditional → simplified, zero-width removed, lone surrogates → U+FFFD
+    so the text encodes as UTF-8), filled lazily."""
 
     def __init__(self, t: "Tables"):
         super().__init__()
@@ -139,6 +140,8 @@ class _FoldTable(dict):
         t = self.t
         if ch in t.zero_width:
             out = ""
+        elif 0xD800 <= cp <= 0xDFFF:       # a lone surrogate (undecodable bytes)
+            out = "\ufffd"
         elif cp < 128:
             out = ch.lower()
         else:
@@ -388,6 +391,9 @@ def _replace_homophones(text: str, origin: list[int], t: Tables) -> str:
     return "".join(pieces)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def normalize(text: str | None) -> Normalized:
     original = text or ""
     truncated = len(original) > MAX_CHARS
@@ -395,6 +401,8 @@ def normalize(text: str | None) -> Normalized:
         original = original[:MAX_CHARS]
     t = tables()
     folded, origin = _fold(original, t)
+    if "\ufffd" in folded:             # lone surrogates: quotes must encode as UTF-8 too
+        original = _SURROGATE.sub("\ufffd", original)
     protected = _protected(folded)
     if t.syllables:
         spelled, origin = _replace_syllables(folded, origin, protected, t)

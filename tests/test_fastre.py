@@ -37,11 +37,12 @@ def test_multiscanner_equals_finditer_for_every_rule():
 
 @pytest.mark.parametrize("pattern, anchors", [
     ("包过|保过", {"包过", "保过"}),
-    ("(帮|给)(你|他)办", {"帮你", "帮他", "给你", "给他"}),
+    ("(帮|给)(你|他)办", {"帮你办", "帮他办", "给你办", "给他办"}),
+    ("(帮|给)(你|他).证", {"帮你", "帮他", "给你", "给他"}),      # the third is not finite: two
     ("(?<![a-z0-9])q[12](?![0-9])", {"q1", "q2"}),
     ("(给|帮).{0,8}(弄|办)过|代办", {"给", "帮", "代办"}),      # "." is not finite: one character
-    ("考(试)?", {"考试", "考"}),                              # a whole match shorter than two
-    ("[0-9]{2,5}元", {f"{a}{b}" for a in "0123456789" for b in "0123456789"}),
+    ("考(试)?", {"考试", "考"}),                              # whole matches shorter than three
+    ("[0-9]{2,5}元", {f"{a}{b}{c}" for a in "0123456789" for b in "0123456789" for c in "0123456789元"}),
 ])
 def test_anchors(pattern, anchors):
     assert pattern_anchors(re.compile(pattern)) == anchors
@@ -75,3 +76,12 @@ def test_separator_scan_equals_its_plain_definition():
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)], text
+
+
+def test_a_longer_anchor_ending_later_still_starts_first():
+    # "帮" (one character) ends before "我帮你" does, but the match at 0 wins.
+    pattern = re.compile("我帮你办|帮.{0,3}好")
+    assert pattern_anchors(pattern) == {"我帮你", "帮"}
+    got = MultiScanner({"p": pattern}).scan("我帮你办好，帮他弄好")["p"]
+    assert [m.group(0) for m in got] == [m.group(0) for m in pattern.finditer("我帮你办好，帮他弄好")] \
+        == ["我帮你办", "帮他弄好"]

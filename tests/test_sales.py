@@ -163,6 +163,16 @@ def test_hostile_input_gives_a_result(text):
     assert 0 <= r.score <= 100
 
 
+def test_lone_surrogates_are_replaced_in_quotes():
+    # JSON escapes ("\\ud800") and undecodable bytes give lone surrogates,
+    # which neither UTF-8 output nor SQLite accept.
+    r = classify("代办电工证包\ud800过\udcff，V信 zb8888")
+    assert r.flagged and "intent_guarantee" in codes(r)
+    for reason in r.reasons:
+        reason["evidence"].encode("utf-8")
+    assert "包\ufffd过" in [x["evidence"] for x in r.reasons]
+
+
 def test_classify_cli_good_and_bad_lines():
     lines = "\n".join([
         json.dumps({"id": 1, "title": "电工证", "text": "代办电工证 不用考试 人不到场 V信 zb8888"}, ensure_ascii=False),
