@@ -28,7 +28,7 @@ _WECHAT = re.compile(
 _WECHAT_SAME = re.compile(r"微信同号|同微信|微信同步|手机同微")
 _TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
                        r"|t\.me/([a-z][a-z0-9_]{4,31})")
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+", re.IGNORECASE)
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+")     # folded text: lower case
 _DOMAIN = re.compile(
     r"(?<![a-z0-9@._-])((?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?:xn--)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"
     r"(?![a-z0-9-])")

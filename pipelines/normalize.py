@@ -23,11 +23,12 @@ from pipelines.fastre import charclass
 MAX_CHARS = 20_000
 
 _TLDS = "com|cn|net|org|top|xyz|cc|vip|info|site|online|icu|shop|club|ltd|work|pw|wang|ink|live|tech|store|fun|link|biz|me|tv|co|asia|hk|tw|xin|love|pro|red|kim|mobi|name"
+# Applied to folded text, which is lower case: no IGNORECASE (with it, re
+# lower-cases every character it compares and cannot skip ahead in C).
 _URLISH = re.compile(
     r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】]+"
     r"|[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
-    r"|(?<![a-z0-9-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _TLDS + r")(?:\.cn)?(?:/[^\s<>\"'，。！？、；）】]*)?",
-    re.IGNORECASE)
+    r"|(?<![a-z0-9-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _TLDS + r")(?:\.cn)?(?:/[^\s<>\"'，。！？、；）】]*)?")
 
 
 def _toneless(py: str) -> str:
@@ -174,7 +175,7 @@ def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
 
 # Every _URLISH match has "@", "://", "www." or a dot before a top-level
 # domain; this gate finds out cheaply that a text has none.
-_URL_GATE = re.compile(r"@|://|www\.|\.(?:" + _TLDS + ")", re.IGNORECASE)
+_URL_GATE = re.compile(r"@|://|www\.|\.(?:" + _TLDS + ")")
 
 
 def _protected(folded: str) -> list[tuple[int, int]]:
