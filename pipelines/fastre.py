@@ -106,6 +106,8 @@ class Scanner:
         except Exception:
             got = _NOT_SIMPLE
         if got is not _NOT_SIMPLE and not got[1] and got[0] and not _literal_start(pattern):
+            if second is None:
+                second = second_characters(pattern)
             follow = f"(?=[{charclass(second)}])" if second else ""
             self.fast = re.compile(f"[{charclass(got[0])}]{follow}(?<=(?=(?:{pattern.pattern})).)", pattern.flags)
 
@@ -128,6 +130,60 @@ class Scanner:
         for m in self.finditer(text):
             return m
         return None
+
+
+def second_characters(pattern: re.Pattern) -> set | None:
+    """The characters every match's second character is among, when every
+    match has two or more and the set is small; else None."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        two = _branch_prefixes(P.parse(pattern.pattern, pattern.flags), 2)
+    except Exception:
+        return None
+    if not two or any(len(a) < 2 for a in two):
+        return None
+    return {a[1] for a in two}
+
+
+def top_level_alternatives(pattern: re.Pattern) -> list[str] | None:
+    """The sources of a pattern's top-level alternatives ("a|(b|c)" →
+    ["a", "(b|c)"]), each compilable alone; None when it has one or
+    cannot be split (back references, inline flags)."""
+    source = pattern.pattern
+    parts, start, depth, in_class, i = [], 0, 0, False, 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 + (source[i + 1:i + 2] == "^")
+            i += source[i:i + 1] == "]"          # "[]" and "[^]": a literal ]
+            continue
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    parts.append(source[start:])
+    if len(parts) < 2:
+        return None
+    try:
+        for part in parts:
+            re.compile(part, pattern.flags)
+    except re.error:
+        return None
+    # A back reference or an inline flag means something else in a part alone.
+    if any(re.search(r"\\[1-9]|\(\?P=|\(\?[aiLmsux]", part) for part in parts):
+        return None
+    return parts
 
 
 def charclass(chars) -> str:
@@ -229,6 +285,25 @@ def _branch_anchors(items) -> set | None:
     return None
 
 
+def _branch_prefixes(items, k: int) -> set | None:
+    """Every match's first ``k`` characters (whole matches when shorter),
+    per top-level alternative; None when not small and exact."""
+    items = list(items)
+    if len(items) == 1 and items[0][0] is C.BRANCH:
+        out: set = set()
+        for alt in items[0][1][1]:
+            got = _branch_prefixes(alt, k)
+            if got is None:
+                return None
+            out |= got
+        return out
+    try:
+        got = _prefixes(items, k)
+    except _NotFinite:
+        return None
+    return None if "" in got else got
+
+
 def pattern_anchors(pattern: re.Pattern) -> set | None:
     """Strings of one to three characters; every match of ``pattern`` starts
     with one of them. None when no such small set is known."""
@@ -241,6 +316,14 @@ def pattern_anchors(pattern: re.Pattern) -> set | None:
 
 
 _first_item = operator.itemgetter(0)
+
+
+def _useful(anchors: set | None) -> bool:
+    """Anchors worth an automaton entry. Not those of patterns that start
+    with any digits (prices, "3天下证"): digit pairs fill every phone
+    number and price, and a ``match`` in Python at each costs more than
+    letting ``re`` scan."""
+    return bool(anchors) and sum(a[:1].isdigit() for a in anchors) <= 10
 
 
 def automaton(words: list[str]):
@@ -256,24 +339,41 @@ class MultiScanner:
     first three characters (or two, or one, where more are not finite)
     go into one Aho–Corasick automaton (ahocorasick-rs, in Rust: its cost
     per character does not grow with the number of anchors); a pattern is
-    only tried with ``match`` where one of its own prefixes occurs. Per
-    pattern, the matches equal ``pattern.finditer(text)`` (leftmost,
+    only tried with ``match`` where one of its own prefixes occurs. A
+    pattern whose anchors are no use (digit-led: "3天下证") is split into its
+    top-level alternatives: those with useful anchors join the automaton,
+    and a fast regex (:class:`Scanner`) finds where the others can start.
+    Per pattern, the matches equal ``pattern.finditer(text)`` (leftmost,
     non-overlapping): a match cannot start anywhere else."""
 
     def __init__(self, patterns: dict):
         self.patterns = {k: p for k, p in patterns.items() if p is not None}
-        self.fallback: list = []
+        self.fallback: list = []        # keys scanned by re (through a Scanner)
+        self.finders: list = []         # (key, regex of candidate starts, match)
         by_anchor: dict[str, list] = {}
+
+        def add(key, anchors, match):
+            for a in sorted(anchors):
+                by_anchor.setdefault(a, []).append((key, match))
+
         for key, pattern in self.patterns.items():
             found = pattern_anchors(pattern)
-            # Patterns that start with any digits (prices, "3天下证") are
-            # scanned by re itself: digit pairs fill every phone number and
-            # price, and trying the pattern in Python at each costs more.
-            if not found or sum(a[:1].isdigit() for a in found) > 10:
-                self.fallback.append(key)
+            if _useful(found):
+                add(key, found, pattern.match)
                 continue
-            for a in sorted(found):
-                by_anchor.setdefault(a, []).append((key, pattern.match))
+            # Split: alternatives with useful anchors join the automaton;
+            # where the others can start is found by one fast regex.
+            anchored, rest = [], []
+            for part in top_level_alternatives(pattern) or ():
+                part_anchors = pattern_anchors(re.compile(part, pattern.flags))
+                (anchored if _useful(part_anchors) else rest).append((part, part_anchors))
+            starts = Scanner(re.compile("|".join(p for p, _ in rest), pattern.flags)).fast if rest else None
+            if anchored and starts is not None:
+                for _, part_anchors in anchored:
+                    add(key, part_anchors, pattern.match)
+                self.finders.append((key, starts, pattern.match))
+            else:
+                self.fallback.append(key)
         self.scanners = {key: Scanner(self.patterns[key]) for key in self.fallback}
         self.anchors = sorted(by_anchor)
         self.entries = [tuple(by_anchor[a]) for a in self.anchors]
@@ -291,6 +391,8 @@ class MultiScanner:
             candidates = [(start, key, match)
                           for index, start, _ in self.automaton.find_matches_as_indexes(text, overlapping=True)
                           for key, match in entries[index]]
+            for key, starts, match in self.finders:
+                candidates += [(m.start(), key, match) for m in starts.finditer(text)]
             candidates.sort(key=_first_item)
             get = ends.get
             for pos, key, match in candidates:

@@ -85,3 +85,26 @@ def test_a_longer_anchor_ending_later_still_starts_first():
     got = MultiScanner({"p": pattern}).scan("我帮你办好，帮他弄好")["p"]
     assert [m.group(0) for m in got] == [m.group(0) for m in pattern.finditer("我帮你办好，帮他弄好")] \
         == ["我帮你办", "帮他弄好"]
+
+
+def test_top_level_alternatives():
+    from pipelines.fastre import top_level_alternatives
+    assert top_level_alternatives(re.compile(r"(?:a|b)|[|]c|\|d|[]|]x|(e)")) == ["(?:a|b)", "[|]c", r"\|d", "[]|]x", "(e)"]
+    assert top_level_alternatives(re.compile("(a|b)c")) is None          # one alternative
+    assert top_level_alternatives(re.compile(r"(a)\1|b")) is None         # a back reference
+
+
+def test_second_characters():
+    from pipelines.fastre import second_characters
+    assert second_characters(re.compile("[0-9]{2,5}元|价格")) == set("0123456789格")
+    assert second_characters(re.compile("包过|考")) is None                 # a one-character match
+
+
+def test_digit_led_alternatives_are_split_from_anchored_ones():
+    pattern = re.compile("[0-9]{1,3}天(下证|拿证)|快速(下|拿)证|加急")
+    scanner = MultiScanner({"p": pattern})
+    assert scanner.fallback == [] and [key for key, _, _ in scanner.finders] == ["p"]
+    assert "快速下" in scanner.anchors and "加急" in scanner.anchors
+    text = "电话13812345678，3天下证，加急快速拿证，12345天拿证"
+    assert [m.group(0) for m in scanner.scan(text)["p"]] == [m.group(0) for m in pattern.finditer(text)] \
+        == ["3天下证", "加急", "快速拿证", "345天拿证"]
