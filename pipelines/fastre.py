@@ -326,14 +326,18 @@ def _useful(anchors: set | None) -> bool:
     return bool(anchors) and sum(a[:1].isdigit() for a in anchors) <= 10
 
 
-def automaton(words: list[str], dfa: bool = False):
-    """An Aho–Corasick automaton reporting every occurrence (overlapping)
-    of ``words`` as (word index, start, end) in characters. A DFA is
-    faster for a thousand words; for tens of thousands the contiguous NFA
-    is (the DFA's table no longer fits the cache)."""
+def automaton(words: list[str], dfa: bool = False, leftmost_first: bool = False):
+    """An Aho–Corasick automaton over ``words``; ``find_matches_as_indexes(
+    text, overlapping=True)`` gives every occurrence as (word index, start,
+    end) in characters. With ``leftmost_first``, ``find_matches_as_indexes(
+    text)`` gives what ``re`` finds for the alternation of the words in
+    their order (leftmost; the first listed among those starting there;
+    not overlapping). A DFA is faster for a thousand words; for tens of
+    thousands the contiguous NFA is (the DFA's table outgrows the cache)."""
     import ahocorasick_rs
     kind = ahocorasick_rs.Implementation.DFA if dfa else ahocorasick_rs.Implementation.ContiguousNFA
-    return ahocorasick_rs.AhoCorasick(words, matchkind=ahocorasick_rs.MatchKind.Standard, implementation=kind)
+    match = ahocorasick_rs.MatchKind.LeftmostFirst if leftmost_first else ahocorasick_rs.MatchKind.Standard
+    return ahocorasick_rs.AhoCorasick(words, matchkind=match, implementation=kind)
 
 
 class MultiScanner:

@@ -48,7 +48,7 @@ class Tables:
     zero_width: frozenset
     separators: frozenset
     traditional: dict
-    variants_re: re.Pattern
+    variant_keys: tuple       # longest first: the order variants are tried in
     variants: dict
     numerals: dict
     homophones: tuple       # (term, tuple of pinyin sets per char)
@@ -75,13 +75,12 @@ def _opencc_characters() -> dict:
 def tables() -> Tables:
     data = load_yaml("normalize.yaml")
     variants = {unicodedata.normalize("NFKC", k).lower(): v for k, v in data["variants"].items()}
-    pattern = "|".join(re.escape(k) for k in sorted(variants, key=len, reverse=True))
     return Tables(
         zero_width=frozenset(data["zero_width"]),
         separators=frozenset(unicodedata.normalize("NFKC", data["separators"]))
         | frozenset(data["separators"]),
         traditional={**_opencc_characters(), **data["traditional"]},
-        variants_re=re.compile(pattern),
+        variant_keys=tuple(sorted(variants, key=len, reverse=True)),
         variants=variants,
         numerals=dict(data["numerals"]),
         homophones=tuple((term, tuple(pinyin_of().get(c, frozenset()) for c in term))
@@ -307,19 +306,27 @@ def _replace_syllables(text: str, origin: list[int], protected: list[tuple[int, 
     return _splice(text, origin, edits)
 
 
+@functools.cache
+def _variant_finder():
+    """Leftmost variants, the first in ``variant_keys`` order where several
+    start at one place: what a regex alternation of them would find."""
+    from pipelines.fastre import automaton
+    return automaton(list(tables().variant_keys), leftmost_first=True)
+
+
 def _replace_variants(text: str, origin: list[int], protected: list[tuple[int, int]],
                       t: Tables) -> tuple[str, list[int]]:
     edits = []
     prot = iter(protected + [(len(text) + 1, len(text) + 1)])
     pa, pb = next(prot)
-    for m in t.variants_re.finditer(text):
-        s, e = m.span()
+    keys = t.variant_keys
+    for index, s, e in _variant_finder().find_matches_as_indexes(text):
         while pb <= s:
             pa, pb = next(prot)
         if pa < e and s < pb:          # inside a URL or address: leave alone
             continue
         # ASCII variants (vx, wx, daiban) only count as whole tokens.
-        key = m.group(0)
+        key = keys[index]
         if key.isascii() and key[0].isalnum():
             before = text[s - 1] if s else " "
             after = text[e] if e < len(text) else " "

@@ -108,3 +108,18 @@ def test_digit_led_alternatives_are_split_from_anchored_ones():
     text = "电话13812345678，3天下证，加急快速拿证，12345天拿证"
     assert [m.group(0) for m in scanner.scan(text)["p"]] == [m.group(0) for m in pattern.finditer(text)] \
         == ["3天下证", "加急", "快速拿证", "345天拿证"]
+
+
+def test_variant_automaton_finds_what_the_alternation_finds():
+    # normalize's variants: an Aho–Corasick automaton (leftmost-first) in
+    # place of a regex alternation of the keys, longest first.
+    from pipelines.fastre import automaton
+    keys = list(N.tables().variant_keys)
+    finder = automaton(keys, leftmost_first=True)
+    alternation = re.compile("|".join(map(re.escape, keys)))
+    rng = random.Random(5)
+    alphabet = sorted(set("".join(keys)) | set("电工证 ，。ab1"))
+    texts = _texts(0) + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    for text in texts:
+        assert [(keys[i], s, e) for i, s, e in finder.find_matches_as_indexes(text)] \
+            == [(m.group(0), *m.span()) for m in alternation.finditer(text)], text
