@@ -158,9 +158,31 @@ def _fold_table() -> _FoldTable:
     return _FoldTable(tables())
 
 
+@functools.cache
+def _changing() -> tuple[re.Pattern, object]:
+    """(regex of the characters folding changes, the replacement function).
+
+    Folding with ``re.sub`` over these touches the ~8 characters of a
+    listing that change (full-width punctuation, capitals, traditional
+    forms) where ``str.translate`` looks up all ~130 (3 µs less per
+    listing). The BMP is checked once (~0.1 s); characters beyond it are
+    rare and always looked up."""
+    table = _fold_table()
+    ranges: list[list[int]] = []
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF or table[cp] != chr(cp):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    body = _class_of_ranges([(a, b) for a, b in ranges])
+    return re.compile(f"[{body}\U00010000-\U0010FFFF]"), lambda m: table[ord(m[0])]
+
+
 def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
     table = _fold_table()
-    folded = text.translate(table)
+    changing, replace = _changing()
+    folded = changing.sub(replace, text)
     if len(folded) == len(text):       # 1:1 (a deletion and an expansion in
         return folded, list(range(len(text)))   # one text only shifts quotes)
     chars: list[str] = []

@@ -97,3 +97,17 @@ def test_same_contact_written_differently_links():
 
 def test_no_false_contacts():
     assert extract("价格3.5元，版本1.2.3，工期2024-10-01至2024-12-31") == {}
+
+
+def test_fold_by_substitution_equals_translate_over_all_characters():
+    # Folding replaces only the characters that change (a regex over the
+    # BMP's changing characters, plus everything beyond the BMP).
+    import random
+    from pipelines.normalize import _changing, _fold_table
+    changing, replace = _changing()
+    table = _fold_table()
+    rng = random.Random(3)
+    for _ in range(300):
+        text = "".join(chr(rng.choice((rng.randrange(0x10000), rng.randrange(0x10000, 0x110000))))
+                       for _ in range(rng.randint(1, 60)))
+        assert changing.sub(replace, text) == text.translate(table)
