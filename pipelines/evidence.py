@@ -25,7 +25,6 @@ import logging
 import os
 import platform as _platform
 import urllib.parse
-from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 
@@ -35,7 +34,7 @@ from pipelines import store
 
 logger = logging.getLogger(__name__)
 
-BEIJING = timezone(timedelta(hours=8))
+BEIJING = store.BEIJING
 KINDS_EXT = {"screenshot": ".png", "raw": ".bin", "html": ".html", "warc": ".warc.gz",
              "record": ".record.html"}
 
@@ -172,16 +171,9 @@ def render_record(**ctx) -> bytes:
 
 
 def beijing_time(value: str | None, seconds: bool = True) -> str:
-    """A stored UTC time (ISO, 'Z') as 北京时间 text."""
-    if not value:
-        return ""
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    """A stored UTC time as 北京时间 text (a malformed value is shown as it is)."""
+    shown = store.beijing(value, "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return shown or (str(value) if value else "")
 
 
 def tool_name(browser_version: str = "") -> str:

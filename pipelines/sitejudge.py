@@ -82,14 +82,14 @@ class SitePipeline:
             self.db = None
 
     async def _whois(self, domain: str) -> dict:
-        if self.db is not None:
-            cached = store.get_whois(self.db, domain, self.client.config.max_age_days)
-            if cached is not None:
-                self.stats.inc_value("whois/cache_hit")
-                return cached
+        """The client's cache rules, with the pipeline's own connection (the
+        network query runs in a thread; SQLite stays on this one)."""
+        cached = self.client.cached(self.db, domain) if self.db is not None else None
+        if cached is not None:
+            return cached
         facts, raw = await asyncio.to_thread(self.client.lookup_uncached, domain)
         if self.db is not None:
-            store.save_whois(self.db, domain, facts, raw)
+            self.client.remember(self.db, domain, facts, raw)
         return facts
 
     async def process_item(self, item, spider=None):

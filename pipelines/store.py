@@ -12,7 +12,7 @@ import os
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
 import sqlite_utils
@@ -40,6 +40,27 @@ class StoreError(Exception):
 
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def parse_utc(text: str | None) -> datetime | None:
+    """A stored time ("…Z", an offset, or none: UTC) as an aware datetime;
+    None when absent or malformed."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def beijing(text: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time shown in 北京时间; '' when absent or malformed."""
+    moment = parse_utc(text)
+    return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
 
 def canonical_url(url: str) -> str:

@@ -386,6 +386,19 @@ class WhoisClient:
             text, facts = "", {"domain": domain, "status": exc.code, "error": str(exc)}
         return facts, text
 
+    def cached(self, db, domain: str) -> dict | None:
+        """Facts from the store's cache when fresh enough (``max_age``)."""
+        from pipelines import store
+        facts = store.get_whois(db, domain, self.config.max_age_days)
+        if facts is not None:
+            self._inc("cache_hit")
+        return facts
+
+    @staticmethod
+    def remember(db, domain: str, facts: dict, text: str) -> None:
+        from pipelines import store
+        store.save_whois(db, domain, facts, text)
+
     def lookup(self, domain: str) -> dict:
         """Parsed facts for ``domain`` (from the cache when fresh enough).
         Never raises: a failure is {"status": code, "error": message}."""
@@ -394,14 +407,11 @@ class WhoisClient:
         if not domain or "." not in domain or len(domain) > 253:
             self._inc("invalid")
             return {"domain": domain, "status": "invalid", "error": "域名无效"}
-        if self.db_path:
-            with store.opened(self.db_path) as db:
-                cached = store.get_whois(db, domain, self.config.max_age_days)
-            if cached is not None:
-                self._inc("cache_hit")
-                return cached
-        facts, text = self.lookup_uncached(domain)
-        if self.db_path:
-            with store.opened(self.db_path) as db:
-                store.save_whois(db, domain, facts, text)
+        if not self.db_path:
+            return self.lookup_uncached(domain)[0]
+        with store.opened(self.db_path) as db:
+            facts = self.cached(db, domain)
+            if facts is None:
+                facts, text = self.lookup_uncached(domain)
+                self.remember(db, domain, facts, text)
         return facts

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-BEIJING = timezone(timedelta(hours=8))
+from pipelines.store import BEIJING, beijing, parse_utc  # noqa: F401  (stored times: one owner)
 
 
 class PeriodError(ValueError):
@@ -46,21 +46,6 @@ class Period:
 
 def utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_utc(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
-
-
-def beijing(text: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time shown in Beijing time; '' when absent."""
-    moment = parse_utc(text)
-    return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
 
 def today() -> date:

@@ -99,3 +99,18 @@ def test_keywords_unique_and_state_kept(fresh_db):
     assert store.add_keywords(fresh_db, rows) == 0
     assert store.list_keywords(fresh_db) == []
     assert len(store.list_keywords(fresh_db, active_only=False)) == 1
+
+
+def test_stored_times_are_utc_whatever_the_machine_zone(monkeypatch):
+    # SQLite's CURRENT_TIMESTAMP has no zone: it is UTC, not local time.
+    import time
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert store.beijing("2026-11-28 16:30:00") == "2026-11-29 00:30"
+        assert store.beijing("2026-11-28T16:30:00.000000Z") == "2026-11-29 00:30"
+        assert store.beijing("2026-11-29T00:30:00+08:00") == "2026-11-29 00:30"
+        assert store.beijing("not a time") == "" and store.beijing(None) == ""
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
