@@ -27,23 +27,29 @@ def corpus() -> list[dict]:
     return rows
 
 
+def generate(n: int) -> list[tuple[str, str]]:
+    """(title, text) of ``n`` listings made from the corpus (seed 42). No two
+    are identical: sentences shuffled, a random tail (sellers' "random-letter
+    tails"), a number."""
+    base = corpus()
+    rng = random.Random(42)
+    listings = []
+    for i in range(n):
+        row = rng.choice(base)
+        parts = row["text"].split("，")
+        rng.shuffle(parts)
+        tail = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(0, 8)))
+        listings.append((row.get("title", ""), "，".join(parts) + f" {tail} {i}"))
+    return listings
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--rules-only", action="store_true", help="without the text model")
     args = ap.parse_args()
-    base = corpus()
-    rng = random.Random(42)
-    # Vary the listings so no two are identical: shuffle sentences, add a
-    # random tail (sellers' "random-letter tails"), change numbers.
-    listings = []
-    for i in range(args.n):
-        row = rng.choice(base)
-        parts = row["text"].split("，")
-        rng.shuffle(parts)
-        tail = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(0, 8)))
-        listings.append((row.get("title", ""), "，".join(parts) + f" {tail} {i}"))
+    listings = generate(args.n)
 
     t0 = time.perf_counter()
     from pipelines.sales import classify, model

@@ -23,25 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def listings(n: int) -> list[tuple[str, str]]:
-    """The same generated listings as bench_classify.py (seed 42)."""
-    import random
-    from bench.bench_classify import corpus
-    base = corpus()
-    rng = random.Random(42)
-    out = []
-    for i in range(n):
-        row = rng.choice(base)
-        parts = row["text"].split("，")
-        rng.shuffle(parts)
-        out.append((row.get("title", ""), "，".join(parts) + f" abc {i}"))
-    return out
-
-
 def child(n: int, rules_only: bool) -> None:
     from pipelines.sales import classify
     options = {"text_model": None} if rules_only else {}
-    items = listings(n)
+    from bench.bench_classify import generate
+    items = generate(n)
     for title, text in items[:300]:
         classify(text + "。", title, **options)          # warm caches with other texts
     toggle = ["callgrind_control", "-i"]
