@@ -5,8 +5,6 @@ from __future__ import annotations
 from pipelines import store
 from pipelines.evidence import file_path
 
-FILE_KINDS_CN = {"screenshot": "截图", "html": "网页", "raw": "原始响应", "warc": "WARC", "record": "取证记录"}
-
 
 def latest_capture(db, finding_id: int | None = None, site_id: int | None = None) -> dict | None:
     """The newest capture with status ok and at least one file, or None."""

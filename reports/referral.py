@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pipelines import store
 from reports import labels
 from pipelines.evidence import sha256_file
-from reports.evidence_files import FILE_KINDS_CN, latest_capture, resolve
+from reports.evidence_files import latest_capture, resolve
 from reports.periods import beijing, today
 from reports.xlsx_safe import append_row, set_cell
 
@@ -106,7 +106,8 @@ def site_facts(site: dict) -> dict:
         "域名": site.get("domain") or "", "仿冒对象": site.get("impersonates") or "",
         "最终网址": site.get("final_url") or site.get("url") or "",
         "注册商": _text(_first(whois, "registrar", "sponsoring_registrar", "Sponsoring Registrar")),
-        "注册人": _text(_first(whois, "registrant", "registrant_name", "name", "org", "Registrant")),
+        "注册人": _text(_first(whois, "registrant", "registrant_name", "name", "registrant_org", "org",
+                               "Registrant")),
         "域名服务器": _text(_first(whois, "name_servers", "nameservers", "name_server", "ns")),
         "IP 地址": _text(_first(whois, "ips", "ip_addresses", "addresses", "ip", "a")),
         "注册时间": _text(_first(whois, "creation_date", "registration_time", "created")),
@@ -138,6 +139,14 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", text)[:60] or "x"
 
 
+def _file_name(label: str, src: str) -> str:
+    """"截图-<name>.png": the kind first, the extension kept (evidence files
+    are named by their 64-digit hash, longer than _safe_name keeps)."""
+    base = os.path.basename(src)
+    stem, dot, ext = base.partition(".")
+    return f"{_safe_name(label)}-{_safe_name(stem)}" + (f".{_safe_name(ext)[:20]}" if dot and ext else "")
+
+
 def build_package(db, referral_id: int, out_dir: str) -> dict:
     """(Re)build the referral's zip; returns the referral row with the package path and hash."""
     ref_row = store.get_referral(db, referral_id)
@@ -158,19 +167,21 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
             confirm = next((d for d in decisions if d["action"] == "confirm"), None)
             who = f"{confirm['user']} {beijing(confirm['at'])}" if confirm else ""
             record = {"记录类型": "信息" if ref.kind == "finding" else "网站", "记录ID": ref.id,
-                      "处理记录": [{"操作人": d["user"], "时间": beijing(d["at"], "%Y-%m-%d %H:%M:%S"),
-                                    "动作": d["action"], "说明": d.get("note") or ""} for d in decisions]}
+                      "状态": labels.STATUS_CN.get(row.get("status"), row.get("status")),
+                      "处理记录": [_decision(d) for d in decisions]}
             if ref.kind == "finding":
                 record.update({"链接": row.get("raw_url") or row["url"], "平台": labels.platform_title(row["platform"]),
-                               "标题": row.get("title"), "正文": row.get("text"), "卖家": row.get("seller"),
-                               "联系方式": row.get("contacts"), "首次发现": beijing(row.get("first_seen")),
-                               "最近发现": beijing(row.get("last_seen"))})
+                               "违规类型": labels.violation(row), "标题": row.get("title"), "正文": row.get("text"),
+                               "卖家": row.get("seller"), "联系方式": labels.contacts_cn(row.get("contacts")),
+                               "首次发现": beijing(row.get("first_seen")), "最近发现": beijing(row.get("last_seen"))})
                 summary.append([n, "信息", ref.id, labels.platform_title(row["platform"]), row.get("raw_url") or row["url"],
                                 row.get("title") or "", row.get("seller") or "", labels.contacts_text(row.get("contacts")),
                                 labels.violation(row), beijing(row.get("first_seen")), who, status, files])
             else:
                 facts = site_facts(row)
-                record.update({"网址": row.get("url"), "技术信息": facts, "WHOIS": row.get("whois")})
+                record.update({"网址": row.get("url"), "违规类型": "假冒政府网站",
+                               "发现来源": labels.site_source(row.get("source") or ""), "技术信息": facts,
+                               "WHOIS 查询结果": dict(labels.whois_rows(row.get("whois")))})
                 summary.append([n, "网站", ref.id, row["domain"], row.get("url") or "", row.get("title") or "", "",
                                 "", "假冒政府网站", beijing(row.get("first_seen")), who, status, files])
                 sites.append([len(sites) + 1, ref.id, *[facts[k] for k in SITE_COLUMNS[2:]]])
@@ -188,6 +199,14 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
     return out
 
 
+def _decision(d: dict) -> dict:
+    out = {"操作人": d["user"], "时间": beijing(d["at"], "%Y-%m-%d %H:%M:%S"), "动作": labels.action(d["action"])}
+    if d.get("category"):
+        out["确认类别"] = store.CONFIRM_CATEGORIES.get(d["category"], d["category"])
+    out["说明"] = d.get("note") or ""
+    return out
+
+
 def _add_evidence(db, pkg: _Package, ref: ItemRef, folder: str, notes: list, n: int) -> tuple[str, str]:
     capture = latest_capture(db, **{f"{ref.kind}_id": ref.id})
     if capture is None:
@@ -195,23 +214,27 @@ def _add_evidence(db, pkg: _Package, ref: ItemRef, folder: str, notes: list, n: 
         pkg.add_bytes(f"{folder}/暂无取证.txt", "该条目在移交时尚无网页取证文件（截图、网页保存件），"
                       "仅附条目记录；请以条目记录中的链接和时间为准另行取证。\n".encode("utf-8"))
         return "暂无取证", ""
-    names, problems = [], []
+    names, problems, listed = [], [], []
     for f in capture["files"]:
         if not isinstance(f, dict) or not f.get("path"):
             continue
         src = resolve(db, f["path"])
-        label = FILE_KINDS_CN.get(f.get("kind"), str(f.get("kind") or "文件"))
+        label = labels.evidence_file(str(f.get("kind") or ""))
+        entry = {"类型": label, "包内文件": "", "取证时 SHA-256": f.get("sha256") or "",
+                 "大小（字节）": f.get("bytes"), "证据库路径": f["path"]}
+        listed.append(entry)
         if src is None or not os.path.isfile(src):
             problems.append(f"{label}文件缺失：{f['path']}")
             continue
-        name = f"{folder}/{_safe_name(label)}-{_safe_name(os.path.basename(src))}"
+        name = f"{folder}/{_file_name(label, src)}"
         digest = pkg.add_file(name, src)
         if f.get("sha256") and f["sha256"] != digest:
             problems.append(f"{label}文件的哈希与取证时记录的不一致：{f['path']}")
+        entry["包内文件"] = name
         names.append(name.split("/", 2)[-1])
     info = {"取证时间": beijing(capture.get("captured_at"), "%Y-%m-%d %H:%M:%S"), "网址": capture.get("url"),
             "最终网址": capture.get("final_url"), "HTTP 状态": capture.get("http_status"),
-            "工具": capture.get("tool"), "取证人": capture.get("operator"), "文件": capture["files"],
+            "工具": capture.get("tool"), "取证人": capture.get("operator"), "文件": listed,
             "问题": problems}
     pkg.add_bytes(f"{folder}/取证信息.json", json.dumps(info, ensure_ascii=False, indent=2).encode("utf-8"))
     if problems:
@@ -245,8 +268,10 @@ def _readme(ref_row: dict, n: int, notes: list) -> str:
     lines = [f"线索移交单 #{ref_row['id']}", f"接收单位：{ref_row['unit']}",
              f"移交人：{ref_row.get('created_by') or ''}", f"移交时间：{beijing(ref_row['created_at'], '%Y-%m-%d %H:%M:%S')}",
              f"条目数：{n}", f"打包日期：{day.isoformat()}", "",
-             "内容：汇总表.xlsx（线索汇总、网站技术信息）；条目/ 下每项一个目录，含条目记录.json、"
-             "取证信息.json 及截图、网页保存件等取证文件。",
+             "内容：汇总表.xlsx（线索汇总、网站技术信息）；条目/ 下每项一个目录，含条目记录.json"
+             "（链接、平台、标题、正文、卖家、联系方式、处理记录，网站另有注册商、注册人、域名服务器等技术信息）、"
+             "取证信息.json（取证时间、网址、工具及各文件的 SHA-256）和取证文件："
+             + "、".join(labels.EVIDENCE_FILE_CN.values()) + "（文件名以类型开头）。",
              f"完整性：{MANIFEST} 列出每个文件的 SHA-256（可在解压目录中用 sha256sum -c {MANIFEST} 校验），"
              f"{MANIFEST}.sha256 为清单本身的 SHA-256。", ""]
     if notes:

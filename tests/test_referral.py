@@ -107,3 +107,83 @@ def test_refuses_unconfirmed_and_bad_items(fresh_db, db_path, tmp_path):
     assert "移交包：" in proc.stdout and "清单 SHA-256：" in proc.stdout
     proc = run_cli("referral", "create", "--db", db_path, "--items", str(ids["f3"]), "--unit", "区公安分局")
     assert proc.returncode == 2 and "尚未经审核确认" in proc.stderr
+
+
+def _json(zf, root: str, prefix: str, name: str):
+    import json
+    path = next(n for n in zf.namelist() if n.startswith(f"{root}/{prefix}") and n.endswith(f"/{name}"))
+    return json.loads(zf.read(path).decode("utf-8"))
+
+
+def _keys(value) -> list[str]:
+    """Every key in a JSON document, at any depth."""
+    if isinstance(value, dict):
+        return [k for k, v in value.items() for k in [k, *_keys(v)]]
+    if isinstance(value, list):
+        return [k for v in value for k in _keys(v)]
+    return []
+
+
+def add_all_files(db, finding_id: int) -> None:
+    """A capture with one file of every kind the capture writes."""
+    from pipelines.evidence import KINDS_EXT, store_file
+    root = store.evidence_dir(db)
+    files = [store_file(root, kind, f"{kind}-{finding_id}".encode()) for kind in KINDS_EXT]
+    store.add_evidence(db, {"finding_id": finding_id, "url": "http://x/", "files": files, "tool": "test"})
+
+
+def test_package_speaks_chinese(fresh_db, tmp_path):
+    """Decision actions, contact kinds, evidence file kinds, WHOIS fields and
+    site source reach the people reading the package in Chinese; contact
+    values stay as stored (normalized)."""
+    from reports import labels
+    assert set(store.DECISION_STATUS) <= set(labels.ACTION_CN)     # every storable action has a label
+    [rec] = store.record_findings(fresh_db, [{
+        "url": "http://mall.taohuo.cn/item/9.html", "platform": "taohuo", "title": "焊工证 包过", "text": "包过",
+        "flagged": True, "family": "tezhong",
+        "contacts": {"wechat": ["zb8888"], "qq": ["123456"], "phone": ["13800001111"], "telegram": ["zbtg01"],
+                     "url": ["http://cx-mem-gov.cn/"], "domain": ["cx-mem-gov.cn"]}}], None)
+    fid = rec.id
+    store.add_decision(fresh_db, "审核员甲", "dismiss", note="先误判为培训机构", finding_id=fid)
+    store.add_decision(fresh_db, "审核员乙", "confirm", finding_id=fid)
+    add_all_files(fresh_db, fid)
+    sid = store.record_site(fresh_db, {
+        "domain": "cx-mem-gov.cn", "url": "http://cx-mem-gov.cn/", "impersonates": "cx.mem.gov.cn",
+        "source": "tip:12350",
+        "whois": {"domain": "cx-mem-gov.cn", "status": "ok", "registrar": "某某网络科技有限公司", "created": "2024-08-01",
+                  "expires": "2025-08-01", "registrant": "", "registrant_org": "某某公司", "registrant_kind": "privacy",
+                  "name_servers": ["ns1.dns.cn"], "format": "cnnic"}})
+    store.add_decision(fresh_db, "审核员甲", "confirm", site_id=sid)
+    ref = referral.create(fresh_db, f"{fid},s{sid}", "区公安分局", "审核员甲", str(tmp_path))
+    assert ref["missing_evidence"] == [f"第 2 项（网站 {sid}）暂无取证文件"]
+    with zipfile.ZipFile(ref["package"]) as zf:
+        root = zf.namelist()[0].split("/")[0]
+        item = _json(zf, root, "条目/001-", "条目记录.json")
+        info = _json(zf, root, "条目/001-", "取证信息.json")
+        site = _json(zf, root, "条目/002-", "条目记录.json")
+        names = {n.split("/", 1)[1] for n in zf.namelist()}
+        readme = zf.read(f"{root}/说明.txt").decode()
+        wb = openpyxl.load_workbook(io.BytesIO(zf.read(f"{root}/汇总表.xlsx")))
+    for doc in (item, info, site):
+        codes = [k for k in _keys(doc) if k.isascii() and k.islower()]
+        assert codes == [], codes
+    assert [(d["操作人"], d["动作"]) for d in item["处理记录"]] == [
+        ("审核员甲", "排除误报"), ("审核员乙", "确认"), ("审核员甲", "移交公安")]
+    assert item["处理记录"][0]["说明"] == "先误判为培训机构" and item["处理记录"][1]["确认类别"] == "违规信息"
+    assert item["联系方式"] == {"微信": ["zb8888"], "QQ": ["123456"], "手机": ["13800001111"], "Telegram": ["zbtg01"],
+                              "网址": ["http://cx-mem-gov.cn/"], "域名": ["cx-mem-gov.cn"]}
+    assert list(item["联系方式"]) == ["微信", "QQ", "手机", "Telegram", "网址", "域名"]      # people first
+    assert item["平台"] == "淘货商城" and item["状态"] == "已移交" and item["违规类型"] == "涉嫌售卖假冒特种作业操作证"
+    assert [f["类型"] for f in info["文件"]] == ["截图", "原始字节", "网页源码", "WARC 存档", "提取记录"]
+    exts = [".png", ".bin", ".html", ".warc.gz", ".record.html"]       # kept: the files open by their names
+    for f, ext in zip(info["文件"], exts):
+        assert f["包内文件"] in names and f["包内文件"].endswith(ext)
+        assert f["包内文件"].split("/")[-1].startswith(f["类型"].replace(" ", "_") + "-")
+    assert [d["动作"] for d in site["处理记录"]] == ["确认", "移交公安"]
+    assert site["发现来源"] == "线索举报（12350）"
+    assert site["WHOIS 查询结果"]["查询结果"] == "查询成功" and site["WHOIS 查询结果"]["注册人类型"] == "隐私保护"
+    assert site["WHOIS 查询结果"]["注册商"] == "某某网络科技有限公司" and site["技术信息"]["注册人"] == "某某公司"
+    assert "网页源码" in readme and "WARC 存档" in readme
+    row = [c.value for c in wb["线索汇总"][3]]
+    assert row[3] == "淘货商城" and row[7].startswith("微信：zb8888；QQ：123456；手机：13800001111")
+    assert "截图-" in row[12] and "网页源码-" in row[12]

@@ -63,3 +63,42 @@ def test_refer_from_the_queue(app):  # noqa: F811
     assert store.get_finding(db, pending)["status"] != "referred"
     assert ref["package"] and referral.verify(ref["package"]) == []
     db.close()
+
+
+def test_detail_pages_show_codes_in_chinese(app):  # noqa: F811
+    """Evidence file kinds, platform ids, WHOIS fields and values, site source
+    and decision actions are shown to reviewers in Chinese."""
+    from tests.test_referral import add_all_files
+    application, db_path, ids = app
+    db = store.connect(db_path)
+    site = ids["A"]
+    finding, other = [r.id for r in store.record_findings(db, [
+        {"url": f"http://bbs.gongyou.cn/thread-{n}-1.html", "platform": "gongyou", "title": f"同号 {n}",
+         "text": "微信 zb8888", "flagged": True, "contacts": {"wechat": ["zb8888"]}} for n in (97, 98)], None)]
+    store.add_decision(db, "rev", "confirm", finding_id=finding)
+    add_all_files(db, finding)
+    store.record_site(db, {"domain": store.get_site(db, site)["domain"], "source": "tip:12350",
+                           "whois": {"status": "ok", "registrar": "某某网络科技有限公司", "registrant_kind": "privacy",
+                                     "name_servers": ["ns1.dns.cn", "ns2.dns.cn"], "created": "2024-08-01"}})
+    db.close()
+    client = TestClient(application)
+    login(client, "ro")
+
+    page = client.get(f"/finding/{finding}").text
+    files = re.findall(r'<a href="/evidence/\d+/file/(\w+)">([^<]*)</a>', page)
+    assert files == [("screenshot", "截图"), ("raw", "原始字节"), ("html", "网页源码"), ("warc", "WARC 存档"),
+                     ("record", "提取记录")]
+    assert "<dt>平台</dt><dd>工友论坛</dd>" in page and ">gongyou<" not in page
+    assert re.search(rf'href="/finding/{other}">同号 98</a></td><td>工友论坛</td>', page)   # shares the WeChat ID
+    history = page.split("处理记录（只增不删")[1]
+    assert "<td>确认</td>" in history and "confirm" not in history
+
+    page = html.unescape(client.get(f"/site/{site}").text)
+    whois = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", page))
+    assert whois == {"查询结果": "查询成功", "注册商": "某某网络科技有限公司", "注册人类型": "隐私保护",
+                     "域名服务器": "ns1.dns.cn、ns2.dns.cn", "注册时间": "2024-08-01"}
+    assert "<dt>来源</dt><dd>线索举报（12350）</dd>" in page
+
+    queue = client.get("/queue?status=&platform=gongyou").text
+    assert '<option value="gongyou" selected>工友论坛</option>' in queue
+    assert re.search(r"<td>工友论坛</td>", queue) and "<td>gongyou" not in queue

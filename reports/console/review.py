@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 
 from pipelines import store
 from pipelines.evidence import BEIJING
+from reports import labels
 from reports.console import web
 
 VIEW_ROLES = web.ALL_ROLES
@@ -39,6 +40,8 @@ MESSAGES = {
     "not_referable": "只能为已审核确认的条目生成线索包，请先确认",
 }
 REFERRAL_ACTION = "referral"          # bulk: open 线索移交 with the selection filled in
+# Chinese for codes the queue and detail pages show (beside web.template_globals).
+PAGE_LABELS = {"platform_title": labels.platform_title, "FILE_LABELS": labels.EVIDENCE_FILE_CN}
 
 
 def parse_filter(params) -> tuple[store.QueueFilter, store.QueueFilter]:
@@ -97,7 +100,7 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
         "status_query": {s: _query(store.QueueFilter(**{**f.__dict__, "status": s})) for s in (*STATUS_CHOICES, "")},
         "can_decide": user.has(*DECIDE_ROLES),
         "self_url": request.url.path + ("?" + request.url.query if request.url.query else ""),
-        "flash": _flash(request),
+        "flash": _flash(request), **PAGE_LABELS,
     })
 
 
@@ -151,10 +154,10 @@ def highlight(text: str, needles: list[tuple[str, str]]) -> list[dict]:
         else:
             merged.append([a, b, [label]])
     out, pos = [], 0
-    for a, b, labels in merged:
+    for a, b, names in merged:
         if a > pos:
             out.append({"text": text[pos:a], "mark": False, "label": ""})
-        out.append({"text": text[a:b], "mark": True, "label": "；".join(labels)})
+        out.append({"text": text[a:b], "mark": True, "label": "；".join(names)})
         pos = b
     if pos < len(text):
         out.append({"text": text[pos:], "mark": False, "label": ""})
@@ -209,7 +212,7 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
         "by_contact": store.related_findings_by_contact(db, finding_id),
         "sites": sites, "via_sites": via_sites,
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"finding:{finding_id}",
-        "default_category": "illicit_info",
+        "default_category": "illicit_info", **PAGE_LABELS,
     })
 
 
@@ -217,18 +220,15 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
 def site_detail(request: Request, site_id: int, user: web.User = web.require_roles(*VIEW_ROLES),
                 db=Depends(web.get_db)):
     s = store.get_site(db, site_id)
-    whois = s["whois"] if isinstance(s["whois"], dict) else {}
     return web.render(request, "detail.html", {
         "kind": "site", "item": s, "reasons": s["reasons"] if isinstance(s["reasons"], list) else [],
-        "whois": [(str(k), v if isinstance(v, (str, int, float)) or v is None else
-                   "、".join(map(str, v)) if isinstance(v, list) else str(v))
-                  for k, v in whois.items()],
+        "whois": labels.whois_rows(s["whois"]), "source_label": labels.site_source(str(s.get("source") or "")),
         "evidence": _evidence_view(db, site_id=site_id),
         "decisions": store.decisions_for(db, site_id=site_id),
         "linked": _linked(db, s),
         "site_contacts": store.contacts_of_site(db, site_id),
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"site:{site_id}",
-        "default_category": "fake_gov_site",
+        "default_category": "fake_gov_site", **PAGE_LABELS,
     })
 
 

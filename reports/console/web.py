@@ -24,6 +24,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipelines import store
+from reports import labels
 from pipelines.evidence import BEIJING, beijing_time  # noqa: F401  (re-exported for pages)
 
 SESSION_COOKIE = "cw_session"
@@ -41,10 +42,9 @@ VERDICT_LABELS = {
     "flagged": "可疑信息", "suspicious": "可疑网站", "fake_gov_site": "假冒政府网站",
     "official": "官方网站", "benign": "正常网站",
 }
-ACTION_LABELS = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安"}
+ACTION_LABELS = labels.ACTION_CN
 KIND_LABELS = {"finding": "信息", "site": "网站"}
-CONTACT_LABELS = {"wechat": "微信", "qq": "QQ", "phone": "电话", "telegram": "Telegram",
-                  "domain": "域名", "url": "网址", "email": "邮箱"}
+CONTACT_LABELS = labels.CONTACT_CN
 
 
 @dataclass(frozen=True)
