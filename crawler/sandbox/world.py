@@ -141,11 +141,11 @@ class World:
         self.taken_down: set[int] = set()
 
     # -- search: the one function the server and the tests share
-    def _match(self, docs, query: str):
-        """Ranked matches of ``query`` among ``docs`` (cached per scope and
-        query: the sandbox must never be a benchmark's bottleneck)."""
-        scope = next((name for name, d in self._scopes.items() if d is docs), None)
-        if scope is None:                 # an ad-hoc list: no caching
+    def _match(self, docs, query: str, scope: str | None = None):
+        """Ranked matches of ``query`` among ``docs``; cached per ``scope``
+        (a platform, or "engine") and query, so the sandbox is never a
+        benchmark's bottleneck. An ad-hoc list (no scope) is not cached."""
+        if scope is None:
             return self._match_uncached(docs, query)
         key = (scope, query)
         cached = self._search_cache.get(key)
@@ -170,7 +170,7 @@ class World:
         docs = self._scopes.get(platform)
         if docs is None:
             docs = self._scopes[platform] = [l for l in self.listings if l.platform == platform]
-        return [l for l in self._match(docs, query) if not self.is_removed(l)]
+        return [l for l in self._match(docs, query, platform) if not self.is_removed(l)]
 
     def engine_search(self, query: str) -> list:
         """The search engine: every listing it ever indexed (removed ones
@@ -178,7 +178,7 @@ class World:
         docs = self._scopes.get("engine")
         if docs is None:
             docs = self._scopes["engine"] = self.listings + self.sites
-        return self._match(docs, query)
+        return self._match(docs, query, "engine")
 
     def is_removed(self, listing: Listing) -> bool:
         return listing.removed is not None or listing.num in self.taken_down
