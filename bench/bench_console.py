@@ -1,9 +1,11 @@
-"""Console speed: seed 100,000 findings (plus sites, links, decisions) and
-time the queue and detail pages server-side (in-process ASGI, no network).
+"""Console speed: seed 100,000 findings (plus sites, links, decisions,
+40 sent takedown batches with removal checks) and time the console's pages
+server-side (in-process ASGI, no network), and its start-up.
 
     .venv/bin/python bench/bench_console.py [--findings 100000] [--runs 20]
 
-Prints median and 95th percentile per page. Target: under 200 ms each.
+Prints median and 95th percentile per page and the SQL statements one
+request runs (session check included). Target: under 200 ms each page.
 """
 from __future__ import annotations
 
@@ -63,6 +65,40 @@ def seed(db, n: int, rng: random.Random) -> None:
         store.add_decision(db, "bench", rng.choice(["confirm", "refer"]), finding_id=i)
 
 
+def seed_reports(db, rng: random.Random) -> None:
+    """Ten rounds of 200 confirms, each round batched per platform (40
+    batches), 30 batches sent with checks on most items; 200 confirmed
+    findings left as candidates; 100 sites confirmed as fake."""
+    t0 = time.perf_counter()
+    flagged = [f["id"] for f in store.iter_findings(db, status="flagged")]
+    rng.shuffle(flagged)
+    for round_no in range(11):
+        for fid in flagged[round_no * 200:(round_no + 1) * 200]:
+            store.add_decision(db, "bench", "confirm", finding_id=fid)
+        if round_no < 10:
+            for platform in PLATFORMS:
+                store.create_takedown(db, platform, "bench", "长宁区市场监管局")
+    for batch in store.list_takedowns(db)[10:]:
+        store.mark_takedown_sent(db, batch["id"], "bench")
+        for item in store.takedown_items(db, batch["id"]):
+            if rng.random() < 0.8:
+                store.add_takedown_check(db, item["id"], rng.choice(store.TAKEDOWN_RESULTS), "bench", due="T+1")
+    for site_id in range(1, 101):
+        store.add_decision(db, "bench", "confirm", site_id=site_id)
+    print(f"seeded takedowns and checks in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+
+QUERIES = [0]
+_open_db = store.open_db
+
+
+def _counting_open_db(path):
+    """store.open_db that counts the statements each request runs."""
+    db = _open_db(path)
+    db.conn.set_trace_callback(lambda sql: QUERIES.__setitem__(0, QUERIES[0] + 1))
+    return db
+
+
 def timed(client, path: str, runs: int) -> tuple[float, float]:
     times = []
     for _ in range(runs):
@@ -84,13 +120,24 @@ def main() -> int:
     db = store.connect(path)
     if store.count_findings(db) < args.findings:
         seed(db, args.findings - store.count_findings(db), random.Random(42))
+    if not store.list_takedowns(db):
+        seed_reports(db, random.Random(7))
     if store.get_user(db, name="bench") is None:
         store.add_user(db, "bench", "reviewer", hash_password("bench password"))
     db.execute("ANALYZE")
     top = db.execute("SELECT id FROM findings WHERE status = 'flagged' ORDER BY score DESC LIMIT 1").fetchone()[0]
+    batch = store.list_takedowns(db)[15]["id"]
     db.close()
 
-    client = TestClient(create_app(path))
+    starts = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        app = create_app(path)
+        starts.append((time.perf_counter() - t0) * 1000)
+    print("create_app start-up (ms): " + ", ".join(f"{t:.0f}" for t in starts)
+          + " (first may index findings added since the last start)")
+    store.open_db = _counting_open_db
+    client = TestClient(app)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     client.post("/login", data={"name": "bench", "password": "bench password", "csrf_token": token})
@@ -104,13 +151,21 @@ def main() -> int:
         ("queue date range", "/queue?date_from=2000-01-01&date_to=2100-01-01"),
         ("detail (finding)", f"/finding/{top}"),
         ("detail (site)", "/site/1"),
+        ("takedowns list", "/reports/takedowns"),
+        ("takedown batch", f"/reports/takedowns/{batch}"),
+        ("chart flagged", "/reports/charts/flagged.png"),
+        ("chart takedowns", "/reports/charts/takedowns.png"),
+        ("chart fake_sites", "/reports/charts/fake_sites.png"),
     ]
     print(f"{args.findings} findings; {args.runs} runs each; server time in ms (in-process)")
-    print(f"{'page':28} {'median':>8} {'p95':>8}")
+    print(f"{'page':28} {'median':>8} {'p95':>8} {'queries':>8}")
     for label, url in pages:
         client.get(url)          # warm
+        QUERIES[0] = 0
+        client.get(url)
+        queries = QUERIES[0]
         med, p95 = timed(client, url, args.runs)
-        print(f"{label:28} {med:8.1f} {p95:8.1f}")
+        print(f"{label:28} {med:8.1f} {p95:8.1f} {queries:8d}")
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import threading
 from collections import Counter, defaultdict
 from datetime import date, timedelta
@@ -55,16 +56,45 @@ def week_of(stamp: str | None) -> date | None:
     return day - timedelta(days=day.weekday())
 
 
-def series(db, period: Period) -> dict:
-    """The numbers behind the charts, per week (Monday, Beijing time)."""
+# A stamp as now_utc() writes it: its Beijing week follows from its UTC hour
+# (Beijing is UTC+8 all year), so series() works the week out once per hour.
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:[0-5]\d:[0-5]\d\.\d{6}Z")
+
+
+def _week_counter(stamps) -> Counter:
+    """Counter of week_of(stamp) over ``stamps``."""
+    hours: Counter = Counter()
+    out: Counter = Counter()
+    for stamp in stamps:
+        if stamp and _CANONICAL.fullmatch(stamp):
+            hours[stamp[:13]] += 1
+        else:
+            out[week_of(stamp)] += 1
+    for hour, n in hours.items():
+        out[week_of(hour + ":00:00.000000Z")] += n
+    return out
+
+
+def series(db, period: Period, keys=None) -> dict:
+    """The numbers behind the charts, per week (Monday, Beijing time). With
+    ``keys`` (chart names), only what those charts draw is queried; the
+    other entries are empty."""
+    keys = set(CHARTS if keys is None else keys)
     start, end = period.utc_range()
-    flagged: dict[str, Counter] = defaultdict(Counter)
-    for seen, platform in store.flagged_first_seen(db, start, end):
-        flagged[labels.platform_title(platform)][week_of(seen)] += 1
-    requested = Counter(week_of(s) for s in store.takedown_sent_times(db, start, end))
-    removed = Counter(week_of(r["at"]) for r in store.stats_removed(db, start, end))
-    sites = Counter(week_of(r["at"]) for r in store.stats_fake_sites(db, start, end))
-    return {"weeks": weeks(period), "flagged": dict(flagged), "requested": requested, "removed": removed,
+    flagged: dict[str, Counter] = {}
+    if "flagged" in keys:
+        by_platform: dict[str, list] = defaultdict(list)
+        for seen, platform in store.flagged_first_seen(db, start, end):
+            by_platform[platform].append(seen)
+        for platform, stamps in by_platform.items():
+            flagged.setdefault(labels.platform_title(platform), Counter()).update(_week_counter(stamps))
+    requested, removed, sites = Counter(), Counter(), Counter()
+    if "takedowns" in keys:
+        requested = _week_counter(store.takedown_sent_times(db, start, end))
+        removed = _week_counter(r["at"] for r in store.stats_removed(db, start, end))
+    if "fake_sites" in keys:
+        sites = _week_counter(r["at"] for r in store.stats_fake_sites(db, start, end))
+    return {"weeks": weeks(period), "flagged": flagged, "requested": requested, "removed": removed,
             "fake_sites": sites}
 
 
@@ -85,7 +115,7 @@ def render_one(db, period: Period, key: str) -> bytes:
     """One chart as PNG bytes (the console serves these)."""
     if key not in CHARTS:
         raise KeyError(key)
-    return _draw(key, series(db, period), period)
+    return _draw(key, series(db, period, (key,)), period)
 
 
 def _draw(key: str, data: dict, period: Period) -> bytes:

@@ -174,3 +174,92 @@ def test_in_the_browser(server):
         assert all(page.evaluate("[...document.images].map(i => i.naturalWidth > 0)"))
         assert dialogs == []
         browser.close()
+
+
+# -- the 下架清单 page and the charts, against numbers worked out by hand
+
+def _batches_seed(db) -> dict:
+    """taohuo: batch A of 3 (one removed, one still online after an
+    'unknown' check, one waiting), then 2 more confirmed (candidates);
+    gongyou: batch B of 2, nothing left; xinxigang: 1 confirmed, 1 dismissed."""
+    def confirmed(platform, ns, action="confirm"):
+        recs = store.record_findings(db, [{"url": f"http://x.example.cn/{platform}/{n}.html", "platform": platform,
+                                           "title": f"{platform} 标题 {n}", "flagged": True} for n in ns], None)
+        for r in recs:
+            store.add_decision(db, "审核员甲", action, finding_id=r.id, note="误报" if action == "dismiss" else "")
+        return [r.id for r in recs]
+    confirmed("taohuo", (1, 2, 3))
+    a = store.create_takedown(db, "taohuo", "mon")
+    confirmed("gongyou", (1, 2), "refer")
+    b = store.create_takedown(db, "gongyou", "mon")
+    confirmed("taohuo", (4, 5))
+    confirmed("xinxigang", (1,))
+    confirmed("xinxigang", (2,), "dismiss")
+    store.mark_takedown_sent(db, a, "mon")
+    items = store.takedown_items(db, a)
+    store.add_takedown_check(db, items[0]["id"], "removed", "页面已删除")
+    store.add_takedown_check(db, items[1]["id"], "unknown", "超时")
+    store.add_takedown_check(db, items[1]["id"], "still_present", "仍可访问")
+    store.add_user(db, "mon", "monitor", hash_password(PASSWORD))
+    return {"a": a, "b": b}
+
+
+def test_takedowns_page_counts(db_path):
+    from reports import labels, takedown
+    db = store.connect(db_path)
+    ids = _batches_seed(db)
+    a, b = (store.get_takedown(db, ids[k]) for k in ("a", "b"))
+    db.close()
+    client = TestClient(create_app(db_path))
+    login(client, "mon")
+    page = client.get("/reports/takedowns")
+    assert page.status_code == 200
+    rows = re.findall(r'<td><a href="/reports/takedowns/(\d+)">([^<]+)</a></td><td>([^<]*)</td><td>(\d+)</td>'
+                      r'.*?<td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>', page.text, re.S)
+    assert rows == [(str(b["id"]), takedown.batch_no(b), labels.platform_title("gongyou"), "2", "0", "0", "2"),
+                    (str(a["id"]), takedown.batch_no(a), labels.platform_title("taohuo"), "3", "1", "1", "1")]
+    options = re.findall(r'<option value="([^"]+)">([^<]+)（待请求 (\d+) 条）</option>', page.text)
+    assert options == [("gongyou", labels.platform_title("gongyou"), "0"),
+                       ("taohuo", labels.platform_title("taohuo"), "2"),
+                       ("xinxigang", labels.platform_title("xinxigang"), "1")]
+    detail = client.get(f"/reports/takedowns/{a['id']}")
+    assert re.findall(r'<td>(\d)</td><td>[^<]+</td><td>([^<]+)</td>\s*<td class="result">([^<]+)</td>',
+                      detail.text) == [("1", "taohuo 标题 1", "已下架"), ("2", "taohuo 标题 2", "仍在线"),
+                                       ("3", "taohuo 标题 3", "待复查")]
+    assert detail.text.count("尚未复查") == 1 and "无法判断（超时）" in detail.text
+    assert client.get("/reports/takedowns/999").status_code == 404
+
+
+def test_chart_data_per_chart_is_what_the_full_series_gives(app):
+    from reports import charts
+    from reports.periods import make_period
+    application, db_path, ids = app
+    db = store.connect(db_path)
+    for fid, at in zip(ids["gongyou"], ("2024-09-01T16:30:00.000000Z", "2024-09-10T09:00:00+08:00")):
+        store.restamp(db, "findings", fid, "first_seen", at)
+    store.mark_takedown_sent(db, store.create_takedown(db, "gongyou", "mon"), "mon", at="2024-09-05T01:00:00.000000Z")
+    period = make_period("2024-09-01", "2024-10-31")
+    full = charts.series(db, period)
+    assert sum(full["removed"].values()) == 2 and sum(full["fake_sites"].values()) == 2
+    assert full["flagged"] and sum(full["requested"].values())
+    for key in charts.CHARTS:
+        assert charts.render_one(db, period, key) == charts._draw(key, full, period)
+    part = charts.series(db, period, ("takedowns",))
+    assert (part["requested"], part["removed"]) == (full["requested"], full["removed"])
+    assert not part["flagged"] and not part["fake_sites"]
+    db.close()
+    client = TestClient(application)
+    login(client, "ro")
+    for key in charts.CHARTS:
+        r = client.get(f"/reports/charts/{key}.png?{Q}")
+        assert r.content == charts._draw(key, full, period)
+
+
+def test_week_counter_is_week_of_per_stamp():
+    from collections import Counter
+    from reports import charts
+    stamps = ["2024-09-01T15:59:59.999999Z", "2024-09-01T16:00:00.000000Z", "2024-09-01T16:30:00.123456Z",
+              "2024-09-08T15:00:00.000000Z", "2024-09-01T23:30:00+08:00", "2024-09-01 10:00:00",
+              "2024-09-01T10:61:00.000000Z", "2024-13-01T10:00:00.000000Z", "坏", "", None,
+              "2024-09-01T16:00:00Z", "2024-12-29T16:00:00.000000Z"]
+    assert charts._week_counter(stamps * 2) == Counter(charts.week_of(s) for s in stamps * 2)

@@ -144,3 +144,53 @@ def test_cli_export_with_legal_basis_file(fresh_db, db_path, tmp_path):
 ])
 def test_neutralize(value, expected):
     assert neutralize(value) == expected
+
+
+# -- the console's grouped queries give what the per-item functions give
+
+def _grouped_seed(db) -> None:
+    """Batches made in rounds on three platforms, rechecked with every
+    result; then confirmed findings left over, and findings that are not
+    candidates (unconfirmed, dismissed)."""
+    import random
+    rng = random.Random(42)
+    n = 1000
+    for round_no in range(3):
+        for platform in ("taohuo", "gongyou", "xinxigang"):
+            k = rng.randrange(1, 6)
+            recs = store.record_findings(db, [_item(n + j, f"第{round_no}轮 {j}", platform) for j in range(k)], None)
+            n += k
+            for r in recs:
+                store.add_decision(db, "审核员甲", rng.choice(["confirm", "refer"]), finding_id=r.id)
+            if not (round_no == 2 and platform == "xinxigang"):
+                store.create_takedown(db, platform, "监测员")
+    for batch in store.list_takedowns(db)[1:]:
+        store.mark_takedown_sent(db, batch["id"], "监测员")
+        for item in store.takedown_items(db, batch["id"]):
+            for result in rng.sample(store.TAKEDOWN_RESULTS, rng.randrange(0, 3)):
+                store.add_takedown_check(db, item["id"], result, "复查")
+    left = store.record_findings(db, [_item(n + j, "未审核", "zhaozhao") for j in range(3)], None)
+    store.add_decision(db, "审核员甲", "dismiss", note="培训机构", finding_id=left[0].id)
+    store.add_decision(db, "审核员甲", "confirm", finding_id=left[1].id)
+
+
+def test_grouped_takedown_queries_match_per_item(fresh_db):
+    from collections import Counter
+    _grouped_seed(fresh_db)
+    batches = store.list_takedowns(fresh_db)
+    summaries = store.takedown_summaries(fresh_db)
+    assert [s["id"] for s in summaries] == [b["id"] for b in batches] and len(batches) == 8
+    seen = Counter()
+    for batch, summary in zip(batches, summaries):
+        items = store.takedown_items(fresh_db, batch["id"])
+        assert summary["item_count"] == len(items) > 0
+        assert summary["result_counts"] == Counter(i["result"] for i in items)
+        assert {k: v for k, v in summary.items() if k not in ("item_count", "result_counts")} == batch
+        assert store.takedown_items_with_findings(fresh_db, batch["id"]) == items
+        seen.update(summary["result_counts"])
+    assert seen["removed"] and seen["still_present"] and seen["requested"]      # every result occurs
+    platforms = {f["platform"] for s in store.REQUESTABLE_STATUSES for f in store.iter_findings(fresh_db, status=s)}
+    expected = {p: len(store.takedown_candidates(fresh_db, p)) for p in platforms}
+    assert store.takedown_candidate_counts(fresh_db) == expected
+    assert expected["taohuo"] == 0 and expected["xinxigang"] > 0 and expected["zhaozhao"] == 1
+    assert store.takedown_items_with_findings(fresh_db, 999) == []

@@ -113,13 +113,11 @@ def chart_png(request: Request, key: str, user: web.User = web.require_roles(*VI
 
 def _takedowns_page(request, db, error="", done="", status=200):
     batches = []
-    for b in store.list_takedowns(db):
-        items = store.takedown_items(db, b["id"])
-        counts = {r: sum(1 for i in items if i["result"] == r) for r in ("removed", "still_present", "requested")}
+    for b in store.takedown_summaries(db):          # grouped: no query per batch or item
+        counts = {r: b["result_counts"].get(r, 0) for r in ("removed", "still_present", "requested")}
         batches.append({**b, "no": takedown.batch_no(b), "title": labels.platform_title(b["platform"]),
-                        "n": len(items), **counts})
-    platforms = sorted({f["platform"] for s in store.REQUESTABLE_STATUSES for f in store.iter_findings(db, status=s)})
-    candidates = [(p, labels.platform_title(p), len(store.takedown_candidates(db, p))) for p in platforms]
+                        "n": b["item_count"], **counts})
+    candidates = [(p, labels.platform_title(p), n) for p, n in sorted(store.takedown_candidate_counts(db).items())]
     return web.render(request, "reports_takedowns.html", {"batches": batches, "candidates": candidates,
                                                            "error": error, "done": done}, status_code=status)
 
@@ -156,7 +154,7 @@ def takedown_detail(request: Request, batch_id: int, user: web.User = web.requir
         batch = store.get_takedown(db, batch_id)
     except store.StoreError as exc:
         return _takedowns_page(request, db, error=str(exc), status=404)
-    items = store.takedown_items(db, batch_id)
+    items = store.takedown_items_with_findings(db, batch_id)
     checks: dict[int, list] = {}
     for c in store.takedown_checks(db, takedown_id=batch_id):
         checks.setdefault(c["item_id"], []).append(c)
