@@ -1,6 +1,7 @@
 """``certwatch schedule …``, ``certwatch scheduler`` and ``certwatch health``:
-scheduled sweeps and sweep health on the command line (thin over
-crawler.scheduler, crawler.health and the store)."""
+scheduled sweeps, their evidence step, the scheduler's removal rechecks and
+sweep health on the command line (thin over crawler.scheduler,
+crawler.health and the store)."""
 from __future__ import annotations
 
 import json
@@ -44,32 +45,53 @@ def _guard(func):
     return wrapper
 
 
+def _evidence_default() -> bool:
+    from crawler import settings
+    return bool(settings.CERTWATCH_SCHEDULE_EVIDENCE)
+
+
+def _evidence_word(schedule: dict) -> str:
+    from crawler.scheduler import evidence_enabled
+    return "是" if evidence_enabled(schedule, _evidence_default()) else "否"
+
+
 @_guard
 def cmd_add(args) -> int:
-    from crawler.scheduler import add_schedule, beijing
+    from crawler.scheduler import EVIDENCE_SETTING, add_schedule
     from pipelines import store
+    from reports.periods import beijing
+    settings = parse_settings(args.set)
+    if args.no_evidence:
+        settings[EVIDENCE_SETTING] = False
     with open_store(args) as db:
         add_schedule(db, args.name, args.cron, _now(args), industry=args.industry or "",
                      department=args.department or "", platforms=args.platforms or "", pages=args.pages or 0,
-                     variants=args.variants, settings=parse_settings(args.set))
+                     variants=args.variants, settings=settings)
         schedule = store.get_schedule(db, args.name)
-    print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}")
+    print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}；"
+          f"巡查后自动取证：{_evidence_word(schedule)}")
     return 0
 
 
 @_guard
 def cmd_edit(args) -> int:
-    from crawler.scheduler import beijing, edit_schedule
+    from crawler.scheduler import EVIDENCE_SETTING, edit_schedule
+    from reports.periods import beijing
+    settings = parse_settings(args.set) if args.set else {}
+    if args.evidence is not None:
+        settings[EVIDENCE_SETTING] = args.evidence
     with open_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), cron=args.cron, industry=args.industry,
                                  department=args.department, platforms=args.platforms, pages=args.pages,
-                                 settings=parse_settings(args.set) if args.set else None)
-    print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}")
+                                 settings=settings or None)
+    print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}；"
+          f"巡查后自动取证：{_evidence_word(schedule)}")
     return 0
 
 
 def _set_enabled(args, enabled: bool) -> int:
-    from crawler.scheduler import beijing, edit_schedule
+    from crawler.scheduler import edit_schedule
+    from reports.periods import beijing
     with open_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
     extra = f"，下次执行 {beijing(schedule['next_run_at'])}" if enabled else ""
@@ -99,8 +121,9 @@ def cmd_remove(args) -> int:
 
 @_guard
 def cmd_list(args) -> int:
-    from crawler.scheduler import beijing, from_iso, next_times
+    from crawler.scheduler import from_iso, next_times
     from pipelines import store
+    from reports.periods import beijing
     with open_store(args) as db:
         schedules = store.list_schedules(db)
     now = _now(args)
@@ -113,8 +136,9 @@ def cmd_list(args) -> int:
             upcoming = "、".join(beijing(t.strftime("%Y-%m-%dT%H:%M:%SZ")) for t in times[:args.next])
         rows.append([s["name"], s["cron"], "启用" if s["enabled"] else "停用", s["industry"] or "全部",
                      s["department"] or "全部", s["platforms"] or "全部", s["pages"] or "默认",
-                     beijing(s.get("last_run_at")), upcoming])
-    print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "上次计划时间", "下次执行（北京时间）"]))
+                     _evidence_word(s), beijing(s.get("last_run_at")), upcoming])
+    print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "自动取证", "上次计划时间",
+                       "下次执行（北京时间）"]))
     return 0
 
 
@@ -142,22 +166,42 @@ def cmd_run(args) -> int:
 
 @_guard
 def cmd_exec(args) -> int:
-    from crawler.scheduler import run_schedule_child
+    from crawler.scheduler import run_evidence_child, run_recheck_child, run_schedule_child
+    if args.step == "evidence":
+        return run_evidence_child(args.db, args.run, _mode(args))
+    if args.step == "recheck":
+        return run_recheck_child(args.db, args.run, _mode(args), args.profiles or "")
     return run_schedule_child(args.db, args.run, _mode(args), args.profiles or "")
+
+
+def _run_note(run: dict) -> str:
+    notes = [run.get("note") or ""]
+    if run.get("evidence_status") in ("failed", "interrupted") or run.get("evidence_failed"):
+        notes.append(f"取证：{run.get('evidence_note') or ''}".rstrip("："))
+    return "；".join(n for n in notes if n)
 
 
 @_guard
 def cmd_runs(args) -> int:
-    from crawler.scheduler import RUN_STATUS_CN, beijing
+    from crawler.scheduler import RUN_STATUS_CN, evidence_summary, recheck_summary
     from pipelines import store
+    from reports.periods import beijing
     with open_store(args) as db:
         names = {s["id"]: s["name"] for s in store.list_schedules(db)}
         schedule_id = store.get_schedule(db, args.name)["id"] if args.name else None
         runs = store.list_runs(db, schedule_id, limit=args.limit)
-    print(table([[r["id"], names.get(r["schedule_id"], f"#{r['schedule_id']}"), beijing(r["due_at"][:19] + "Z"),
+        rechecks = [] if args.name else store.list_recheck_runs(db, limit=args.limit)
+    print(table([[r["id"], names.get(r["schedule_id"], f"#{r['schedule_id']}"), beijing(r["due_at"]),
                   RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"], r.get("sweep_id") or "",
-                  r.get("note") or ""] for r in runs],
-                ["编号", "计划", "计划时间", "状态", "次数", "巡查", "说明"]))
+                  evidence_summary(r), _run_note(r)] for r in runs],
+                ["编号", "计划", "计划时间", "状态", "次数", "巡查", "取证", "说明"]))
+    if rechecks:
+        print()
+        print("下架复查记录（调度程序按复查计划自动执行，默认发出后第 1、3、7 天）：")
+        print(table([[r["id"], beijing(r["due_at"]), RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"],
+                      r["items"], recheck_summary(r["stats"]) if r["stats"] else "", r.get("note") or ""]
+                     for r in rechecks],
+                    ["编号", "复查时间", "状态", "次数", "到期条数", "结果", "说明"]))
     return 0
 
 
@@ -177,11 +221,14 @@ def cmd_scheduler(args) -> int:
     if start is not None:
         t0 = time.monotonic()
         clock = lambda: start + timedelta(seconds=time.monotonic() - t0)  # noqa: E731
-    sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock)
+    sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock,
+                      evidence=False if args.no_evidence else None, recheck=False if args.no_recheck else None)
     _install_stop(sched)
     with open_store(args):            # create / migrate before the first tick
         pass
-    print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}",
+    onoff = lambda v: "开" if v else "关"  # noqa: E731
+    print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}；"
+          f"巡查后自动取证：{onoff(sched.evidence)}（计划可单独设置）；到期下架复查：{onoff(sched.recheck)}",
           flush=True)
     sched.run_forever(args.interval, once=args.once)
     print("巡查调度程序已停止", flush=True)
@@ -215,6 +262,12 @@ def cmd_health(args) -> int:
                   r["errors"], r["blocked"], f"{r['canary_results']}" if r["canary"] else "-",
                   f"{r['duration']:.1f}s", r["note"] or ""] for r in rows],
                 ["平台", "状态", "请求", "响应", "信息", "可疑", "错误", "拦截", "探测结果", "耗时", "说明"]))
+    ev = sweep["stats"].get("certwatch/evidence/status")
+    if ev:
+        from crawler.scheduler import EVIDENCE_STATUS_CN
+        print(f"巡查后取证：{EVIDENCE_STATUS_CN.get(ev, ev)}，成功 {sweep['stats'].get('certwatch/evidence/ok', 0)} 条，"
+              f"失败 {sweep['stats'].get('certwatch/evidence/failed', 0)} 条"
+              + (f"（{sweep['stats']['certwatch/evidence/error']}）" if sweep["stats"].get("certwatch/evidence/error") else ""))
     for a in alerts:
         print(f"告警：{a['message']}" + ("（已推送）" if a["delivered"] else ""))
     return 0 if all(r["status"] in ("ok", "no_requests") for r in rows) else 1
@@ -247,6 +300,8 @@ def register(add) -> None:
     s.add_argument("--platforms", help="逗号分隔的平台名（默认全部）")
     s.add_argument("--pages", type=int, help="每个查询最多翻页数")
     s.add_argument("--variants", action="store_true", help="加入证书名称的同义词和变体")
+    s.add_argument("--no-evidence", action="store_true",
+                   help="巡查结束后不自动取证（默认按 CERTWATCH_SCHEDULE_EVIDENCE，即自动取证）")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="该计划的 Scrapy 设置")
     common(s)
 
@@ -258,6 +313,9 @@ def register(add) -> None:
     s.add_argument("--department")
     s.add_argument("--platforms")
     s.add_argument("--pages", type=int)
+    s.add_argument("--evidence", dest="evidence", action="store_true", default=None,
+                   help="巡查结束后自动为新的可疑信息和网站取证")
+    s.add_argument("--no-evidence", dest="evidence", action="store_false", help="巡查结束后不自动取证")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     common(s)
 
@@ -281,18 +339,22 @@ def register(add) -> None:
     s.add_argument("--profiles", help="额外的平台配置目录")
     common(s)
 
-    s = sub_command(sub, "runs", "查看计划的执行记录", cmd_runs, "certwatch schedule runs 每晚特种作业")
+    s = sub_command(sub, "runs", "查看计划的执行记录（含巡查后取证）和调度程序的下架复查记录", cmd_runs,
+                    "certwatch schedule runs 每晚特种作业")
     s.add_argument("name", nargs="?")
     s.add_argument("--limit", type=int, default=30)
 
-    s = sub_command(sub, "exec", "（内部）在本进程执行一条执行记录的巡查，由调度程序调用", cmd_exec,
-                    "certwatch schedule exec 12 --sandbox http://127.0.0.1:8765")
-    s.add_argument("run", type=int)
+    s = sub_command(sub, "exec", "（内部）在本进程执行一条执行记录的巡查、巡查后取证或下架复查，由调度程序调用",
+                    cmd_exec, "certwatch schedule exec 12 --sandbox http://127.0.0.1:8765")
+    s.add_argument("run", type=int, help="执行记录编号（--step recheck 时为复查记录编号）")
+    s.add_argument("--step", choices=("sweep", "evidence", "recheck"), default="sweep",
+                   help="sweep 巡查（默认）、evidence 巡查后取证、recheck 下架复查")
     s.add_argument("--sandbox")
     s.add_argument("--real", action="store_true")
     s.add_argument("--profiles")
 
-    p2 = add("scheduler", "巡查调度程序：常驻运行，按计划启动巡查（同一平台同时只运行一个巡查）", cmd_scheduler,
+    p2 = add("scheduler", "巡查调度程序：常驻运行，按计划启动巡查（同一平台同时只运行一个巡查），巡查后自动取证，"
+             "并按 T+1/T+3/T+7 自动复查已发出下架清单中的条目", cmd_scheduler,
              "certwatch scheduler --sandbox http://127.0.0.1:8765")
     p2.add_argument("--sandbox", help="沙箱地址")
     p2.add_argument("--real", action="store_true", help="在真实网络上巡查")
@@ -300,6 +362,10 @@ def register(add) -> None:
     p2.add_argument("--now", help="调度时钟的起始时间（测试用，ISO 格式）")
     p2.add_argument("--interval", type=float, default=30.0, help="检查间隔秒数（默认 30）")
     p2.add_argument("--profiles", help="额外的平台配置目录")
+    p2.add_argument("--no-evidence", action="store_true",
+                    help="巡查后不自动取证（计划自己的设置优先；默认按 CERTWATCH_SCHEDULE_EVIDENCE）")
+    p2.add_argument("--no-recheck", action="store_true",
+                    help="不自动执行到期的下架复查（默认按 CERTWATCH_SCHEDULE_RECHECK）")
 
     p3 = add("health", "查看巡查健康状况：每个平台的请求、响应、拦截、探测结果和告警", cmd_health,
              "certwatch health 12")

@@ -67,6 +67,12 @@ CERTWATCH_RECHECK_SCREENSHOTS = os.environ.get("CERTWATCH_RECHECK_SCREENSHOTS", 
 CERTWATCH_RECHECK_BATCH = ""       # set by `certwatch takedown recheck --batch`
 CERTWATCH_RECHECK_FORCE = False    # set by `--force`: check every requested item now
 CERTWATCH_RECHECK_NOW = ""         # set by `--now`: evaluate the schedule at this time
+# Scheduler follow-ups (crawler/scheduler.py): capture evidence for a scheduled
+# sweep's flagged items when it ends (a schedule's own setting wins:
+# `schedule add/edit --no-evidence`), and run due removal rechecks each tick
+# (`certwatch scheduler --no-evidence / --no-recheck` turn either off).
+CERTWATCH_SCHEDULE_EVIDENCE = os.environ.get("CERTWATCH_SCHEDULE_EVIDENCE", "1") not in ("0", "false", "no")
+CERTWATCH_SCHEDULE_RECHECK = os.environ.get("CERTWATCH_SCHEDULE_RECHECK", "1") not in ("0", "false", "no")
 # Reports (crawler.cli_reports): the monitoring unit that signs takedown
 # letters, and a UTF-8 text file with the letter's legal-basis paragraph.
 CERTWATCH_UNIT = os.environ.get("CERTWATCH_UNIT", "区市场监管局")

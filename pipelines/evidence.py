@@ -373,8 +373,11 @@ def save_failure(db, item: dict, error: str, tool: str, config: CaptureConfig) -
                                    "tool": tool, "files": [], "operator": config.operator or "certwatch"})
 
 
-async def capture_items(db, items: list[dict], config: CaptureConfig, progress=None) -> CaptureStats:
-    """Capture ``items`` (from store.items_needing_evidence) with one browser."""
+async def capture_items(db, items: list[dict], config: CaptureConfig, progress=None,
+                        should_stop=None) -> CaptureStats:
+    """Capture ``items`` (from store.items_needing_evidence) with one browser.
+    Once ``should_stop()`` is true no further item starts (those under way
+    finish); the rest are left for the next run."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
     stats = CaptureStats()
@@ -410,6 +413,8 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
 
         async def one(item):
             async with gate:
+                if should_stop is not None and should_stop():
+                    return
                 captured_at = store.now_utc()
                 try:
                     page = await asyncio.wait_for(fetch_page(browser, item["url"], config), config.item_timeout)
@@ -433,10 +438,13 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     return stats
 
 
-def capture(db, config: CaptureConfig, limit: int = 0, progress=None) -> CaptureStats:
-    """Capture everything that lacks ok evidence (failed ones again)."""
-    items = store.items_needing_evidence(db, limit=limit)
-    return asyncio.run(capture_items(db, items, config, progress))
+def capture(db, config: CaptureConfig, limit: int = 0, progress=None,
+            sweep_id: int | None = None, should_stop=None) -> CaptureStats:
+    """Capture everything that lacks ok evidence (failed ones again); with
+    ``sweep_id`` only what that sweep saw (the scheduler, after a sweep)."""
+    items = (store.items_needing_evidence(db, limit=limit) if sweep_id is None
+             else store.sweep_items_needing_evidence(db, sweep_id, limit=limit))
+    return asyncio.run(capture_items(db, items, config, progress, should_stop))
 
 
 # ---------------------------------------------------------------- verify

@@ -311,6 +311,23 @@ def m_console_2_search(db: sqlite_utils.Database) -> None:
                "DELETE FROM search_dirty WHERE finding_id = OLD.id; END")
 
 
+@migrations()
+def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
+    """What the scheduler does after a sweep and between sweeps: the
+    evidence step of a run (columns on schedule_runs) and removal rechecks
+    (recheck_runs: one row per due set and Beijing day, claimed once)."""
+    for column, kind in (("evidence_status", str), ("evidence_attempts", int), ("evidence_ok", int),
+                         ("evidence_failed", int), ("evidence_note", str)):
+        db["schedule_runs"].add_column(column, kind)
+    db["recheck_runs"].create({
+        "id": int, "key": str, "due_at": str, "items": int, "status": str, "attempts": int,
+        "owner": str, "claimed_at": str, "started_at": str, "ended_at": str, "pid": int,
+        "stats": str, "note": str,
+    }, pk="id", not_null={"key", "due_at", "status"}, defaults={"attempts": 0})
+    db["recheck_runs"].create_index(["key"], unique=True)
+    db["recheck_runs"].create_index(["status"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 
@@ -1786,3 +1803,179 @@ def unchecked_sites(db: sqlite_utils.Database, limit: int = 1000) -> list[dict]:
     return [dict(zip(("id", "domain", "host", "url", "source"), r)) for r in db.execute(
         "SELECT id, domain, host, url, source FROM sites WHERE http_status IS NULL"
         " AND status IN ('new', 'flagged') ORDER BY id LIMIT ?", [limit]).fetchall()]
+
+
+# ---- console queries
+# Grouped reads for the console's report pages: a fixed number of statements
+# per page, whatever the number of batches, items or platforms.
+
+def takedown_summaries(db: sqlite_utils.Database) -> list[dict]:
+    """Every takedown batch as list_takedowns() gives it (newest first), with
+    ``item_count`` (its takedown_items) and ``result_counts`` ({result: n}
+    over its items' current result). Two statements."""
+    counts: dict[int, dict[str, int]] = {}
+    for takedown_id, result, n in db.execute(
+            "SELECT takedown_id, result, COUNT(*) FROM takedown_items GROUP BY takedown_id, result").fetchall():
+        counts.setdefault(takedown_id, {})[result] = n
+    cur = db.execute("SELECT * FROM takedowns ORDER BY id DESC")
+    names = [d[0] for d in cur.description]
+    out = []
+    for r in cur.fetchall():
+        row = dict(zip(names, r))
+        row["items"] = _loads(row.get("items"), [])
+        row["result_counts"] = counts.get(row["id"], {})
+        row["item_count"] = sum(row["result_counts"].values())
+        out.append(row)
+    return out
+
+
+def takedown_candidate_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """For each platform (not NULL) with a finding in REQUESTABLE_STATUSES:
+    len(takedown_candidates(db, platform)), 0 when all are batched. One
+    statement."""
+    marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
+    rows = db.execute(
+        "SELECT platform, SUM(id NOT IN (SELECT finding_id FROM takedown_items)"
+        "  AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
+        "             AND finding_id IS NOT NULL))"
+        f" FROM findings WHERE status IN ({marks}) AND platform IS NOT NULL GROUP BY platform",
+        list(REQUESTABLE_STATUSES)).fetchall()
+    return {platform: int(n or 0) for platform, n in rows}
+
+
+def takedown_items_with_findings(db: sqlite_utils.Database, takedown_id: int) -> list[dict]:
+    """takedown_items(db, takedown_id) in two statements (the items, then
+    their findings) instead of one per item."""
+    cur = db.execute("SELECT * FROM takedown_items WHERE takedown_id = ? ORDER BY seq", [takedown_id])
+    names = [d[0] for d in cur.description]
+    items = [dict(zip(names, r)) for r in cur.fetchall()]
+    cur = db.execute("SELECT * FROM findings WHERE id IN"
+                     " (SELECT finding_id FROM takedown_items WHERE takedown_id = ?)", [takedown_id])
+    names = [d[0] for d in cur.description]
+    findings = {f["id"]: f for f in (dict(zip(names, r)) for r in cur.fetchall())}
+    for item in items:
+        found = findings.get(item["finding_id"])
+        if found is None:
+            raise StoreError(f"发现记录 {item['finding_id']} 不存在")
+        item["finding"] = _finding_row(found)
+    return items
+
+
+# ---- scheduler follow-ups
+# What crawler/scheduler.py does besides sweeps: the evidence step after a
+# scheduled sweep (evidence_* columns of schedule_runs; counts also merged
+# into the sweep's stats) and removal rechecks (recheck_runs). A recheck run
+# is keyed by its due set and Beijing day: claiming is one INSERT OR IGNORE,
+# so a due set is rechecked once; an interrupted run is taken again by a
+# compare-and-set like start_run.
+
+def start_run_evidence(db: sqlite_utils.Database, run_id: int, retry: bool = False) -> bool:
+    """Mark a run's evidence step running (compare-and-set when ``retry``:
+    only an interrupted step is taken again)."""
+    with db.atomic():
+        cur = db.execute(
+            "UPDATE schedule_runs SET evidence_status = 'running',"
+            " evidence_attempts = COALESCE(evidence_attempts, 0) + 1 WHERE id = ?"
+            + (" AND evidence_status = 'interrupted'" if retry else ""), [run_id])
+        return cur.rowcount == 1
+
+
+def set_run_evidence(db: sqlite_utils.Database, run_id: int, fields: dict) -> None:
+    record = {k: v for k, v in fields.items()
+              if k in ("evidence_status", "evidence_ok", "evidence_failed", "evidence_note")}
+    if "evidence_note" in record:
+        record["evidence_note"] = (record["evidence_note"] or "")[:500]
+    with db.atomic():
+        db["schedule_runs"].update(run_id, record)
+
+
+def evidence_retry_runs(db: sqlite_utils.Database, max_attempts: int) -> list[dict]:
+    """Runs whose sweep is done but whose evidence step was interrupted
+    (and not yet tried ``max_attempts`` times), oldest first."""
+    return list(db["schedule_runs"].rows_where(
+        "status IN ('finished', 'failed') AND evidence_status = 'interrupted'"
+        " AND COALESCE(evidence_attempts, 0) < ?", [max_attempts], order_by="id"))
+
+
+def running_evidence_runs(db: sqlite_utils.Database) -> list[dict]:
+    return list(db["schedule_runs"].rows_where("evidence_status = 'running'", order_by="id"))
+
+
+def merge_sweep_stats(db: sqlite_utils.Database, sweep_id: int, stats: dict) -> None:
+    """Add counters to a finished sweep's stats (the health record)."""
+    with db.atomic():
+        row = db.execute("SELECT stats FROM sweeps WHERE id = ?", [sweep_id]).fetchone()
+        if row is None:
+            raise StoreError(f"巡查记录 {sweep_id} 不存在")
+        merged = {**_loads(row[0], {}), **stats}
+        db.execute("UPDATE sweeps SET stats = ? WHERE id = ?", [_dumps(merged), sweep_id])
+
+
+def sweep_items_needing_evidence(db: sqlite_utils.Database, sweep_id: int, limit: int = 0) -> list[dict]:
+    """items_needing_evidence narrowed to what one sweep saw: its flagged or
+    decided findings, and suspicious/fake sites recorded while it ran."""
+    sweep = db.execute("SELECT started_at, ended_at FROM sweeps WHERE id = ?", [sweep_id]).fetchone()
+    if sweep is None:
+        raise StoreError(f"巡查记录 {sweep_id} 不存在")
+    findings = {r[0] for r in db.execute("SELECT finding_id FROM finding_sweeps WHERE sweep_id = ?", [sweep_id])}
+    sites = {r[0] for r in db.execute(
+        "SELECT id FROM sites WHERE last_seen >= ? AND last_seen <= ?"
+        " UNION SELECT l.site_id FROM site_links l JOIN finding_sweeps s ON s.finding_id = l.finding_id"
+        " WHERE s.sweep_id = ?", [sweep[0] or "", sweep[1] or now_utc(), sweep_id])}
+    items = [i for i in items_needing_evidence(db)
+             if i["id"] in (findings if i["kind"] == "finding" else sites)]
+    return items[:limit] if limit else items
+
+
+def claim_recheck_run(db: sqlite_utils.Database, key: str, due_at: str, items: int, owner: str,
+                      max_attempts: int) -> int | None:
+    """The recheck run for ``key``: new (pending), or an interrupted one not
+    yet tried ``max_attempts`` times; None when that due set already ran."""
+    with db.atomic():
+        db.execute("INSERT OR IGNORE INTO recheck_runs (key, due_at, items, status, attempts, owner, claimed_at)"
+                   " VALUES (?, ?, ?, 'pending', 0, ?, ?)", [key, due_at, items, owner, now_utc()])
+        row = db.execute("SELECT id, status, attempts FROM recheck_runs WHERE key = ?", [key]).fetchone()
+    run_id, status, attempts = row
+    if status == "pending" or (status == "interrupted" and (attempts or 0) < max_attempts):
+        return run_id
+    return None
+
+
+def start_recheck_run(db: sqlite_utils.Database, run_id: int, owner: str, pid: int) -> bool:
+    with db.atomic():
+        cur = db.execute(
+            "UPDATE recheck_runs SET status = 'running', owner = ?, pid = ?, started_at = ?, ended_at = NULL,"
+            " attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'interrupted')",
+            [owner, pid, now_utc(), run_id])
+        return cur.rowcount == 1
+
+
+def set_recheck_stats(db: sqlite_utils.Database, run_id: int, stats: dict) -> None:
+    with db.atomic():
+        db.execute("UPDATE recheck_runs SET stats = ? WHERE id = ?", [_dumps(stats), run_id])
+
+
+def finish_recheck_run(db: sqlite_utils.Database, run_id: int, status: str, note: str = "") -> None:
+    with db.atomic():
+        db.execute("UPDATE recheck_runs SET status = ?, ended_at = ?, note = ? WHERE id = ?",
+                   [status, now_utc(), (note or "")[:500], run_id])
+
+
+def _recheck_row(row: dict) -> dict:
+    row["stats"] = _loads(row.get("stats"), {})
+    return row
+
+
+def get_recheck_run(db: sqlite_utils.Database, run_id: int) -> dict:
+    rows = list(db["recheck_runs"].rows_where("id = ?", [run_id]))
+    if not rows:
+        raise StoreError(f"复查记录不存在：{run_id}")
+    return _recheck_row(rows[0])
+
+
+def list_recheck_runs(db: sqlite_utils.Database, limit: int = 100) -> list[dict]:
+    return [_recheck_row(r) for r in db["recheck_runs"].rows_where(order_by="id desc", limit=limit)]
+
+
+def running_recheck_runs(db: sqlite_utils.Database) -> list[dict]:
+    return [_recheck_row(r) for r in db["recheck_runs"].rows_where("status = 'running'", order_by="id")]

@@ -1,6 +1,8 @@
 """Schedules and the scheduler: cron slots with a controllable clock,
 restart without double runs, two schedulers on one database, SIGTERM
-mid-sweep then resume without duplicates, locks."""
+mid-sweep then resume without duplicates, locks; the follow-ups: evidence
+captured after a scheduled sweep (and a failed capture recorded), due
+removal rechecks run once by whichever scheduler gets there first."""
 from __future__ import annotations
 
 import os
@@ -161,11 +163,12 @@ def test_restart_neither_loses_nor_doubles(sandbox, db_path):
     assert store.start_run(db, run_id, crashed.owner, 1)
     store.acquire_lock(db, f"run:{run_id}", crashed.owner, store.now_utc(), "2999-01-01T00:00:00.000000Z")
     db.close()
-    first = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
-                           cwd=ROOT, timeout=120)
+    # Evidence is not what this test is about (see the follow-up tests): off, for speed.
+    first = subprocess.run(scheduler_cmd(db_path, sandbox, "--once", "--no-evidence"), capture_output=True,
+                           text=True, cwd=ROOT, timeout=120)
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
-                            cwd=ROOT, timeout=120)
+    second = subprocess.run(scheduler_cmd(db_path, sandbox, "--once", "--no-evidence"), capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
     assert second.returncode == 0 and "开始执行" not in second.stdout
     db = store.connect(db_path)
     [run] = store.list_runs(db)
@@ -184,9 +187,12 @@ def test_two_schedulers_one_sweep(sandbox, db_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sum(o[0].count("开始执行") for o in outs) == 1
+    assert sum(o[0].count("取证完成") for o in outs) == 1
     db = store.connect(db_path)
     assert len(store.list_runs(db)) == 1 and store.list_runs(db)[0]["status"] == "finished"
     assert len(store.list_sweeps(db)) == 1
+    _, flagged = flagged_of_last_sweep(db)
+    assert flagged and all(len(store.evidence_for(db, finding_id=f["id"])) == 1 for f in flagged)
     db.close()
 
 
@@ -229,6 +235,7 @@ def test_sigterm_mid_sweep_then_resume_without_duplicates(sandbox, db_path):
     db = store.connect(db_path)
     [run] = store.list_runs(db)
     assert run["status"] == "interrupted" and run["attempts"] == 1
+    assert not run["evidence_status"]                 # stopped: no capture began
     [sweep] = store.list_sweeps(db)
     assert sweep["status"] == "interrupted"
     partial = {f["url"] for f in store.iter_findings(db)}
@@ -237,12 +244,13 @@ def test_sigterm_mid_sweep_then_resume_without_duplicates(sandbox, db_path):
     # Resume at full speed: the interrupted run is retried once.
     run_cli("schedule", "edit", "夜巡", "--set", "DOWNLOAD_DELAY=0", "--set", "CONCURRENT_REQUESTS=16",
             "--db", db_path, check=True)
-    resumed = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
-                             cwd=ROOT, timeout=120)
+    resumed = subprocess.run(scheduler_cmd(db_path, sandbox, "--once", "--no-evidence"), capture_output=True,
+                             text=True, cwd=ROOT, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     db = store.connect(db_path)
     [run] = store.list_runs(db)
     assert run["status"] == "finished" and run["attempts"] == 2
+    assert run["evidence_status"] == "off"            # `scheduler --no-evidence`
     urls = [f["url"] for f in store.iter_findings(db)]
     assert len(urls) == len(set(urls)) and set(urls) == expected_urls() and partial <= set(urls)
     assert [s["status"] for s in store.list_sweeps(db)] == ["finished", "interrupted"]
@@ -260,3 +268,175 @@ def test_run_that_cannot_start_fails_with_alert(fresh_db, db_path):
     assert alert["kind"] == "sweep_failed" and "夜巡" in alert["message"]
     assert store.list_locks(fresh_db) == []
     assert sched.tick(at(DUE)) == []              # a failed run is not retried
+
+
+# ---------------------------------------------------------------- follow-ups
+
+def flagged_of_last_sweep(db) -> tuple[int, list[dict]]:
+    [sweep] = store.list_sweeps(db, 1)
+    return sweep["id"], [f for f in store.findings_of_sweep(db, sweep["id"], flagged_only=True)
+                         if f["status"] not in ("new", "dismissed")]
+
+
+def test_scheduled_sweep_captures_evidence_for_its_flagged_items(sandbox, db_path, capsys):
+    from pipelines import evidence
+    # A flagged finding the sweep will not see: it is not the sweep's to capture.
+    other = next(l for l in world().listings if l.platform == "market" and l.label == 1 and l.removed is None)
+    db = store.connect(db_path)
+    [outside] = store.record_findings(db, [{"url": other.url, "platform": "taohuo", "title": other.title,
+                                            "flagged": True, "score": 90}], None)
+    db.close()
+    add_forum_schedule(db_path, "夜巡", "CERTWATCH_EVIDENCE_CONCURRENCY=6")
+    proc = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    db = store.connect(db_path)
+    try:
+        sweep_id, flagged = flagged_of_last_sweep(db)
+        assert len(flagged) >= 3
+        assert f"取证完成，成功 {len(flagged)} 条，失败 0 条" in proc.stdout, proc.stdout
+        for f in flagged:
+            [ev] = store.evidence_for(db, finding_id=f["id"])
+            assert ev["status"] == "ok" and "调度程序" in ev["operator"] and "夜巡" in ev["operator"]
+            assert {x["kind"] for x in ev["files"]} == {"screenshot", "raw", "html", "warc", "record"}
+        assert store.evidence_for(db, finding_id=outside.id) == []
+        assert evidence.verify(db).problems == []
+        [run] = store.list_runs(db)
+        assert run["status"] == "finished" and run["evidence_status"] == "finished"
+        assert (run["evidence_ok"], run["evidence_failed"]) == (len(flagged), 0)
+        assert store.get_sweep(db, sweep_id)["stats"]["certwatch/evidence/ok"] == len(flagged)
+        assert store.list_locks(db) == []
+    finally:
+        db.close()
+    code, out, _ = cli(capsys, "schedule", "runs", "--db", db_path)
+    assert code == 0 and f"成功 {len(flagged)}，失败 0" in out
+    code, out, _ = cli(capsys, "health", "--db", db_path)
+    assert f"巡查后取证：完成，成功 {len(flagged)} 条，失败 0 条" in out
+
+
+def test_capture_failure_is_recorded_and_the_scheduler_finishes(sandbox, db_path, capsys):
+    # A browser that cannot start: the sweep (plain HTTP) runs, capture fails.
+    add_forum_schedule(db_path, "夜巡", 'PLAYWRIGHT_LAUNCH_OPTIONS={"executable_path": "/nonexistent/chromium"}')
+    proc = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "取证失败：无法启动浏览器" in proc.stdout and "巡查调度程序已停止" in proc.stdout, proc.stdout
+    db = store.connect(db_path)
+    try:
+        [run] = store.list_runs(db)
+        assert run["status"] == "finished" and run["evidence_status"] == "failed"
+        assert "无法启动浏览器" in run["evidence_note"]
+        sweep = store.get_sweep(db, run["sweep_id"])
+        assert sweep["status"] == "finished" and sweep["stats"]["certwatch/evidence/status"] == "failed"
+        [alert] = store.list_alerts(db, run["sweep_id"])
+        assert alert["kind"] == "evidence_failed" and "夜巡" in alert["message"]
+        assert store.evidence_for(db, finding_id=flagged_of_last_sweep(db)[1][0]["id"]) == []
+        assert store.list_locks(db) == []
+        assert store.evidence_retry_runs(db, 2) == []            # a failed step is not retried
+    finally:
+        db.close()
+    code, out, _ = cli(capsys, "schedule", "runs", "--db", db_path)
+    assert "失败" in out and "取证：无法启动浏览器" in out
+    code, out, _ = cli(capsys, "health", "--db", db_path)
+    assert "巡查后取证：失败" in out and "【certwatch 取证告警】" in out
+    # Per schedule: evidence off.
+    assert cli(capsys, "schedule", "edit", "夜巡", "--no-evidence", "--db", db_path)[0] == 0
+    assert "自动取证" in (out := cli(capsys, "schedule", "list", "--db", db_path)[1]) and " 否 " in out
+
+
+PROFILE = {"market": "taohuo", "classifieds": "fenleixinxi", "forum": "gongyou"}
+
+
+def sent_batch(db, listings, sent_at: datetime) -> list[int]:
+    """Confirmed findings for ``listings`` (one platform) in a batch sent at ``sent_at``."""
+    items = [{"url": l.url, "platform": PROFILE[l.platform], "title": l.title, "text": l.text,
+              "seller": l.seller, "flagged": True, "score": 90} for l in listings]
+    ids = [r.id for r in store.record_findings(db, items, None)]
+    for fid in ids:
+        store.add_decision(db, "审核员甲", "confirm", finding_id=fid)
+    batch = store.create_takedown(db, PROFILE[listings[0].platform], "监测员")
+    store.mark_takedown_sent(db, batch, "监测员", at=sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    return ids
+
+
+def test_due_recheck_runs_once_with_two_schedulers(sandbox, db_path, capsys):
+    market = [l for l in world().listings if l.platform == "market" and l.label == 1]
+    gone = next(l for l in market if l.removed == "404")
+    present = next(l for l in market if l.removed is None)
+    later = next(l for l in world().listings if l.platform == "forum" and l.label == 1 and l.removed is None)
+    db = store.connect(db_path)
+    due_ids = sent_batch(db, [gone, present], at(DUE) - timedelta(days=1, hours=12))   # T+1 is due
+    [not_due] = sent_batch(db, [later], at(DUE) - timedelta(hours=12))                  # nothing due yet
+    db.close()
+    env = {**os.environ, "CERTWATCH_RECHECK_SCREENSHOTS": "0"}
+    procs = [subprocess.Popen(scheduler_cmd(db_path, sandbox, "--once"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum(o[0].count("开始下架复查") for o in outs) == 1, outs
+    assert any("复查 2 条：已下架 1，仍在线 1，无法判断 0" in o[0] for o in outs), outs
+    db = store.connect(db_path)
+    try:
+        [rr] = store.list_recheck_runs(db)
+        assert rr["status"] == "finished" and rr["items"] == 2 and rr["attempts"] == 1
+        assert rr["due_at"] == "2026-11-30T18:00:30Z"
+        checks = store.takedown_checks(db)
+        assert sorted(c["finding_id"] for c in checks) == sorted(due_ids)
+        assert {c["due"] for c in checks} == {"T+1"}
+        assert store.get_finding(db, due_ids[0])["status"] == "removed"
+        assert store.get_finding(db, not_due)["status"] == "takedown_requested"
+        assert store.list_locks(db) == []
+    finally:
+        db.close()
+    # A third scheduler later the same tick-time: nothing is due any more.
+    again = subprocess.run(scheduler_cmd(db_path, sandbox, "--once"), capture_output=True, text=True,
+                           cwd=ROOT, timeout=120, env=env)
+    assert again.returncode == 0 and "下架复查" not in again.stdout.replace("到期下架复查：开", "")
+    db = store.connect(db_path)
+    assert len(store.takedown_checks(db)) == 2 and len(store.list_recheck_runs(db)) == 1
+    db.close()
+    code, out, _ = cli(capsys, "schedule", "runs", "--db", db_path)
+    assert "下架复查" in out and "复查 2 条：已下架 1，仍在线 1，无法判断 0" in out
+
+
+def test_followups_interrupted_are_retried_once(fresh_db, db_path):
+    """Without children: a recheck left running by a dead scheduler and an
+    evidence step stopped by SIGTERM become 'interrupted' and are taken
+    again once; a due set that ran is not claimed again."""
+    # Recheck runs: claimed once per key; interrupted → retried once.
+    key, due_at = "2026-12-01:abc", "2026-11-30T18:00:30Z"
+    crashed = Scheduler(db_path, owner=dead_owner())
+    rid = store.claim_recheck_run(fresh_db, key, due_at, 2, crashed.owner, 2)
+    assert store.start_recheck_run(fresh_db, rid, crashed.owner, 1)
+    store.acquire_lock(fresh_db, "recheck", crashed.owner, store.now_utc(), "2999-01-01T00:00:00.000000Z")
+    sched = Scheduler(db_path, echo=lambda m: None)
+    assert sched.recover(fresh_db) == 1
+    assert store.get_recheck_run(fresh_db, rid)["status"] == "interrupted"
+    assert store.claim_recheck_run(fresh_db, key, due_at, 2, sched.owner, 2) == rid
+    assert store.start_recheck_run(fresh_db, rid, sched.owner, os.getpid())
+    assert not store.start_recheck_run(fresh_db, rid, "other", 1)          # compare-and-set
+    store.finish_recheck_run(fresh_db, rid, "interrupted", "调度程序收到停止信号")
+    assert store.claim_recheck_run(fresh_db, key, due_at, 2, sched.owner, 2) is None   # attempts used up
+    store.finish_recheck_run(fresh_db, rid, "finished")
+    assert store.claim_recheck_run(fresh_db, key, due_at, 2, sched.owner, 2) is None
+    assert store.claim_recheck_run(fresh_db, "2026-12-02:abc", due_at, 2, sched.owner, 2) != rid
+    # Evidence: stopped before it began → interrupted, then retried by a tick.
+    add_schedule(fresh_db, "夜巡", "0 2 * * *", at("2026-12-01T01:00"), platforms="gongyou")
+    [run_id] = sched.claim_due(fresh_db, at(DUE))
+    assert store.start_run(fresh_db, run_id, sched.owner, os.getpid())
+    sweep_id = store.start_sweep(fresh_db, ["gongyou"], "sandbox", "", 1)
+    store.finish_sweep(fresh_db, sweep_id, "finished", {})
+    store.set_run_sweep(fresh_db, run_id, sweep_id)
+    store.finish_run(fresh_db, run_id, "finished")
+    schedule = store.get_schedule(fresh_db, "夜巡")
+    sched.stop.set()
+    assert sched.evidence_step(run_id, schedule, sweep_id) == "interrupted"
+    assert [r["id"] for r in store.evidence_retry_runs(fresh_db, 2)] == [run_id]
+    sched.stop.clear()
+    assert sched.tick(at(DUE)) == []
+    run = store.get_run(fresh_db, run_id)
+    assert run["evidence_status"] == "finished" and run["evidence_attempts"] == 1
+    assert store.evidence_retry_runs(fresh_db, 2) == [] and store.list_locks(fresh_db) == []
+    # Off for this schedule: recorded as such.
+    edit_schedule(fresh_db, "夜巡", at(DUE), settings={"CERTWATCH_SCHEDULE_EVIDENCE": "false"})
+    assert sched.evidence_step(run_id, store.get_schedule(fresh_db, "夜巡"), sweep_id) == "off"
