@@ -1271,10 +1271,15 @@ def compliance_items(db: sqlite_utils.Database, start: str, end: str) -> list[di
         " FROM takedown_items i JOIN takedowns t ON t.id = i.takedown_id"
         " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY i.platform, i.id", [start, end]).fetchall()
     keys = ("item_id", "takedown_id", "finding_id", "url", "platform", "sent_at", "result")
+    checks: dict[int, list[dict]] = {}
+    for c in db.query("SELECT c.* FROM takedown_checks c JOIN takedown_items i ON i.id = c.item_id"
+                      " JOIN takedowns t ON t.id = i.takedown_id"
+                      " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY c.id", [start, end]):
+        checks.setdefault(c["item_id"], []).append(c)
     out = []
     for r in rows:
         item = dict(zip(keys, r))
-        item["checks"] = takedown_checks(db, item_id=item["item_id"])
+        item["checks"] = checks.get(item["item_id"], [])
         removed = [c["checked_at"] for c in item["checks"] if c["result"] == "removed"]
         item["removed_at"] = min(removed) if removed else None
         out.append(item)
