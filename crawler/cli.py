@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import importlib
 import json
@@ -339,6 +340,39 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_labels(args) -> int:
+    """Reviewed findings as labelled JSON lines (for evaluate and train)."""
+    from pipelines import store
+    from reports import labels as cn
+    from reports.periods import PeriodError, beijing, make_period
+    since = None
+    if args.since:
+        try:
+            since = make_period(args.since, args.since).utc_range()[0]     # 00:00 北京时间
+        except PeriodError as exc:
+            raise CliError(f"--since {exc}") from None
+    with open_store(args) as db:
+        rows = store.reviewed_findings(db, since)
+    out = sys.stdout if args.out in (None, "-") else None
+    kept = {0: 0, 1: 0}
+    try:
+        fh = out or open(args.out, "w", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"无法写入 {args.out}：{exc.strerror}") from None
+    with fh if out is None else contextlib.nullcontext(fh):
+        for r in rows:
+            if not (r["text"] or r["title"]):
+                continue
+            kept[r["label"]] += 1
+            fh.write(json.dumps({"text": r["text"] or "", "title": r["title"] or "", "label": r["label"],
+                                 "category": cn.platform_title(r["platform"]), "id": r["id"], "url": r["url"],
+                                 "decision": cn.action(r["action"]), "decided_at": beijing(r["at"]),
+                                 "reviewer": r["user"]}, ensure_ascii=False) + "\n")
+    print(f"已导出审核结果 {kept[1] + kept[0]} 条：确认 {kept[1]} 条（label 1），排除 {kept[0]} 条（label 0）"
+          + (f"，写入 {args.out}" if out is None else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     func = EVALUATORS.get(args.kind)
     if func is None:
@@ -400,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", help="标注的 JSON Lines 文件（默认：tests/data/sales_*.jsonl 和沙箱信息）")
     p.add_argument("--alpha", type=float, default=1.5, help="文本模型在分数中的权重（默认 1.5）")
     p.add_argument("--out", help="输出文件（默认 keywords/sales_model.json）")
+
+    p = add("labels", "导出审核结果为标注数据（确认=1，排除=0；JSON Lines，可用于 evaluate 和 train）",
+            cmd_labels, "certwatch labels --db certwatch.db --since 2026-11-01 --out 审核标注.jsonl")
+    p.add_argument("--since", help="只导出此日期（北京时间，YYYY-MM-DD）及以后的审核结果")
+    p.add_argument("--out", help="输出文件（默认标准输出）")
 
     p = add("classify", "判断信息是否涉嫌售卖假证（JSON Lines 输入输出）", cmd_classify,
             "echo '{\"id\": 1, \"text\": \"代办电工证 不用考试\"}' | certwatch classify -")

@@ -1984,3 +1984,20 @@ def list_recheck_runs(db: sqlite_utils.Database, limit: int = 100) -> list[dict]
 
 def running_recheck_runs(db: sqlite_utils.Database) -> list[dict]:
     return [_recheck_row(r) for r in db["recheck_runs"].rows_where("status = 'running'", order_by="id")]
+
+
+# ---- reviewed findings as labelled data
+
+def reviewed_findings(db: sqlite_utils.Database, since: str | None = None) -> list[dict]:
+    """Findings a reviewer has decided, as labelled listings: the latest
+    confirm or refer → 1, dismiss → 0 (sites are not listings). ``since``:
+    only decisions at or after that UTC time."""
+    rows = db.execute(
+        "SELECT f.id, f.platform, f.url, f.title, f.text, f.family, d.action, d.at, d.user FROM findings f"
+        " JOIN (SELECT finding_id, MAX(id) AS did FROM decisions"
+        "       WHERE finding_id IS NOT NULL AND action IN ('confirm', 'dismiss', 'refer') GROUP BY finding_id)"
+        " last ON last.finding_id = f.id"
+        " JOIN decisions d ON d.id = last.did"
+        " WHERE (? IS NULL OR d.at >= ?) ORDER BY f.id", [since, since]).fetchall()
+    keys = ("id", "platform", "url", "title", "text", "family", "action", "at", "user")
+    return [{**dict(zip(keys, r)), "label": 0 if r[6] == "dismiss" else 1} for r in rows]
