@@ -36,7 +36,7 @@ _TELEGRAM_SCAN = scanner(_TELEGRAM)
 _MOBILE_SCAN = scanner(_MOBILE)     # starts at the first digit, not at every position
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
 _DOMAIN_SCAN = scanner(_DOMAIN)     # skips Chinese text in C (see pipelines/fastre.py)
-_EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+_EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)+")   # see normalize._EMAIL_PART
 
 # Strings that look like WeChat IDs but are words of the listing.
 _NOT_WECHAT = frozenset({"wechat", "weixin", "number", "online", "http", "https"})
