@@ -141,7 +141,7 @@ DOWNLOAD_HANDLERS = {
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # Browser: Debian's chromium where present (CERTWATCH_CHROMIUM overrides),
 # else Playwright's own download.
-_CHROMIUM = os.environ.get("CERTWATCH_CHROMIUM") or shutil.which("chromium") or ""
+CHROMIUM = _CHROMIUM = os.environ.get("CERTWATCH_CHROMIUM") or shutil.which("chromium") or ""
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
     "headless": True,

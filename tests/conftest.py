@@ -1,19 +1,17 @@
-"""Shared fixtures: the sandbox (a subprocess on port 0, once per session),
-a fresh SQLite file per test, and a helper that runs the CLI in a
-subprocess (one Scrapy reactor per process)."""
+"""Shared fixtures: the sandbox (a subprocess on port 0, once per session,
+or one of a module's own), a fresh SQLite file per test, and the console
+app on a store seeded for the report pages. Plain helpers (run_cli,
+serving, login, browser options …) are in helpers.py, seed data in
+seeds.py."""
 from __future__ import annotations
 
-import json
-from contextlib import contextmanager
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+from helpers import seed_store
+# These used to live here: still importable from conftest.
+from helpers import DATA, ROOT, read_jsonl, run_cli, serving  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,12 +25,23 @@ def _isolated_home(tmp_path_factory):
         os.environ["HOME"] = old
 
 
-@pytest.fixture(scope="session")
-def sandbox():
+def _sandbox_process():
     from crawler.sandbox import process
     proc, url = process.start()
     yield url
     process.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    yield from _sandbox_process()
+
+
+@pytest.fixture(scope="module")
+def own_sandbox():
+    """A sandbox of the module's own, for tests that change its state
+    (takedowns, blocks, delisting)."""
+    yield from _sandbox_process()
 
 
 @pytest.fixture
@@ -48,38 +57,11 @@ def fresh_db(db_path):
     db.close()
 
 
-def run_cli(*args, input: str | bytes | None = None, timeout: float = 600, env: dict | None = None,
-            check: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "crawler.cli", *map(str, args)]
-    proc = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})},
-                          text=not isinstance(input, bytes))
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-@contextmanager
-def serving(db_path: str):
-    """`certwatch serve` on a free loopback port for browser tests; yields its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--db", db_path, "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline().strip()
-    if not line.startswith("http://127.0.0.1:"):
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line} {proc.stderr.read()[-2000:]}")
-    try:
-        yield line
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@pytest.fixture
+def reports_console(db_path):
+    """The console app on a store seeded for the report pages
+    (seeds.seed_reports): (app, db_path, ids)."""
+    from reports.console.app import create_app
+    from seeds import seed_reports
+    ids = seed_store(db_path, seed_reports)
+    return create_app(db_path), db_path, ids

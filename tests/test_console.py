@@ -2,7 +2,6 @@
 decisions, queue filters, the detail page and its network."""
 from __future__ import annotations
 
-import functools
 import importlib
 import re
 import sys
@@ -11,81 +10,22 @@ import textwrap
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import PASSWORD, csrf_in, csrf_of, login, run_cli
 from pipelines import store
 from pipelines.evidence import beijing_time
 from reports.console import app as console_app
 from reports.console.app import ConsoleSetupError, create_app
 from reports.console.passwords import hash_password, verify_password
-from tests.conftest import run_cli
-
-PASSWORD = "correct horse 123"
-XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-
-@functools.lru_cache(maxsize=1)
-def _hashed() -> str:
-    return hash_password(PASSWORD)       # scrypt is slow on purpose: once per run
-
-
-def seed(db) -> dict:
-    """Three listings (two share a WeChat ID and link the same fake site),
-    one benign one, one hostile title, and a fake site."""
-    items = [
-        {"url": "http://bbs.gongyou.cn/thread-1-1.html", "platform": "forum", "title": "低压电工证 不用考试",
-         "text": "代办低压电工证，不用考试，人不到场。微信 zb8888，官网可查 http://cx-mem-gov.cn/",
-         "flagged": True, "score": 91, "family": "special_operation", "keyword": "电工证",
-         "contacts": {"wechat": ["zb8888"], "domain": ["cx-mem-gov.cn"]},
-         "reasons": [{"code": "no_exam", "label": "不用考试", "weight": 2.5, "evidence": "不用考试"},
-                     {"code": "absent", "label": "人不到场", "weight": 2.0, "evidence": "人不到场"}]},
-        {"url": "http://mall.taohuo.cn/item/7.html", "platform": "market", "title": "焊工证 包过",
-         "text": "焊工证包过，加 V 信 zb8888 详谈", "flagged": True, "score": 80, "family": "special_operation",
-         "contacts": {"wechat": ["zb8888"], "phone": ["13800001111"]},
-         "reasons": [{"code": "pass_guarantee", "label": "包过", "weight": 2.0, "evidence": "包过"}]},
-        {"url": "http://www.fenleixinxi.cn/post/9.html", "platform": "classifieds", "title": XSS,
-         "text": XSS + " 叉车证 快速下证 QQ 123456", "flagged": True, "score": 70, "family": "special_equipment",
-         "contacts": {"qq": ["123456"]},
-         "reasons": [{"code": "fast", "label": "快速下证", "weight": 1.5, "evidence": "快速下证"},
-                     {"code": "x", "label": XSS, "weight": 0.5, "evidence": "<script>"}]},
-        {"url": "http://bbs.gongyou.cn/thread-2-1.html", "platform": "forum", "title": "电工证复审通知",
-         "text": "请持证人员按时复审", "flagged": False, "score": 5},
-    ]
-    rec = store.record_findings(db, items, None)
-    site = store.record_site(db, {"domain": "cx-mem-gov.cn", "host": "cx-mem-gov.cn",
-                                  "url": "http://cx-mem-gov.cn/", "verdict": "fake_gov_site", "score": 95,
-                                  "impersonates": "cx.mem.gov.cn",
-                                  "reasons": [{"code": "gov_moved", "label": "gov 移出后缀", "weight": 3,
-                                               "evidence": "cx-mem-gov"}],
-                                  "whois": {"registrar": "某某网络科技有限公司", "registrant": "张某",
-                                            "creation_date": "2024-05-01T10:00:00+08:00"}})
-    store.link_finding_site(db, rec[0].id, site, "http://cx-mem-gov.cn/")
-    store.link_finding_site(db, rec[1].id, site, "http://cx-mem-gov.cn/?id=1")
-    ids = {"wechat1": rec[0].id, "wechat2": rec[1].id, "xss": rec[2].id, "benign": rec[3].id, "site": site}
-    for name, role in (("admin1", "admin"), ("rev", "reviewer"), ("mon", "monitor"), ("ro", "readonly")):
-        store.add_user(db, name, role, _hashed())
-    return ids
+from seeds import seed_console
 
 
 @pytest.fixture
 def console(db_path):
     db = store.connect(db_path)
-    ids = seed(db)
+    ids = seed_console(db)
     app = create_app(db_path)
     yield app, db, ids
     db.close()
-
-
-def login(app, name: str, password: str = PASSWORD, client: TestClient | None = None):
-    client = client or TestClient(app)
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"name": name, "password": password, "csrf_token": token, "next": "/queue"},
-                    follow_redirects=False)
-    return client, r
-
-
-def csrf_of(client) -> str:
-    page = client.get("/queue")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
 
 def test_password_hash_is_salted_scrypt():
@@ -165,7 +105,7 @@ def test_login_form_needs_its_csrf_token_and_next_stays_local(console):
     r = client.post("/login", data={"name": "rev", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 403
     page = client.get("/login?next=//evil.example/x")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    token = csrf_in(page.text)
     r = client.post("/login", data={"name": "rev", "password": PASSWORD, "csrf_token": token,
                                     "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/queue"

@@ -7,39 +7,36 @@ import re
 
 import pytest
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from helpers import chromium, fill_login, serving_seeded
 from pipelines import store
-from tests.conftest import serving
-from tests.test_console import PASSWORD, XSS, seed
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from seeds import XSS, seed_console
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    db_path = str(tmp_path_factory.mktemp("console") / "certwatch.db")
-    db = store.connect(db_path)
-    ids = seed(db)
+def seed(db) -> dict:
+    """The console's seed and six more flagged forum posts (ids["extra"])."""
+    ids = seed_console(db)
     extra = store.record_findings(db, [
         {"url": f"http://bbs.gongyou.cn/thread-{100 + n}-1.html", "platform": "forum",
          "title": f"特种作业证代办 {n} 号", "text": "包过 不用考试", "flagged": True, "score": 60 - n,
          "reasons": [{"code": "pass_guarantee", "label": "包过", "weight": 2.0, "evidence": "包过"}]}
         for n in range(6)], None)
     ids["extra"] = [r.id for r in extra]
-    db.close()
-    with serving(db_path) as line:
+    return ids
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db_path = str(tmp_path_factory.mktemp("console") / "certwatch.db")
+    with serving_seeded(db_path, seed) as (line, ids):
         yield line, db_path, ids
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +49,7 @@ def reviewer(server, browser):
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.goto(base + "/queue")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fqueue$"))
-    page.fill("input[name=name]", "rev")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    fill_login(page, "rev")
     expect(page).to_have_url(base + "/queue")
     yield page
     context.close()
@@ -172,9 +167,7 @@ def test_readonly_user_cannot_decide(server, browser):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     page.goto(base + "/login")
-    page.fill("input[name=name]", "ro")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    fill_login(page, "ro")
     expect(page).to_have_url(base + "/queue")
     expect(page.locator(".who")).to_contain_text("只读")
     assert page.locator("input[name=items]").count() == 0 and page.locator("#act-confirm").count() == 0

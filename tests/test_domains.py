@@ -7,37 +7,37 @@ import re
 
 import pytest
 
-from conftest import DATA, read_jsonl, run_cli
+from helpers import DATA, read_jsonl, run_cli
 from pipelines import lookalike, pagesignals
 from pipelines.lookalike import judge, score_host, site_judge
 
 
-def _figures(out: str) -> dict:
+def _evaluate(name: str) -> tuple[str, dict]:
+    """`certwatch evaluate domains` on a data file: its output and figures."""
+    out = run_cli("evaluate", "domains", DATA / name, check=True).stdout
     figures = {}
     for key in ("recall", "FPR", "official_fp"):
         m = re.search(rf"{key} = ([0-9.]+)", out)
         assert m, out
         figures[key] = float(m.group(1))
-    return figures
+    return out, figures
 
 
 # ---------------------------------------------------------------- targets (regression fence)
 
 def test_evaluate_domain_names_meets_targets():
-    proc = run_cli("evaluate", "domains", DATA / "domains.jsonl", check=True)
-    f = _figures(proc.stdout)
-    assert f["recall"] >= 0.90, proc.stdout
-    assert f["FPR"] <= 0.01, proc.stdout
-    assert f["official_fp"] == 0, proc.stdout
-    assert "类别" in proc.stdout and "gov_flattened" in proc.stdout
+    out, f = _evaluate("domains.jsonl")
+    assert f["recall"] >= 0.90, out
+    assert f["FPR"] <= 0.01, out
+    assert f["official_fp"] == 0, out
+    assert "类别" in out and "gov_flattened" in out
 
 
 def test_evaluate_full_sites_meets_targets():
-    proc = run_cli("evaluate", "domains", DATA / "sites_full.jsonl", check=True)
-    f = _figures(proc.stdout)
-    assert f["recall"] >= 0.97, proc.stdout
-    assert f["FPR"] <= 0.01, proc.stdout
-    assert f["official_fp"] == 0, proc.stdout
+    out, f = _evaluate("sites_full.jsonl")
+    assert f["recall"] >= 0.97, out
+    assert f["FPR"] <= 0.01, out
+    assert f["official_fp"] == 0, out
 
 
 def test_no_official_or_gov_host_is_ever_flagged():

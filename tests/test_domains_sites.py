@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_cli
 from crawler.resolver import SandboxResolver, sandbox_get
 from crawler.sandbox.world import world
+from helpers import ROOT, run_cli
 from pipelines import store
 
 FAKES = {s.host for s in world().sites if s.kind == "fake"}

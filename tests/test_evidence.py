@@ -3,19 +3,16 @@ verification, tampering, bounds and failures, and the console's views."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 
 import pytest
 from fastapi.testclient import TestClient
 
 from crawler.sandbox.world import world
+from crawler.settings import CHROMIUM
+from helpers import add_users, launch_options, post_login, run_cli
 from pipelines import evidence, store
 from reports.console.app import create_app
-from reports.console.passwords import hash_password
-from tests.conftest import run_cli
-
-PASSWORD = "evidence pass 123"
 
 
 def pick_listings():
@@ -44,7 +41,7 @@ def captured(sandbox, tmp_path_factory):
                                   "verdict": "fake_gov_site", "score": 95})
     official = store.record_site(db, {"domain": "cx.mem.gov.cn", "url": "http://cx.mem.gov.cn/",
                                       "verdict": "official", "score": 0})
-    store.add_user(db, "rev", "reviewer", hash_password(PASSWORD))
+    add_users(db, "rev")
     db.close()
     run = run_cli("evidence", "capture", "--sandbox", sandbox, "--db", db_path, "--operator", "张三",
                   "--quiet", timeout=300)
@@ -150,10 +147,10 @@ def test_capture_is_bounded_and_failures_are_recorded(sandbox, db_path):
     try:
         listing = pick_listings()["forum"]
         store.record_findings(db, [{"url": listing.url, "flagged": True, "score": 80}], None)
-        small = evidence.CaptureConfig(sandbox=sandbox, executable_path="/usr/bin/chromium", max_bytes=200)
+        small = evidence.CaptureConfig(sandbox=sandbox, executable_path=CHROMIUM, max_bytes=200)
         stats = evidence.capture(db, small)
         assert (stats.ok, stats.failed) == (0, 1) and "大小上限" in stats.errors[0][1]
-        hurried = evidence.CaptureConfig(sandbox=sandbox, executable_path="/usr/bin/chromium",
+        hurried = evidence.CaptureConfig(sandbox=sandbox, executable_path=CHROMIUM,
                                          item_timeout=0.05)
         stats = evidence.capture(db, hurried)
         assert (stats.ok, stats.failed) == (0, 1) and "秒未完成" in stats.errors[0][1]
@@ -174,9 +171,7 @@ def test_file_paths_cannot_leave_the_evidence_folder(tmp_path):
 def test_console_shows_evidence_safely(captured):
     app = create_app(captured["db_path"])
     client = TestClient(app)
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    client.post("/login", data={"name": "rev", "password": PASSWORD, "csrf_token": token})
+    post_login(client, "rev")
     fid = captured["ids"]["platforms"]["forum"]
     db = store.connect(captured["db_path"])
     try:
@@ -212,8 +207,7 @@ def test_chinese_text_renders_as_glyphs_not_boxes():
 
     async def shots():
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                               args=list(evidence.CaptureConfig.launch_args))
+            browser = await pw.chromium.launch(**launch_options(evidence.CaptureConfig.launch_args))
             page = await browser.new_page(viewport={"width": 200, "height": 60})
             out = []
             for text in ("电工证", "焊工证"):

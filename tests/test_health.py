@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from scrapy.http import HtmlResponse, Request
 from scrapy.settings import Settings
 
-from conftest import run_cli
 from crawler.health import block_reason, platform_health, send_webhook
 from crawler.politeness import Politeness
 from crawler.profiles import ProfileError, load_profiles, parse_profile
+from helpers import run_cli, sandbox_admin
 from pipelines import store
 
 TROUBLED = "laowu,xinxigang,kongkong"
-
-
-def admin(sandbox: str, payload: dict) -> dict:
-    req = urllib.request.Request("http://sandbox.admin/troubled", data=json.dumps(payload).encode(),
-                                 method="POST")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": sandbox}))
-    with opener.open(req, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 class Receiver:
@@ -80,7 +71,7 @@ def health(db_path, sweep_id):
 
 def test_blocked_and_broken_detected_on_sandbox(sandbox, db_path, receiver):
     # 1. Healthy: no captcha yet, old design. Every platform answers.
-    admin(sandbox, {"reset": True, "captcha_after": 1000, "redesign": False})
+    sandbox_admin(sandbox, "/troubled", {"reset": True, "captcha_after": 1000, "redesign": False})
     out = sweep(sandbox, db_path, "gongyou,laowu,xinxigang", "--set", f"CERTWATCH_WEBHOOK_URL={receiver.url}")
     assert out.returncode == 0, out.stderr
     rows, alerts = health(db_path, 1)
@@ -92,11 +83,11 @@ def test_blocked_and_broken_detected_on_sandbox(sandbox, db_path, receiver):
     # xinxigang limits queries to 12 characters: the long ones were skipped, not sent.
     assert rows["xinxigang"]["search_pages"] < rows["gongyou"]["search_pages"]
     # 2. Trouble: captcha after 4 requests, redesigned result markup, empty platform.
-    admin(sandbox, {"reset": True, "captcha_after": 4, "redesign": True})
+    sandbox_admin(sandbox, "/troubled", {"reset": True, "captcha_after": 4, "redesign": True})
     try:
         out = sweep(sandbox, db_path, f"gongyou,{TROUBLED}", "--set", f"CERTWATCH_WEBHOOK_URL={receiver.url}")
     finally:
-        admin(sandbox, {"reset": True, "captcha_after": 1000, "redesign": False})
+        sandbox_admin(sandbox, "/troubled", {"reset": True, "captcha_after": 1000, "redesign": False})
     assert out.returncode == 0, out.stderr
     assert "注意：平台 laowu 被拦截" in out.stdout and "注意：平台 kongkong 失效" in out.stdout
     rows, alerts = health(db_path, 2)

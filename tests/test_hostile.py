@@ -1,30 +1,13 @@
 """Hostile pages never crash a sweep; private addresses are refused in real mode."""
-import textwrap
-
 import pytest
 
-from conftest import run_cli
 from crawler.middlewares import AddressGuardMiddleware, is_public_address
+from helpers import forum_profile, run_cli
 from pipelines import store
 
 
 def test_hostile_pages_are_skipped_with_reasons(sandbox, db_path, tmp_path):
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "hostile.yaml").write_text(textwrap.dedent("""
-        name: hostile
-        title: 恶意页面论坛
-        kind: forum
-        sandbox: true
-        hosts: [bad.gongyou.cn]
-        search:
-          url: "http://bad.gongyou.cn/search.php?q={query}&page={page}"
-          max_pages: 1
-          result: "table.threads a.subject::attr(href)"
-        detail:
-          title: "h1.subject::text"
-          text: "div.post-content ::text"
-    """), encoding="utf-8")
+    profiles = forum_profile(tmp_path / "profiles", "hostile", "恶意页面论坛", "bad.gongyou.cn")
     proc = run_cli("sweep", "--db", db_path, "--sandbox", sandbox, "--profiles", profiles,
                    "--platforms", "hostile", "--keyword", "焊工证", "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]

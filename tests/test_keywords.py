@@ -8,6 +8,7 @@ import logging
 import openpyxl
 import pytest
 
+from helpers import cli
 from keywords import default_keywords, expand_queries, jieba_userdict, platform_queries, variants_of
 from keywords.library import KeywordFileError, import_file, parse_file, write_template
 from pipelines import store
@@ -127,15 +128,6 @@ def test_template_export_reimport_roundtrip(tmp_path, fresh_db):
         rows = list(csv.reader(fh))
     assert rows[0] == ["关键词", "行业", "类别", "提供单位", "状态"]
     assert ["招聘", "通用", "排除词", "区市场监管局", "停用"] in rows
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """The CLI in-process (commands that do not crawl)."""
-    from crawler.cli import main
-    capsys.readouterr()
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_import_list_disable_export(tmp_path, db_path, capsys):

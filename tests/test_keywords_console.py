@@ -8,14 +8,11 @@ import re
 import openpyxl
 import pytest
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from helpers import add_users, chromium, csrf_of, fill_login, login, seed_store, serving_seeded
 from pipelines import store
 from reports.console.app import create_app
-from tests.conftest import serving
-from tests.test_console import PASSWORD, _hashed, login
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def xlsx_bytes(rows) -> bytes:
@@ -34,8 +31,7 @@ GOOD_AND_BAD = [["关键词", "行业", "类别", "提供单位"], ["低压电�
 
 
 def seed_users_and_sweep(db) -> int:
-    for name, role in (("mon", "monitor"), ("rev", "reviewer")):
-        store.add_user(db, name, role, _hashed())
+    add_users(db, "mon", "rev")
     sweep_id = store.start_sweep(db, ["laowu", "gongyou"], "sandbox")
     rec = store.record_findings(db, [{"url": "http://bbs.gongyou.cn/thread-7-1.html", "platform": "gongyou",
                                       "title": "高压电工证 包过", "text": "包过", "flagged": True, "score": 77}],
@@ -58,20 +54,13 @@ def seed_users_and_sweep(db) -> int:
 
 @pytest.fixture
 def app(db_path):
-    db = store.connect(db_path)
-    sweep_id = seed_users_and_sweep(db)
-    db.close()
-    return create_app(db_path), db_path, sweep_id
-
-
-def csrf(client, path="/keywords") -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    return create_app(db_path), db_path, seed_store(db_path, seed_users_and_sweep)
 
 
 def test_keyword_library_page(app):
     application, db_path, _ = app
     client, _ = login(application, "mon")
-    token = csrf(client)
+    token = csrf_of(client, "/keywords")
     r = client.post("/keywords/import", data={"csrf_token": token},
                     files={"file": ("应急局.xlsx", xlsx_bytes(GOOD_AND_BAD), "application/octet-stream")})
     assert r.status_code == 200
@@ -107,7 +96,7 @@ def test_keyword_library_page(app):
 def test_schedules_page(app):
     application, db_path, _ = app
     client, _ = login(application, "mon")
-    token = csrf(client, "/schedules")
+    token = csrf_of(client, "/schedules")
     r = client.post("/schedules/add", data={"csrf_token": token, "name": "夜巡", "cron": "0 25 * * *"})
     assert r.status_code == 400 and "cron 表达式无效" in r.text
     r = client.post("/schedules/add", data={"csrf_token": token, "name": "夜巡", "cron": "0 2 * * *",
@@ -148,10 +137,7 @@ def test_sweeps_pages_and_permissions(app):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db_path = str(tmp_path_factory.mktemp("kwconsole") / "certwatch.db")
-    db = store.connect(db_path)
-    seed_users_and_sweep(db)
-    db.close()
-    with serving(db_path) as line:
+    with serving_seeded(db_path, seed_users_and_sweep) as (line, _):
         yield line, db_path
 
 
@@ -159,41 +145,34 @@ def test_monitor_in_browser(served, tmp_path):
     base, db_path = served
     upload = tmp_path / "建管委关键词.xlsx"
     upload.write_bytes(xlsx_bytes(GOOD_AND_BAD))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        try:
-            page = browser.new_page(locale="zh-CN")
-            page.goto(base + "/keywords")
-            page.fill("input[name=name]", "mon")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.goto(base + "/keywords")
-            expect(page.locator("h1")).to_have_text("关键词库")
-            page.set_input_files("input[type=file]", str(upload))
-            page.click("form[action='/keywords/import'] button[type=submit]")
-            expect(page.locator("table.import-errors tbody tr")).to_have_count(1)
-            expect(page.locator("table.import-errors")).to_contain_text("未知行业“工地”")
-            expect(page.locator("tr[data-term='低压电工证'] td.state")).to_have_text("启用")
-            page.click("tr[data-term='低压电工证'] button")
-            page.goto(base + "/keywords?state=all")
-            expect(page.locator("tr[data-term='低压电工证'] td.state")).to_have_text("停用")
-            # 巡查计划: create, see the next run times, queue a run.
-            page.click("header nav a[href='/schedules']")
-            page.fill("#new-schedule input[name=name]", "每晚特种作业")
-            page.fill("#new-schedule input[name=cron]", "0 2 * * *")
-            page.click("#new-schedule button[type=submit]")
-            row = page.locator("tr[data-schedule='每晚特种作业']")
-            expect(row.locator("td.upcoming")).to_contain_text("02:00")
-            row.locator("button", has_text="立即执行").click()
-            expect(page.locator("p.flash")).to_contain_text("加入执行队列")
-            # 巡查记录: health per platform.
-            page.click("header nav a[href='/sweeps']")
-            expect(page.locator("table.sweeps")).to_contain_text("劳务论坛：被拦截")
-            page.click("table.sweeps a")
-            expect(page.locator("tr[data-platform='laowu']")).to_contain_text("被拦截")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(locale="zh-CN")
+        page.goto(base + "/keywords")
+        fill_login(page, "mon")
+        page.goto(base + "/keywords")
+        expect(page.locator("h1")).to_have_text("关键词库")
+        page.set_input_files("input[type=file]", str(upload))
+        page.click("form[action='/keywords/import'] button[type=submit]")
+        expect(page.locator("table.import-errors tbody tr")).to_have_count(1)
+        expect(page.locator("table.import-errors")).to_contain_text("未知行业“工地”")
+        expect(page.locator("tr[data-term='低压电工证'] td.state")).to_have_text("启用")
+        page.click("tr[data-term='低压电工证'] button")
+        page.goto(base + "/keywords?state=all")
+        expect(page.locator("tr[data-term='低压电工证'] td.state")).to_have_text("停用")
+        # 巡查计划: create, see the next run times, queue a run.
+        page.click("header nav a[href='/schedules']")
+        page.fill("#new-schedule input[name=name]", "每晚特种作业")
+        page.fill("#new-schedule input[name=cron]", "0 2 * * *")
+        page.click("#new-schedule button[type=submit]")
+        row = page.locator("tr[data-schedule='每晚特种作业']")
+        expect(row.locator("td.upcoming")).to_contain_text("02:00")
+        row.locator("button", has_text="立即执行").click()
+        expect(page.locator("p.flash")).to_contain_text("加入执行队列")
+        # 巡查记录: health per platform.
+        page.click("header nav a[href='/sweeps']")
+        expect(page.locator("table.sweeps")).to_contain_text("劳务论坛：被拦截")
+        page.click("table.sweeps a")
+        expect(page.locator("tr[data-platform='laowu']")).to_contain_text("被拦截")
     db = store.connect(db_path)
     assert store.query_keywords(db, search="低压电工证")[0]["active"] == 0
     assert store.list_runs(db)[0]["status"] == "pending"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from helpers import run_cli
 from pipelines import store
-from tests.conftest import run_cli
 
 
 def _seed(db) -> dict:

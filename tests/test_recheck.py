@@ -2,34 +2,16 @@
 present (with a screenshot), blocked / 5xx = unknown; the schedule."""
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from crawler.sandbox import process
 from crawler.sandbox.world import world
+from helpers import run_cli, sandbox_admin
 from pipelines import store
 from reports.recheck import decide, due_label, parse_days
-from tests.conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def own_sandbox():
-    """A sandbox of our own: takedowns and blocks change its state."""
-    proc, url = process.start()
-    yield url
-    process.stop(proc)
-
-
-def admin(sandbox: str, path: str, data: dict) -> dict:
-    proxy = urllib.request.ProxyHandler({"http": sandbox})
-    opener = urllib.request.build_opener(proxy)
-    req = urllib.request.Request(f"http://sandbox.admin{path}", data=json.dumps(data).encode(), method="POST")
-    with opener.open(req, timeout=10) as resp:
-        return json.loads(resp.read())
+from seeds import sent_takedowns
 
 
 def pick(platform: str, parity: int, skip: set) -> object:
@@ -41,23 +23,6 @@ def pick(platform: str, parity: int, skip: set) -> object:
     raise AssertionError("no listing")
 
 
-PROFILE = {"market": "taohuo", "classifieds": "fenleixinxi", "forum": "gongyou"}
-
-
-def seed(db, listings) -> dict[int, int]:
-    """Findings for the listings, confirmed, in one sent takedown batch per platform."""
-    items = [{"url": l.url, "platform": PROFILE[l.platform], "title": l.title, "text": l.text,
-              "seller": l.seller, "flagged": True, "score": 90} for l in listings]
-    ids = {}
-    for l, rec in zip(listings, store.record_findings(db, items, None)):
-        store.add_decision(db, "审核员甲", "confirm", finding_id=rec.id)
-        ids[l.num] = rec.id
-    for platform in sorted({PROFILE[l.platform] for l in listings}):
-        batch = store.create_takedown(db, platform, "监测员")
-        store.mark_takedown_sent(db, batch, "监测员")
-    return ids
-
-
 def test_recheck_on_the_sandbox(own_sandbox, db_path):
     skip: set = set()
     gone_404 = pick("market", 0, skip)          # even num: 404 once taken down
@@ -67,11 +32,11 @@ def test_recheck_on_the_sandbox(own_sandbox, db_path):
     down_5xx = pick("forum", 0, skip)
     captcha = pick("market", 0, skip)
     db = store.connect(db_path)
-    ids = seed(db, [gone_404, gone_notice, gone_gbk, present, down_5xx, captcha])
+    ids = sent_takedowns(db, [gone_404, gone_notice, gone_gbk, present, down_5xx, captcha])
     db.close()
-    admin(own_sandbox, "/takedown", {"nums": [gone_404.num, gone_notice.num, gone_gbk.num]})
-    admin(own_sandbox, "/block", {"nums": [down_5xx.num], "status": 503})
-    admin(own_sandbox, "/block", {"nums": [captcha.num], "status": 200})
+    sandbox_admin(own_sandbox, "/takedown", {"nums": [gone_404.num, gone_notice.num, gone_gbk.num]})
+    sandbox_admin(own_sandbox, "/block", {"nums": [down_5xx.num], "status": 503})
+    sandbox_admin(own_sandbox, "/block", {"nums": [captcha.num], "status": 200})
 
     # Not due yet (sent just now, first check at T+1): nothing is fetched.
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, timeout=120)
@@ -108,8 +73,8 @@ def test_recheck_on_the_sandbox(own_sandbox, db_path):
 
     # The platform takes the rest down; the next check sees them gone, removed
     # items are not fetched again.
-    admin(own_sandbox, "/block", {"nums": [down_5xx.num, captcha.num], "status": 0})
-    admin(own_sandbox, "/takedown", {"nums": [present.num, down_5xx.num]})
+    sandbox_admin(own_sandbox, "/block", {"nums": [down_5xx.num, captcha.num], "status": 0})
+    sandbox_admin(own_sandbox, "/takedown", {"nums": [present.num, down_5xx.num]})
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force",
                    "--no-screenshots", timeout=180)
     assert "复查 3 条：已下架 2，仍在线 1，无法判断 0" in proc.stdout, proc.stdout

@@ -5,36 +5,16 @@ seller page that cannot be used never turns into "removed"."""
 from __future__ import annotations
 
 import collections
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
 
 from crawler.profiles import ProfileError, load_profiles, parse_profile
-from crawler.sandbox import process
 from crawler.sandbox.world import world
+from helpers import run_cli, sandbox_admin, sandbox_text
 from pipelines import store
-from tests.conftest import run_cli
-from tests.test_recheck import admin, seed
-
-
-@pytest.fixture(scope="module")
-def own_sandbox():
-    """A sandbox of our own: delisting changes its state."""
-    proc, url = process.start()
-    yield url
-    process.stop(proc)
-
-
-def fetch(sandbox: str, url: str) -> tuple[int, str]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": sandbox}))
-    try:
-        with opener.open(url, timeout=10) as resp:
-            return resp.status, resp.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
+from seeds import sent_takedowns
 
 
 def same_seller_pair():
@@ -49,16 +29,16 @@ def same_seller_pair():
 def test_delisted_from_seller_page(own_sandbox, db_path, tmp_path):
     delisted, untouched = same_seller_pair()
     db = store.connect(db_path)
-    ids = seed(db, [delisted, untouched])
+    ids = sent_takedowns(db, [delisted, untouched])
     db.close()
 
     shop = "http://mall.taohuo.cn/shop/" + urllib.parse.quote(delisted.seller)
-    status, page = fetch(own_sandbox, shop)
+    status, page = sandbox_text(own_sandbox, shop)
     assert status == 200 and f"/item/{delisted.num}.html" in page and f"/item/{untouched.num}.html" in page
-    admin(own_sandbox, "/delist", {"nums": [delisted.num]})
-    status, page = fetch(own_sandbox, shop)
+    sandbox_admin(own_sandbox, "/delist", {"nums": [delisted.num]})
+    status, page = sandbox_text(own_sandbox, shop)
     assert f"/item/{delisted.num}.html" not in page and f"/item/{untouched.num}.html" in page
-    status, page = fetch(own_sandbox, delisted.url)        # the item page itself is stale, still there
+    status, page = sandbox_text(own_sandbox, delisted.url)        # the item page itself is stale, still there
     assert status == 200 and delisted.title in page
 
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force",
@@ -79,7 +59,7 @@ def test_delisted_from_seller_page(own_sandbox, db_path, tmp_path):
     data = yaml.safe_load(open("crawler/profiles/taohuo.yaml", encoding="utf-8"))
     data["removed"]["seller_page"] = "h1.item-title::text"
     (tmp_path / "taohuo.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    admin(own_sandbox, "/delist", {"nums": [untouched.num]})
+    sandbox_admin(own_sandbox, "/delist", {"nums": [untouched.num]})
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force",
                    "--no-screenshots", "--profiles", str(tmp_path), timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -11,10 +11,10 @@ import zipfile
 import openpyxl
 import pytest
 
+from helpers import run_cli
 from pipelines import store
 from reports import referral
-from tests.conftest import run_cli
-from tests.test_takedown import add_screenshot
+from seeds import add_all_files, add_screenshot
 
 
 def seed(db) -> dict:
@@ -122,14 +122,6 @@ def _keys(value) -> list[str]:
     if isinstance(value, list):
         return [k for v in value for k in _keys(v)]
     return []
-
-
-def add_all_files(db, finding_id: int) -> None:
-    """A capture with one file of every kind the capture writes."""
-    from pipelines.evidence import KINDS_EXT, store_file
-    root = store.evidence_dir(db)
-    files = [store_file(root, kind, f"{kind}-{finding_id}".encode()) for kind in KINDS_EXT]
-    store.add_evidence(db, {"finding_id": finding_id, "url": "http://x/", "files": files, "tool": "test"})
 
 
 def test_package_speaks_chinese(fresh_db, tmp_path):

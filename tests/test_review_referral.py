@@ -9,25 +9,26 @@ import urllib.parse
 
 from fastapi.testclient import TestClient
 
+from helpers import csrf_in, logged_in
 from pipelines import store
 from reports import referral
-from tests.test_stats_console import app, login  # noqa: F401  (fixture)
+from seeds import add_all_files
 
 
-def test_refer_from_the_queue(app):  # noqa: F811
-    application, db_path, ids = app
+def test_refer_from_the_queue(reports_console):
+    application, db_path, ids = reports_console
     db = store.connect(db_path)
     pending = store.record_findings(db, [{"url": "http://bbs.gongyou.cn/thread-99-1.html", "platform": "gongyou",
                                           "title": "代办电工证 99", "text": "包过", "flagged": True}], None)[0].id
     db.close()
     rev = TestClient(application)
-    csrf = login(rev, "rev")
+    csrf = logged_in(rev, "rev")
     finding, site = ids["gongyou"][0], ids["A"]
 
     page = rev.get("/queue?status=")          # all statuses: site A is already referred once
     assert page.status_code == 200 and "移交公安（生成线索包）" in page.text
     assert f'value="finding:{finding}"' in page.text and f'value="site:{site}"' in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_in(page.text)
     back = "/queue?status="
 
     # Without the CSRF token nothing happens.
@@ -50,7 +51,7 @@ def test_refer_from_the_queue(app):  # noqa: F811
     page = rev.get(target)
     items = html.unescape(re.search(r'name="items" value="([^"]*)"', page.text).group(1))
     assert items == f"{finding},s{site}"
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    csrf = csrf_in(page.text)
     r = rev.post("/reports/referrals/create", data={"csrf_token": csrf, "items": items, "unit": "区公安分局"})
     assert r.status_code == 200 and "已生成线索移交单" in r.text
 
@@ -65,11 +66,10 @@ def test_refer_from_the_queue(app):  # noqa: F811
     db.close()
 
 
-def test_detail_pages_show_codes_in_chinese(app):  # noqa: F811
+def test_detail_pages_show_codes_in_chinese(reports_console):
     """Evidence file kinds, platform ids, WHOIS fields and values, site source
     and decision actions are shown to reviewers in Chinese."""
-    from tests.test_referral import add_all_files
-    application, db_path, ids = app
+    application, db_path, ids = reports_console
     db = store.connect(db_path)
     site = ids["A"]
     finding, other = [r.id for r in store.record_findings(db, [
@@ -82,7 +82,7 @@ def test_detail_pages_show_codes_in_chinese(app):  # noqa: F811
                                      "name_servers": ["ns1.dns.cn", "ns2.dns.cn"], "created": "2024-08-01"}})
     db.close()
     client = TestClient(application)
-    login(client, "ro")
+    logged_in(client, "ro")
 
     page = client.get(f"/finding/{finding}").text
     files = re.findall(r'<a href="/evidence/\d+/file/(\w+)">([^<]*)</a>', page)

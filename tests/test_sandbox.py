@@ -2,22 +2,11 @@
 import json
 import socket
 import urllib.parse
-import urllib.request
 
 import pytest
 
 from crawler.sandbox.world import PAGE_SIZE, World, world
-
-
-def fetch(sandbox, url, data=None):
-    proxy = urllib.request.ProxyHandler({"http": sandbox})
-    opener = urllib.request.build_opener(proxy)
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    try:
-        with opener.open(req, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
+from helpers import sandbox_fetch
 
 
 def test_world_is_deterministic_and_labelled():
@@ -34,7 +23,7 @@ def test_world_is_deterministic_and_labelled():
 
 def test_search_engine_pages(sandbox):
     q = "电工证 代办"
-    status, _, body = fetch(sandbox, "http://www.zhaozhao.cn/s?wd=" + urllib.parse.quote(q))
+    status, _, body = sandbox_fetch(sandbox, "http://www.zhaozhao.cn/s?wd=" + urllib.parse.quote(q))
     html = body.decode("utf-8")
     assert status == 200 and 'class="result-link"' in html
     results = world().engine_search(q)
@@ -43,9 +32,10 @@ def test_search_engine_pages(sandbox):
 
 
 def test_marketplace_search_needs_javascript(sandbox):
-    status, _, body = fetch(sandbox, "http://mall.taohuo.cn/search?q=" + urllib.parse.quote("焊工证"))
+    status, _, body = sandbox_fetch(sandbox, "http://mall.taohuo.cn/search?q=" + urllib.parse.quote("焊工证"))
     assert status == 200 and b"goods-link" not in body and b"market.js" in body
-    status, headers, body = fetch(sandbox, "http://mall.taohuo.cn/api/search?q=" + urllib.parse.quote("焊工证"))
+    status, headers, body = sandbox_fetch(sandbox,
+                                          "http://mall.taohuo.cn/api/search?q=" + urllib.parse.quote("焊工证"))
     data = json.loads(body)
     assert headers["Content-Type"].startswith("application/json")
     assert data["items"] and all(i["url"].startswith("/item/") for i in data["items"])
@@ -53,13 +43,13 @@ def test_marketplace_search_needs_javascript(sandbox):
 
 def test_classifieds_are_gbk(sandbox):
     listing = next(l for l in world().listings if l.platform == "classifieds" and not l.removed)
-    status, headers, body = fetch(sandbox, listing.url)
+    status, headers, body = sandbox_fetch(sandbox, listing.url)
     assert status == 200 and "charset=gbk" in headers["Content-Type"]
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")
     assert listing.title in body.decode("gbk")
     q = urllib.parse.quote("电工证", encoding="gbk")
-    status, _, body = fetch(sandbox, f"http://www.fenleixinxi.cn/search?kw={q}")
+    status, _, body = sandbox_fetch(sandbox, f"http://www.fenleixinxi.cn/search?kw={q}")
     assert "电工证" in body.decode("gbk")
 
 
@@ -67,25 +57,25 @@ def test_removed_listings(sandbox):
     w = world()
     gone404 = next(l for l in w.listings if l.removed == "404")
     notice = next(l for l in w.listings if l.removed == "notice")
-    assert fetch(sandbox, gone404.url)[0] == 404
-    status, _, body = fetch(sandbox, notice.url)
+    assert sandbox_fetch(sandbox, gone404.url)[0] == 404
+    status, _, body = sandbox_fetch(sandbox, notice.url)
     from crawler.sandbox.world import PLATFORMS
     assert status == 200
     assert PLATFORMS[notice.platform].removed_notice in body.decode(PLATFORMS[notice.platform].encoding)
 
 
 def test_official_and_fake_sites(sandbox):
-    status, _, body = fetch(sandbox, "http://cx.mem.gov.cn/")
+    status, _, body = sandbox_fetch(sandbox, "http://cx.mem.gov.cn/")
     assert status == 200 and "政府网站标识码" in body.decode()
-    status, _, body = fetch(sandbox, "http://cx-mem-gov.cn/")
+    status, _, body = sandbox_fetch(sandbox, "http://cx-mem-gov.cn/")
     assert status == 200 and "身份证号" in body.decode() and "政府网站标识码" not in body.decode()
 
 
 def test_unknown_host_and_garbage_requests(sandbox):
-    assert fetch(sandbox, "http://no-such-host.example/")[0] == 502
+    assert sandbox_fetch(sandbox, "http://no-such-host.example/")[0] == 502
     host, port = urllib.parse.urlsplit(sandbox).hostname, urllib.parse.urlsplit(sandbox).port
     with socket.create_connection((host, port), timeout=5) as s:
         s.sendall(b"\x00\xff garbage\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 400")
     # The server is still up.
-    assert fetch(sandbox, "http://sandbox.admin/health")[0] == 200
+    assert sandbox_fetch(sandbox, "http://sandbox.admin/health")[0] == 200

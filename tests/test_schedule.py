@@ -14,12 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import ROOT, run_cli
 from crawler.sandbox.world import world
 from crawler.scheduler import (ScheduleError, Scheduler, add_schedule, edit_schedule, next_times,
                                parse_time)
+from helpers import ROOT, cli, run_cli
 from keywords import default_keywords, expand_queries
 from pipelines import store
+from seeds import sent_takedowns
 
 KEYWORD = "高压电工证"          # 8 queries: a sweep of one platform takes a few seconds
 DUE = "2026-12-01T02:00:30+08:00"
@@ -113,18 +114,6 @@ def test_locks_one_owner_expiry_and_dead_owner(fresh_db, db_path):
     sched = Scheduler(db_path)
     assert sched.acquire(fresh_db, ["platform:forum"])
     assert not Scheduler(db_path).acquire(fresh_db, ["platform:forum"])    # a live owner holds it
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """The CLI in-process (commands that do not crawl)."""
-    from crawler.cli import main
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:           # --help
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_schedule_commands(db_path, capsys):
@@ -344,19 +333,9 @@ def test_capture_failure_is_recorded_and_the_scheduler_finishes(sandbox, db_path
     assert "自动取证" in (out := cli(capsys, "schedule", "list", "--db", db_path)[1]) and " 否 " in out
 
 
-PROFILE = {"market": "taohuo", "classifieds": "fenleixinxi", "forum": "gongyou"}
-
-
 def sent_batch(db, listings, sent_at: datetime) -> list[int]:
     """Confirmed findings for ``listings`` (one platform) in a batch sent at ``sent_at``."""
-    items = [{"url": l.url, "platform": PROFILE[l.platform], "title": l.title, "text": l.text,
-              "seller": l.seller, "flagged": True, "score": 90} for l in listings]
-    ids = [r.id for r in store.record_findings(db, items, None)]
-    for fid in ids:
-        store.add_decision(db, "审核员甲", "confirm", finding_id=fid)
-    batch = store.create_takedown(db, PROFILE[listings[0].platform], "监测员")
-    store.mark_takedown_sent(db, batch, "监测员", at=sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    return ids
+    return list(sent_takedowns(db, listings, sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).values())
 
 
 def test_due_recheck_runs_once_with_two_schedulers(sandbox, db_path, capsys):

@@ -8,69 +8,17 @@ import csv
 import openpyxl
 import pytest
 
-from pipelines import store
+from helpers import run_cli
 from reports import stats
 from reports.periods import bimonthly, make_period
-from tests.conftest import run_cli
+from seeds import seed_stats
 
 PERIOD = make_period("2024-09-01", "2024-10-31")
-# UTC times; the period is Beijing time: [2024-08-31T16:00Z, 2024-10-31T16:00Z).
-BEFORE_START = "2024-08-31T15:59:59.000000Z"
-AT_START = "2024-08-31T16:00:00.000000Z"
-LAST_SECOND = "2024-10-31T15:59:59.000000Z"
-AT_END = "2024-10-31T16:00:00.000000Z"
-SEPT = "2024-09-10T03:00:00.000000Z"
-AUG = "2024-08-10T03:00:00.000000Z"
-NOV = "2024-11-05T03:00:00.000000Z"
-
-
-def _decide(db, at, action="confirm", note="", **target):
-    did = store.add_decision(db, "审核员甲", action, note=note, **target)
-    store.restamp(db, "decisions", did, "at", at)
-    return did
-
-
-def _finding(db, n):
-    rec = store.record_findings(db, [{"url": f"http://mall.taohuo.cn/item/{n}.html", "platform": "taohuo",
-                                      "title": f"代办电工证 {n}", "text": "不用考试", "flagged": True}], None)[0]
-    return rec.id
-
-
-def seed(db) -> dict:
-    ids = {}
-    # Sites: first confirm decides the period; later dismissal removes it.
-    for name, domain, times in [("A", "cx-mem-gov.cn", [SEPT]), ("B", "mem-gov.cn.com", [BEFORE_START]),
-                                ("C", "cxmemgov.com", [AT_START]), ("D", "zlaq-mohurd.cn", [AT_END]),
-                                ("E", "cnse-samr.xyz", [SEPT]), ("F", "tzzy-chaxun.com", [AUG, SEPT])]:
-        sid = store.record_site(db, {"domain": domain, "url": f"http://{domain}/", "impersonates": "cx.mem.gov.cn"})
-        for at in times:
-            _decide(db, at, site_id=sid)
-        ids[name] = sid
-    _decide(db, SEPT, "dismiss", note="官方备用域名", site_id=ids["E"])
-    # Findings in one sent batch; checks at known times.
-    for n in range(1, 7):
-        ids[f"f{n}"] = _finding(db, n)
-        _decide(db, AUG, finding_id=ids[f"f{n}"])
-    batch = store.create_takedown(db, "taohuo", "监测员")
-    store.mark_takedown_sent(db, batch, "监测员", at=AUG)
-    items = {i["finding_id"]: i["id"] for i in store.takedown_items(db, batch)}
-    checks = [("f1", "unknown", SEPT), ("f1", "removed", SEPT), ("f2", "removed", AUG),
-              ("f3", "still_present", SEPT), ("f4", "unknown", SEPT), ("f5", "removed", AUG),
-              ("f5", "removed", SEPT), ("f6", "removed", LAST_SECOND)]
-    for key, result, at in checks:
-        store.add_takedown_check(db, items[ids[key]], result, "HTTP 404" if result == "removed" else "",
-                                 due="T+1", checked_at=at)
-    # Referrals: the first referral of an item decides the period.
-    store.create_referral(db, "区公安分局", [ids["f1"]], [ids["A"]], "审核员甲", at=SEPT)
-    store.create_referral(db, "区公安分局", [ids["f2"]], [], "审核员甲", at=NOV)
-    store.create_referral(db, "区公安分局", [ids["f3"]], [], "审核员甲", at=AUG)
-    store.create_referral(db, "区公安分局", [ids["f3"]], [], "审核员甲", at=SEPT)
-    return ids
 
 
 @pytest.fixture
 def seeded(fresh_db):
-    return fresh_db, seed(fresh_db)
+    return fresh_db, seed_stats(fresh_db)
 
 
 def test_exact_numbers(seeded):

@@ -12,53 +12,19 @@ import pytest
 
 from fastapi.testclient import TestClient
 
+from helpers import add_users, chromium, fill_login, logged_in, serving_seeded
 from pipelines import store
 from reports import referral
 from reports.console.app import create_app
-from reports.console.passwords import hash_password
-from tests.conftest import serving
-from tests.test_stats import seed as seed_stats
+from seeds import seed_reports
 
-PASSWORD = "correct horse 123"
 Q = "from=2024-09-01&to=2024-10-31"
 
 
-def seed(db) -> dict:
-    ids = seed_stats(db)
-    for name, role in (("mon", "monitor"), ("rev", "reviewer"), ("ro", "readonly")):
-        store.add_user(db, name, role, hash_password(PASSWORD))
-    # Confirmed findings on another platform, ready for a takedown batch.
-    recs = store.record_findings(db, [{"url": f"http://bbs.gongyou.cn/thread-{n}-1.html", "platform": "gongyou",
-                                       "title": f"=代办焊工证 {n}", "text": "不用考试", "flagged": True}
-                                      for n in (1, 2)], None)
-    for r in recs:
-        store.add_decision(db, "审核员甲", "confirm", finding_id=r.id)
-    ids["gongyou"] = [r.id for r in recs]
-    return ids
-
-
-def login(client: TestClient, name: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token, "next": "/queue"},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    page = client.get("/reports/stats")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-
-
-@pytest.fixture
-def app(db_path):
-    db = store.connect(db_path)
-    ids = seed(db)
-    db.close()
-    return create_app(db_path), db_path, ids
-
-
-def test_stats_page_and_downloads(app):
-    application, db_path, ids = app
+def test_stats_page_and_downloads(reports_console):
+    application, db_path, ids = reports_console
     client = TestClient(application)
-    csrf = login(client, "mon")
+    csrf = logged_in(client, "mon")
     page = client.get(f"/reports/stats?{Q}")
     assert page.status_code == 200
     assert "2024年9-10月份工作情况统计表" in page.text
@@ -83,10 +49,10 @@ def test_stats_page_and_downloads(app):
     assert client.get("/reports/stats?from=bad&to=2024-10-31").status_code == 400
 
 
-def test_takedown_and_referral_pages(app):
-    application, db_path, ids = app
+def test_takedown_and_referral_pages(reports_console):
+    application, db_path, ids = reports_console
     mon, rev, ro = TestClient(application), TestClient(application), TestClient(application)
-    mon_csrf, rev_csrf, ro_csrf = login(mon, "mon"), login(rev, "rev"), login(ro, "ro")
+    mon_csrf, rev_csrf, ro_csrf = logged_in(mon, "mon"), logged_in(rev, "rev"), logged_in(ro, "ro")
     r = ro.post("/reports/takedowns/create", data={"csrf_token": ro_csrf, "platform": "gongyou"})
     assert r.status_code == 403
     r = mon.post("/reports/takedowns/create", data={"csrf_token": mon_csrf, "platform": "gongyou"})
@@ -122,26 +88,19 @@ def test_takedown_and_referral_pages(app):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db_path = str(tmp_path_factory.mktemp("reports_console") / "certwatch.db")
-    db = store.connect(db_path)
-    seed(db)
-    db.close()
-    with serving(db_path) as line:
+    with serving_seeded(db_path, seed_reports) as (line, _):
         yield line, db_path
 
 
 def test_in_the_browser(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
     base, db_path = server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+    with chromium() as browser:
         page = browser.new_page(locale="zh-CN")
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(base + "/login")
-        page.fill("input[name=name]", "mon")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        fill_login(page, "mon")
         page.click("header nav >> text=统计报表")
         page.fill("input[name=from]", "2024-09-01")
         page.fill("input[name=to]", "2024-10-31")
@@ -173,7 +132,6 @@ def test_in_the_browser(server):
             expect(page.locator("img.chart").nth(i)).to_have_js_property("complete", True, timeout=30_000)
         assert all(page.evaluate("[...document.images].map(i => i.naturalWidth > 0)"))
         assert dialogs == []
-        browser.close()
 
 
 # -- the 下架清单 page and the charts, against numbers worked out by hand
@@ -200,7 +158,7 @@ def _batches_seed(db) -> dict:
     store.add_takedown_check(db, items[0]["id"], "removed", "页面已删除")
     store.add_takedown_check(db, items[1]["id"], "unknown", "超时")
     store.add_takedown_check(db, items[1]["id"], "still_present", "仍可访问")
-    store.add_user(db, "mon", "monitor", hash_password(PASSWORD))
+    add_users(db, "mon")
     return {"a": a, "b": b}
 
 
@@ -211,7 +169,7 @@ def test_takedowns_page_counts(db_path):
     a, b = (store.get_takedown(db, ids[k]) for k in ("a", "b"))
     db.close()
     client = TestClient(create_app(db_path))
-    login(client, "mon")
+    logged_in(client, "mon")
     page = client.get("/reports/takedowns")
     assert page.status_code == 200
     rows = re.findall(r'<td><a href="/reports/takedowns/(\d+)">([^<]+)</a></td><td>([^<]*)</td><td>(\d+)</td>'
@@ -230,10 +188,10 @@ def test_takedowns_page_counts(db_path):
     assert client.get("/reports/takedowns/999").status_code == 404
 
 
-def test_chart_data_per_chart_is_what_the_full_series_gives(app):
+def test_chart_data_per_chart_is_what_the_full_series_gives(reports_console):
     from reports import charts
     from reports.periods import make_period
-    application, db_path, ids = app
+    application, db_path, ids = reports_console
     db = store.connect(db_path)
     for fid, at in zip(ids["gongyou"], ("2024-09-01T16:30:00.000000Z", "2024-09-10T09:00:00+08:00")):
         store.restamp(db, "findings", fid, "first_seen", at)
@@ -249,7 +207,7 @@ def test_chart_data_per_chart_is_what_the_full_series_gives(app):
     assert not part["flagged"] and not part["fake_sites"]
     db.close()
     client = TestClient(application)
-    login(client, "ro")
+    logged_in(client, "ro")
     for key in charts.CHARTS:
         r = client.get(f"/reports/charts/{key}.png?{Q}")
         assert r.content == charts._draw(key, full, period)

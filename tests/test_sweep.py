@@ -4,14 +4,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
-from conftest import ROOT, run_cli
 from crawler.sandbox.world import world
 from crawler.spiders.base import load_queries
+from helpers import ROOT, forum_profile, run_cli
 from pipelines import store
 
 
@@ -173,23 +172,7 @@ def test_killed_sweep_leaves_consistent_db(sandbox, db_path):
 
 
 def test_user_added_platform_profile(sandbox, db_path, tmp_path):
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "myforum.yaml").write_text(textwrap.dedent("""
-        name: myforum
-        title: 我的论坛
-        kind: forum
-        sandbox: true
-        hosts: [bbs.gongyou.cn]
-        render: http
-        search:
-          url: "http://bbs.gongyou.cn/search.php?q={query}&page={page}"
-          max_pages: 1
-          result: "table.threads a.subject::attr(href)"
-        detail:
-          title: "h1.subject::text"
-          text: "div.post-content ::text"
-    """), encoding="utf-8")
+    profiles = forum_profile(tmp_path / "profiles", "myforum", "我的论坛", "bbs.gongyou.cn", render="http")
     proc = run_cli("sweep", "--db", db_path, "--sandbox", sandbox, "--profiles", profiles,
                    "--platforms", "myforum", "--keyword", "叉车", "--quiet")
     assert proc.returncode == 0, proc.stderr[-2000:]

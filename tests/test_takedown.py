@@ -3,16 +3,15 @@ letter, and formula neutralization proven with openpyxl and csv."""
 from __future__ import annotations
 
 import csv
-import hashlib
-import os
 
 import openpyxl
 import pytest
 
+from helpers import run_cli
 from pipelines import store
 from reports import takedown
 from reports.xlsx_safe import neutralize
-from tests.conftest import run_cli
+from seeds import add_screenshot
 
 HOSTILE = ['=HYPERLINK("http://evil.example/","点我")', "+86-138", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1",
            "=cmd|' /C calc'!A0"]
@@ -36,18 +35,6 @@ def seed(db) -> list[int]:
     store.add_decision(db, "审核员甲", "dismiss", note="培训机构", finding_id=other[1].id)
     store.add_decision(db, "审核员甲", "confirm", finding_id=other[2].id)
     return ids
-
-
-def add_screenshot(db, finding_id: int) -> dict:
-    root = store.evidence_dir(db)
-    data = b"\x89PNG\r\n\x1a\n-fake-screenshot-" + str(finding_id).encode()
-    rel = f"ab/cd/{finding_id}.png"
-    os.makedirs(os.path.join(root, "ab/cd"), exist_ok=True)
-    with open(os.path.join(root, rel), "wb") as fh:
-        fh.write(data)
-    f = {"kind": "screenshot", "path": rel, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    store.add_evidence(db, {"finding_id": finding_id, "url": "http://x/", "files": [f], "tool": "test"})
-    return f
 
 
 def test_create_batch_and_candidates(fresh_db):

@@ -7,8 +7,7 @@ import openpyxl
 from crawler.sandbox.world import world
 from pipelines import store
 from reports.demo import DEMO_REVIEWER, demo_outputs
-
-PROFILE = {"market": "taohuo", "classifieds": "fenleixinxi", "forum": "gongyou"}
+from seeds import PROFILE
 
 
 def test_demo_outputs(db_path, tmp_path):

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import DATA, read_jsonl, run_cli
 from crawler.resolver import sandbox_get
+from helpers import DATA, read_jsonl, run_cli
 from pipelines import store, whois
 from pipelines.whois import WhoisClient, WhoisConfig, parse
 
