@@ -161,7 +161,8 @@ def test_restart_neither_loses_nor_doubles(sandbox, db_path):
     assert second.returncode == 0 and "开始执行" not in second.stdout
     db = store.connect(db_path)
     [run] = store.list_runs(db)
-    assert run["id"] == run_id and run["status"] == "finished" and run["attempts"] == 2
+    assert run["id"] == run_id and run["status"] == "finished" and run["attempts"] == 2, \
+        (run, store.list_locks(db), first.stdout, first.stderr[-3000:], second.stdout, second.stderr[-3000:])
     sweeps = store.list_sweeps(db)
     assert len(sweeps) == 1 and sweeps[0]["status"] == "finished" and run["sweep_id"] == sweeps[0]["id"]
     assert {f["url"] for f in store.iter_findings(db)} == expected_urls()
