@@ -138,7 +138,7 @@ def second_characters(pattern: re.Pattern) -> set | None:
     if pattern.flags & re.IGNORECASE:
         return None
     try:
-        two = _branch_prefixes(P.parse(pattern.pattern, pattern.flags), 2)
+        two = _branch_prefixes(P.parse(pattern.pattern, pattern.flags), (2,))
     except Exception:
         return None
     if not two or any(len(a) < 2 for a in two):
@@ -262,20 +262,22 @@ def _item_prefixes(op, av, k):
     raise _NotFinite
 
 
-def _branch_anchors(items) -> set | None:
-    """Anchors per top-level alternative: three characters where that
-    alternative allows (fewer anchors match by chance, so fewer ``match``
-    calls fail), else two, else one."""
+def _branch_prefixes(items, ks: tuple = (3, 2, 1)) -> set | None:
+    """Per top-level alternative, the prefixes every match starts with, of
+    the first length in ``ks`` that gives a small, exact set (whole matches
+    when shorter); None when some alternative has none. Three characters
+    where an alternative allows make good anchors: fewer match by chance,
+    so fewer ``match`` calls fail."""
     items = list(items)
     if len(items) == 1 and items[0][0] is C.BRANCH:
         out: set = set()
         for alt in items[0][1][1]:
-            got = _branch_anchors(alt)
+            got = _branch_prefixes(alt, ks)
             if got is None:
                 return None
             out |= got
         return out
-    for k in (3, 2, 1):
+    for k in ks:
         try:
             got = _prefixes(items, k)
         except _NotFinite:
@@ -285,32 +287,13 @@ def _branch_anchors(items) -> set | None:
     return None
 
 
-def _branch_prefixes(items, k: int) -> set | None:
-    """Every match's first ``k`` characters (whole matches when shorter),
-    per top-level alternative; None when not small and exact."""
-    items = list(items)
-    if len(items) == 1 and items[0][0] is C.BRANCH:
-        out: set = set()
-        for alt in items[0][1][1]:
-            got = _branch_prefixes(alt, k)
-            if got is None:
-                return None
-            out |= got
-        return out
-    try:
-        got = _prefixes(items, k)
-    except _NotFinite:
-        return None
-    return None if "" in got else got
-
-
 def pattern_anchors(pattern: re.Pattern) -> set | None:
     """Strings of one to three characters; every match of ``pattern`` starts
     with one of them. None when no such small set is known."""
     if pattern.flags & re.IGNORECASE:
         return None
     try:
-        return _branch_anchors(P.parse(pattern.pattern, pattern.flags))
+        return _branch_prefixes(P.parse(pattern.pattern, pattern.flags))
     except Exception:
         return None
 

@@ -43,12 +43,11 @@ MAX_CHARS = 600
 @dataclass(frozen=True, slots=True)
 class Model:
     bias: float
-    weights: dict
     alpha: float            # the model's logit counts alpha times in the score
     sha256: str             # of the training listings
     rows: int
-    finder: object = None   # an automaton over the weighted bigrams (fastre.automaton)
-    items: tuple = ()       # (weight, bigram) per automaton word
+    finder: object          # an automaton over the weighted bigrams (fastre.automaton), or None
+    items: tuple            # (weight, bigram) per automaton word
 
 
 def grams(text: str) -> set[str]:
@@ -124,7 +123,7 @@ def build(bias: float, weights: dict, alpha: float, sha256: str = "", rows: int 
     """A model ready for :func:`contribution`."""
     from pipelines.fastre import automaton
     words = sorted(weights)
-    return Model(bias=bias, weights=weights, alpha=alpha, sha256=sha256, rows=rows,
+    return Model(bias=bias, alpha=alpha, sha256=sha256, rows=rows,
                  finder=automaton(words) if words else None,
                  items=tuple((weights[g], g) for g in words))
 

@@ -1598,12 +1598,13 @@ def runnable_runs(db: sqlite_utils.Database, max_attempts: int) -> list[dict]:
         order_by="due_at, id"))
 
 
-def start_run(db: sqlite_utils.Database, run_id: int, owner: str, pid: int) -> bool:
-    """Take a runnable run for this owner (compare-and-set); False when
-    another scheduler took it first."""
+def start_run(db: sqlite_utils.Database, run_id: int, owner: str, pid: int,
+              table: str = "schedule_runs") -> bool:
+    """Take a runnable run (a ``schedule_runs`` or ``recheck_runs`` row) for
+    this owner (compare-and-set); False when another scheduler took it first."""
     with db.atomic():
         cur = db.execute(
-            "UPDATE schedule_runs SET status = 'running', owner = ?, pid = ?, started_at = ?,"
+            f"UPDATE {table} SET status = 'running', owner = ?, pid = ?, started_at = ?,"
             " ended_at = NULL, attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'interrupted')",
             [owner, pid, now_utc(), run_id])
         return cur.rowcount == 1
@@ -1947,12 +1948,7 @@ def claim_recheck_run(db: sqlite_utils.Database, key: str, due_at: str, items: i
 
 
 def start_recheck_run(db: sqlite_utils.Database, run_id: int, owner: str, pid: int) -> bool:
-    with db.atomic():
-        cur = db.execute(
-            "UPDATE recheck_runs SET status = 'running', owner = ?, pid = ?, started_at = ?, ended_at = NULL,"
-            " attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'interrupted')",
-            [owner, pid, now_utc(), run_id])
-        return cur.rowcount == 1
+    return start_run(db, run_id, owner, pid, table="recheck_runs")
 
 
 def set_recheck_stats(db: sqlite_utils.Database, run_id: int, stats: dict) -> None:
