@@ -353,23 +353,23 @@ def cmd_labels(args) -> int:
             raise CliError(f"--since {exc}") from None
     with open_store(args) as db:
         rows = store.reviewed_findings(db, since)
-    out = sys.stdout if args.out in (None, "-") else None
+    to_stdout = args.out in (None, "-")
     kept = {0: 0, 1: 0}
     try:
-        fh = out or open(args.out, "w", encoding="utf-8")
+        fh = contextlib.nullcontext(sys.stdout) if to_stdout else open(args.out, "w", encoding="utf-8")
     except OSError as exc:
         raise CliError(f"无法写入 {args.out}：{exc.strerror}") from None
-    with fh if out is None else contextlib.nullcontext(fh):
+    with fh as out:
         for r in rows:
             if not (r["text"] or r["title"]):
                 continue
             kept[r["label"]] += 1
-            fh.write(json.dumps({"text": r["text"] or "", "title": r["title"] or "", "label": r["label"],
-                                 "category": cn.platform_title(r["platform"]), "id": r["id"], "url": r["url"],
-                                 "decision": cn.action(r["action"]), "decided_at": beijing(r["at"]),
-                                 "reviewer": r["user"]}, ensure_ascii=False) + "\n")
+            out.write(json.dumps({"text": r["text"] or "", "title": r["title"] or "", "label": r["label"],
+                                  "category": cn.platform_title(r["platform"]), "id": r["id"], "url": r["url"],
+                                  "decision": cn.action(r["action"]), "decided_at": beijing(r["at"]),
+                                  "reviewer": r["user"]}, ensure_ascii=False) + "\n")
     print(f"已导出审核结果 {kept[1] + kept[0]} 条：确认 {kept[1]} 条（label 1），排除 {kept[0]} 条（label 0）"
-          + (f"，写入 {args.out}" if out is None else ""), file=sys.stderr)
+          + ("" if to_stdout else f"，写入 {args.out}"), file=sys.stderr)
     return 0
 
 

@@ -141,14 +141,14 @@ DOWNLOAD_HANDLERS = {
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # Browser: Debian's chromium where present (CERTWATCH_CHROMIUM overrides),
 # else Playwright's own download.
-CHROMIUM = _CHROMIUM = os.environ.get("CERTWATCH_CHROMIUM") or shutil.which("chromium") or ""
+CHROMIUM = os.environ.get("CERTWATCH_CHROMIUM") or shutil.which("chromium") or ""
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
     "headless": True,
     "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run"],
-    **({"executable_path": _CHROMIUM} if _CHROMIUM else {}),
+    **({"executable_path": CHROMIUM} if CHROMIUM else {}),
 }
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_MAX_CONTEXTS = 2

@@ -1182,12 +1182,18 @@ def list_takedowns(db: sqlite_utils.Database, platform: str | None = None) -> li
 
 
 def takedown_items(db: sqlite_utils.Database, takedown_id: int) -> list[dict]:
-    """The batch's items in order, each with its finding under ``finding``."""
-    out = []
-    for row in db["takedown_items"].rows_where("takedown_id = ?", [takedown_id], order_by="seq"):
-        row["finding"] = get_finding(db, row["finding_id"])
-        out.append(row)
-    return out
+    """The batch's items in order, each with its finding under ``finding``
+    (two statements: the items, then their findings)."""
+    items = list(db.query("SELECT * FROM takedown_items WHERE takedown_id = ? ORDER BY seq", [takedown_id]))
+    findings = {f["id"]: f for f in db.query("SELECT * FROM findings WHERE id IN"
+                                              " (SELECT finding_id FROM takedown_items WHERE takedown_id = ?)",
+                                              [takedown_id])}
+    for item in items:
+        found = findings.get(item["finding_id"])
+        if found is None:
+            raise StoreError(f"发现记录 {item['finding_id']} 不存在")
+        item["finding"] = _finding_row(found)
+    return items
 
 
 def mark_takedown_sent(db: sqlite_utils.Database, takedown_id: int, user: str,
@@ -1847,24 +1853,6 @@ def takedown_candidate_counts(db: sqlite_utils.Database) -> dict[str, int]:
         f" FROM findings WHERE status IN ({marks}) AND platform IS NOT NULL GROUP BY platform",
         list(REQUESTABLE_STATUSES)).fetchall()
     return {platform: int(n or 0) for platform, n in rows}
-
-
-def takedown_items_with_findings(db: sqlite_utils.Database, takedown_id: int) -> list[dict]:
-    """takedown_items(db, takedown_id) in two statements (the items, then
-    their findings) instead of one per item."""
-    cur = db.execute("SELECT * FROM takedown_items WHERE takedown_id = ? ORDER BY seq", [takedown_id])
-    names = [d[0] for d in cur.description]
-    items = [dict(zip(names, r)) for r in cur.fetchall()]
-    cur = db.execute("SELECT * FROM findings WHERE id IN"
-                     " (SELECT finding_id FROM takedown_items WHERE takedown_id = ?)", [takedown_id])
-    names = [d[0] for d in cur.description]
-    findings = {f["id"]: f for f in (dict(zip(names, r)) for r in cur.fetchall())}
-    for item in items:
-        found = findings.get(item["finding_id"])
-        if found is None:
-            raise StoreError(f"发现记录 {item['finding_id']} 不存在")
-        item["finding"] = _finding_row(found)
-    return items
 
 
 # ---- scheduler follow-ups

@@ -10,8 +10,6 @@ import os
 import pytest
 
 from helpers import seed_store
-# These used to live here: still importable from conftest.
-from helpers import DATA, ROOT, read_jsonl, run_cli, serving  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -173,11 +173,13 @@ def test_grouped_takedown_queries_match_per_item(fresh_db):
         assert summary["item_count"] == len(items) > 0
         assert summary["result_counts"] == Counter(i["result"] for i in items)
         assert {k: v for k, v in summary.items() if k not in ("item_count", "result_counts")} == batch
-        assert store.takedown_items_with_findings(fresh_db, batch["id"]) == items
+        assert items == [{**row, "finding": store.get_finding(fresh_db, row["finding_id"])}     # one by one
+                         for row in fresh_db["takedown_items"].rows_where("takedown_id = ?", [batch["id"]],
+                                                                          order_by="seq")]
         seen.update(summary["result_counts"])
     assert seen["removed"] and seen["still_present"] and seen["requested"]      # every result occurs
     platforms = {f["platform"] for s in store.REQUESTABLE_STATUSES for f in store.iter_findings(fresh_db, status=s)}
     expected = {p: len(store.takedown_candidates(fresh_db, p)) for p in platforms}
     assert store.takedown_candidate_counts(fresh_db) == expected
     assert expected["taohuo"] == 0 and expected["xinxigang"] > 0 and expected["zhaozhao"] == 1
-    assert store.takedown_items_with_findings(fresh_db, 999) == []
+    assert store.takedown_items(fresh_db, 999) == []

@@ -154,7 +154,7 @@ def takedown_detail(request: Request, batch_id: int, user: web.User = web.requir
         batch = store.get_takedown(db, batch_id)
     except store.StoreError as exc:
         return _takedowns_page(request, db, error=str(exc), status=404)
-    items = store.takedown_items_with_findings(db, batch_id)
+    items = store.takedown_items(db, batch_id)
     checks: dict[int, list] = {}
     for c in store.takedown_checks(db, takedown_id=batch_id):
         checks.setdefault(c["item_id"], []).append(c)

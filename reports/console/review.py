@@ -40,8 +40,6 @@ MESSAGES = {
     "not_referable": "只能为已审核确认的条目生成线索包，请先确认",
 }
 REFERRAL_ACTION = "referral"          # bulk: open 线索移交 with the selection filled in
-# Chinese for codes the queue and detail pages show (beside web.template_globals).
-PAGE_LABELS = {"platform_title": labels.platform_title, "FILE_LABELS": labels.EVIDENCE_FILE_CN}
 
 
 def parse_filter(params) -> tuple[store.QueueFilter, store.QueueFilter]:
@@ -100,7 +98,7 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
         "status_query": {s: _query(store.QueueFilter(**{**f.__dict__, "status": s})) for s in (*STATUS_CHOICES, "")},
         "can_decide": user.has(*DECIDE_ROLES),
         "self_url": request.url.path + ("?" + request.url.query if request.url.query else ""),
-        "flash": _flash(request), **PAGE_LABELS,
+        "flash": _flash(request),
     })
 
 
@@ -212,7 +210,7 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
         "by_contact": store.related_findings_by_contact(db, finding_id),
         "sites": sites, "via_sites": via_sites,
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"finding:{finding_id}",
-        "default_category": "illicit_info", **PAGE_LABELS,
+        "default_category": "illicit_info",
     })
 
 
@@ -228,7 +226,7 @@ def site_detail(request: Request, site_id: int, user: web.User = web.require_rol
         "linked": _linked(db, s),
         "site_contacts": store.contacts_of_site(db, site_id),
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"site:{site_id}",
-        "default_category": "fake_gov_site", **PAGE_LABELS,
+        "default_category": "fake_gov_site",
     })
 
 

@@ -190,5 +190,6 @@ def template_globals() -> dict:
     return {"STATUS_LABELS": STATUS_LABELS, "VERDICT_LABELS": VERDICT_LABELS,
             "ROLE_LABELS": ROLE_LABELS, "ACTION_LABELS": ACTION_LABELS,
             "KIND_LABELS": KIND_LABELS, "CONTACT_LABELS": CONTACT_LABELS, "CONFIRM_CATEGORIES": store.CONFIRM_CATEGORIES,
-            "FAMILY_LABELS": family_labels()}
+            "FAMILY_LABELS": family_labels(), "FILE_LABELS": labels.EVIDENCE_FILE_CN,
+            "platform_title": labels.platform_title}
 
