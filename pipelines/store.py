@@ -1218,13 +1218,12 @@ def recheck_targets(db: sqlite_utils.Database, takedown_id: int | None = None) -
         " f.seller FROM takedown_items i JOIN takedowns t ON t.id = i.takedown_id"
         " JOIN findings f ON f.id = i.finding_id WHERE " + where + " ORDER BY i.id", args).fetchall()
     keys = ("item_id", "takedown_id", "finding_id", "url", "platform", "sent_at", "title", "text", "seller")
-    out = []
-    for r in rows:
-        item = dict(zip(keys, r))
-        item["checks"] = [c["due"] for c in db["takedown_checks"].rows_where(
-            "item_id = ?", [item["item_id"]], order_by="id")]
-        out.append(item)
-    return out
+    dues: dict[int, list[str]] = {}       # every item's checks in one query (the scheduler asks each tick)
+    for item_id, due in db.execute(
+            "SELECT c.item_id, c.due FROM takedown_checks c JOIN takedown_items i ON i.id = c.item_id"
+            " JOIN takedowns t ON t.id = i.takedown_id WHERE " + where + " ORDER BY c.id", args):
+        dues.setdefault(item_id, []).append(due)
+    return [{**dict(zip(keys, r)), "checks": dues.get(r[0], [])} for r in rows]
 
 
 def add_takedown_check(db: sqlite_utils.Database, item_id: int, result: str, reason: str = "",
