@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from crawler.settings import truthy
 from pipelines import store
 from reports.periods import beijing
 
@@ -192,15 +193,6 @@ def owner_alive(owner: str) -> bool:
 
 
 # ---------------------------------------------------------------- follow-ups
-
-def truthy(value) -> bool:
-    """A setting's value as a switch ('0', 'false', 'no', 'off', '否' are off)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    return str(value or "").strip().lower() not in ("", "0", "false", "no", "off", "否")
-
 
 def evidence_enabled(schedule: dict | None, default: bool) -> bool:
     """Whether a run of ``schedule`` captures evidence: its own setting, else
@@ -526,7 +518,9 @@ class Scheduler:
                 status, note = "finished", run.get("evidence_note") or ""
             else:
                 status = "failed"
-                note = run.get("evidence_note") or spawn_error or f"取证进程退出码 {code}"
+                note = run.get("evidence_note") or spawn_error or (
+                    f"取证进程退出码 {code}；请查看调度程序日志，修复后可手动执行 "
+                    f"certwatch evidence capture --db {self.db_path}")
             store.set_run_evidence(db, run_id, {"evidence_status": status, "evidence_note": note})
             store.merge_sweep_stats(db, sweep_id, {
                 "certwatch/evidence/status": status, "certwatch/evidence/ok": ok,
@@ -598,7 +592,9 @@ class Scheduler:
             self.echo(f"开始下架复查（复查记录 #{run_id}，到期 {len(due)} 条）")
             try:
                 child = self._supervise(self.child_command(run_id, "recheck"))
-                code, note = child.returncode, f"复查进程退出码 {child.returncode}"
+                code, note = child.returncode, (f"复查进程退出码 {child.returncode}；请查看调度程序日志，"
+                                                f"可手动执行 certwatch takedown recheck --db {self.db_path}，"
+                                                "否则次日自动重试")
             except OSError as exc:
                 code, note = None, f"无法启动复查进程：{exc}"
             with store.opened(self.db_path) as db:

@@ -7,6 +7,17 @@ the same settings explicitly.
 import os
 import shutil
 
+
+def truthy(value) -> bool:
+    """A switch from the environment or ``--set`` ('', '0', 'false', 'no',
+    'off', '否' are off, in any case); one rule for every switch."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    return str(value or "").strip().lower() not in ("", "0", "false", "no", "off", "否")
+
+
 BOT_NAME = "certwatch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -43,7 +54,7 @@ CERTWATCH_WHOIS_SERVERS = os.environ.get("CERTWATCH_WHOIS_SERVERS", "")
 CERTWATCH_WHOIS_TIMEOUT = float(os.environ.get("CERTWATCH_WHOIS_TIMEOUT", "10") or 10)
 CERTWATCH_WHOIS_INTERVAL = float(os.environ.get("CERTWATCH_WHOIS_INTERVAL", "1") or 0)
 CERTWATCH_WHOIS_MAX_AGE_DAYS = float(os.environ.get("CERTWATCH_WHOIS_MAX_AGE_DAYS", "30") or 30)
-CERTWATCH_WHOIS_ENABLED = os.environ.get("CERTWATCH_WHOIS_ENABLED", "1") not in ("0", "false", "no")
+CERTWATCH_WHOIS_ENABLED = truthy(os.environ.get("CERTWATCH_WHOIS_ENABLED", "1"))
 CERTWATCH_SITES_SOURCES = "findings,tips,generated"
 CERTWATCH_SITES_LIMIT = 2000
 CERTWATCH_SITES_TLDS = "cn,com,net,org,top,xyz,cc,vip,icu,shop,info,site,online,cn.com,com.cn,net.cn"
@@ -63,7 +74,7 @@ CERTWATCH_CONTACT = os.environ.get("CERTWATCH_CONTACT", "certwatch@example.gov.c
 # Removal rechecks (crawler.spiders.recheck): days after a takedown batch is
 # sent when each item is revisited; screenshots of listings still present.
 CERTWATCH_RECHECK_DAYS = os.environ.get("CERTWATCH_RECHECK_DAYS", "1,3,7")
-CERTWATCH_RECHECK_SCREENSHOTS = os.environ.get("CERTWATCH_RECHECK_SCREENSHOTS", "1") not in ("0", "false", "no")
+CERTWATCH_RECHECK_SCREENSHOTS = truthy(os.environ.get("CERTWATCH_RECHECK_SCREENSHOTS", "1"))
 CERTWATCH_RECHECK_BATCH = ""       # set by `certwatch takedown recheck --batch`
 CERTWATCH_RECHECK_FORCE = False    # set by `--force`: check every requested item now
 CERTWATCH_RECHECK_NOW = ""         # set by `--now`: evaluate the schedule at this time
@@ -71,8 +82,8 @@ CERTWATCH_RECHECK_NOW = ""         # set by `--now`: evaluate the schedule at th
 # sweep's flagged items when it ends (a schedule's own setting wins:
 # `schedule add/edit --no-evidence`), and run due removal rechecks each tick
 # (`certwatch scheduler --no-evidence / --no-recheck` turn either off).
-CERTWATCH_SCHEDULE_EVIDENCE = os.environ.get("CERTWATCH_SCHEDULE_EVIDENCE", "1") not in ("0", "false", "no")
-CERTWATCH_SCHEDULE_RECHECK = os.environ.get("CERTWATCH_SCHEDULE_RECHECK", "1") not in ("0", "false", "no")
+CERTWATCH_SCHEDULE_EVIDENCE = truthy(os.environ.get("CERTWATCH_SCHEDULE_EVIDENCE", "1"))
+CERTWATCH_SCHEDULE_RECHECK = truthy(os.environ.get("CERTWATCH_SCHEDULE_RECHECK", "1"))
 # Reports (crawler.cli_reports): the monitoring unit that signs takedown
 # letters, and a UTF-8 text file with the letter's legal-basis paragraph.
 CERTWATCH_UNIT = os.environ.get("CERTWATCH_UNIT", "区市场监管局")
