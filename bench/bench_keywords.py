@@ -13,8 +13,8 @@ import time
 
 import openpyxl
 
-from keywords import expand_queries, jieba_userdict
-from keywords.library import import_file
+from keywords import expand_queries
+from pipelines.store import import_file, jieba_userdict
 from pipelines import store
 
 INDUSTRIES = ("特种作业", "建筑施工特种作业", "特种设备", "安全生产知识和管理能力")

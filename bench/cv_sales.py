@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.cli import training_files  # noqa: E402
+from pipelines.salesmodel import training_files  # noqa: E402
 from pipelines import salesmodel  # noqa: E402
 from pipelines.normalize import normalize  # noqa: E402
 from pipelines.sales import classify, model  # noqa: E402

@@ -1,2 +1,4 @@
-"""certwatch's Scrapy project and the application around it."""
-__version__ = "0.1.0"
+"""certwatch's Scrapy project (spiders, middlewares, settings, the sandbox,
+the scheduler) and, in ``crawler.cli``, the command line that composes
+everything. Imports pipelines/ and keywords/; only the CLI imports reports/."""
+from pipelines import __version__  # noqa: F401  (one version for the whole program)

@@ -27,7 +27,7 @@ import urllib.request
 from scrapy import signals
 from scrapy.http import TextResponse
 
-from crawler.profiles import Profile, load_profiles
+from pipelines.profiles import Profile, load_profiles
 
 log = logging.getLogger(__name__)
 

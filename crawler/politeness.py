@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 
-from crawler.profiles import Profile, ProfileError, load_profiles
+from pipelines.profiles import Profile, ProfileError, load_profiles
 
 REAL_MODE_DEFAULTS = {
     "AUTOTHROTTLE_ENABLED": True,

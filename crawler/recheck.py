@@ -4,9 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
-from scrapy.utils.project import get_project_settings
 
-from crawler.sweep import set_browser_proxy
+from crawler.sweep import project_settings, set_browser_proxy
 
 
 @dataclass
@@ -24,7 +23,7 @@ class RecheckOptions:
 
 
 def run(opts: RecheckOptions) -> dict:
-    settings = get_project_settings()
+    settings = project_settings()
     values = {"CERTWATCH_DB": opts.db, "CERTWATCH_SANDBOX": opts.sandbox,
               "CERTWATCH_RECHECK_BATCH": "" if opts.batch is None else str(opts.batch),
               "CERTWATCH_RECHECK_FORCE": opts.force, "CERTWATCH_RECHECK_NOW": opts.now,

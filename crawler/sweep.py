@@ -2,13 +2,16 @@
 process, recorded as one row in ``sweeps``."""
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
-from scrapy.utils.project import get_project_settings
+from scrapy.settings import Settings
 
 from pipelines import store
+
+log = logging.getLogger(__name__)
 
 SPIDERS = ("search", "listings")
 
@@ -38,8 +41,17 @@ def set_browser_proxy(settings, sandbox: str) -> None:
     settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
 
 
+def project_settings() -> Settings:
+    """certwatch's Scrapy settings (crawler.settings) whatever the working
+    directory: Scrapy alone finds them only through a scrapy.cfg there."""
+    from crawler import settings as module
+    settings = Settings()
+    settings.setmodule(module, priority="project")
+    return settings
+
+
 def crawl_settings(opts: SweepOptions, sweep_id: int):
-    settings = get_project_settings()
+    settings = project_settings()
     settings.set("CERTWATCH_DB", opts.db, priority="cmdline")
     settings.set("CERTWATCH_SANDBOX", opts.sandbox, priority="cmdline")
     settings.set("CERTWATCH_PLATFORMS", ",".join(opts.platforms), priority="cmdline")
@@ -51,7 +63,21 @@ def crawl_settings(opts: SweepOptions, sweep_id: int):
     set_browser_proxy(settings, opts.sandbox)
     for key, value in opts.extra_settings.items():
         settings.set(key, value, priority="cmdline")
+    if opts.sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
+        sandbox_whois(settings, opts.sandbox)
     return settings
+
+
+def sandbox_whois(settings, sandbox: str) -> None:
+    """In sandbox mode every TLD's WHOIS goes to the sandbox's own server."""
+    from crawler.resolver import sandbox_get
+    try:
+        addr = sandbox_get(sandbox, "/info").get("whois", "")
+    except (OSError, ValueError) as exc:
+        log.warning("无法获得沙箱 WHOIS 地址：%s", exc)
+        return
+    if addr:
+        settings.set("CERTWATCH_WHOIS_SERVERS", f"*={addr}", priority="cmdline")
 
 
 @dataclass
@@ -61,12 +87,24 @@ class SweepResult:
     stats: dict
 
 
+# Stats of one process that are levels or rates, not counts: the crawlers'
+# values are not added (two crawlers in one 300 MB process are not 600 MB).
+_LEVELS = ("memusage/", "elapsed_time_seconds", "_per_minute")
+
+
 def _merge(stats_list: list[dict]) -> dict:
+    """The crawlers' stats as one: counts added, levels and rates the largest,
+    None (Scrapy leaves rates None for a crawl under a second) skipped."""
     merged: dict = {}
     for stats in stats_list:
         for key, value in stats.items():
+            if value is None:
+                continue
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                merged[key] = merged.get(key, 0) + value
+                if any(mark in key for mark in _LEVELS):
+                    merged[key] = max(merged.get(key, value), value)
+                else:
+                    merged[key] = merged.get(key, 0) + value
             else:
                 merged.setdefault(key, value)
     return merged

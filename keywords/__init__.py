@@ -1,5 +1,8 @@
-"""The keyword library: data files shipped with certwatch and the functions
-that load them and expand them into search queries."""
+"""The keyword library and the other data files (rules, official sites,
+models): the files shipped with certwatch and the functions that load them
+and expand them into search queries; keyword files (library.py) and the
+spreadsheet writer every export uses (xlsx_safe.py). Imports nothing of
+certwatch's: every other part may import it."""
 from __future__ import annotations
 
 import functools
@@ -95,31 +98,18 @@ def platform_queries(queries: list[str], max_length: int | None = None) -> tuple
     return kept, len(queries) - len(kept)
 
 
-def jieba_userdict(db, path: str | None = None, freq: int = 20000) -> str:
-    """Write a jieba user dictionary from the library (active certificate,
-    intent and fake-site terms plus the variants of certificate terms) and
-    return its path (default: ``jieba_userdict.txt`` beside the database).
-    Load it with ``jieba.load_userdict(path)``."""
-    import os
-    import tempfile
-
-    from pipelines import store
-    if path is None:
-        db_file = store.db_path(db)
-        folder = os.path.dirname(os.path.abspath(db_file)) if db_file else tempfile.gettempdir()
-        path = os.path.join(folder, "jieba_userdict.txt")
+def userdict_words(rows, freq: int = 20000) -> list[str]:
+    """jieba user-dictionary lines ("term freq tag") for keyword rows: active
+    certificate, intent and fake-site terms plus the variants of certificate
+    terms (see pipelines.store.jieba_userdict, which writes them beside the
+    database)."""
     tags = {"cert": "nz", "intent": "v", "site": "nz"}
     words: dict[str, str] = {}
     groups = variant_groups()
-    for k in store.query_keywords(db, active=True):
+    for k in rows:
         if k["kind"] not in tags:
             continue
         for term in [k["term"], *(variants_of(k["term"], groups) if k["kind"] == "cert" else [])]:
             if term and not any(c.isspace() for c in term):
                 words.setdefault(term, tags[k["kind"]])
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for term, tag in words.items():
-            fh.write(f"{term} {freq} {tag}\n")
-    os.replace(tmp, path)
-    return path
+    return [f"{term} {freq} {tag}" for term, tag in words.items()]

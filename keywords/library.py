@@ -210,27 +210,14 @@ def _parse_xlsx(data: bytes, parsed: Parsed, defaults: dict) -> None:
         wb.close()
 
 
-def import_file(db, path: str, user: str = "", defaults: dict | None = None, name: str | None = None) -> dict:
-    """Parse ``path`` and import its good rows in one transaction, recording
-    the import. Returns counts and the error list."""
-    from pipelines import store
-    parsed = parse_file(path, defaults, name)
-    record = {"user": user, "file_name": parsed.file_name, "sha256": parsed.sha256,
-              "format": parsed.format, "rows": parsed.total, "bad": len(parsed.errors),
-              "errors": parsed.errors[:1000]}
-    counts = store.import_keywords(db, parsed.rows, record)
-    return {**counts, "rows": parsed.total, "bad": len(parsed.errors), "errors": parsed.errors,
-            "sha256": parsed.sha256, "file_name": parsed.file_name}
-
-
 def export_rows(keywords: list[dict]) -> list[list[str]]:
     return [[k["term"], k.get("industry") or "", KINDS.get(k["kind"], k["kind"]),
              k.get("department") or "", "启用" if k.get("active") else "停用"] for k in keywords]
 
 
 def write_table(path: str, headers: list[str], rows: list[list[str]], sheet: str = "关键词") -> None:
-    """Write keywords as .xlsx, .csv (cells defused by reports.xlsx_safe) or .txt (terms)."""
-    from reports import xlsx_safe
+    """Write keywords as .xlsx, .csv (cells defused by keywords.xlsx_safe) or .txt (terms)."""
+    from keywords import xlsx_safe
     fmt = file_format(path)
     if fmt == "xlsx":
         import openpyxl
@@ -249,14 +236,6 @@ def write_table(path: str, headers: list[str], rows: list[list[str]], sheet: str
         with open(path, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(row[0] + "\n")
-
-
-def export_file(db, path: str, industry: str | None = None, department: str | None = None,
-                kind: str | None = None, active: bool | None = None) -> int:
-    from pipelines import store
-    keywords = store.query_keywords(db, industry=industry, department=department, kind=kind, active=active)
-    write_table(path, EXPORT_HEADERS, export_rows(keywords))
-    return len(keywords)
 
 
 TEMPLATE_ROWS = [

@@ -177,7 +177,7 @@ def beijing_time(value: str | None, seconds: bool = True) -> str:
 
 
 def tool_name(browser_version: str = "") -> str:
-    from crawler import __version__
+    from pipelines import __version__
     try:
         pw = metadata.version("playwright")
     except metadata.PackageNotFoundError:

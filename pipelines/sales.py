@@ -364,10 +364,9 @@ class SalePipeline:
         return cls(crawler.stats, crawler.settings.get("CERTWATCH_DB"))
 
     def open_spider(self, spider=None):
-        from keywords import jieba_userdict
         from pipelines import store
         with store.opened(self.db_path) as db:
-            segment.load_userdict(jieba_userdict(db))
+            segment.load_userdict(store.jieba_userdict(db))
 
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":

@@ -94,6 +94,14 @@ def labelled_rows(paths: list[str]) -> tuple[list[dict], str]:
     return rows, digest.hexdigest()
 
 
+def training_files() -> list[str]:
+    """The labelled listings the shipped text model is trained on (a checkout's
+    tests/data/sales_*.jsonl and the sandbox's listings)."""
+    root = Path(__file__).resolve().parent.parent
+    return [str(p) for p in sorted((root / "tests" / "data").glob("sales_*.jsonl"))] + \
+        [str(root / "crawler" / "sandbox" / "data" / "listings.jsonl")]
+
+
 def fit(paths: list[str], alpha: float) -> dict:
     """Train on labelled files; the JSON document of ``keywords/sales_model.json``."""
     from pipelines.normalize import normalize

@@ -18,22 +18,12 @@ from pipelines import lookalike, store, whois
 log = logging.getLogger(__name__)
 
 def whois_config(settings):
-    """WHOIS configuration from the settings; in sandbox mode without
-    explicit servers, every TLD goes to the sandbox's own WHOIS server."""
-    config = whois.WhoisConfig.from_settings(settings)
-    sandbox = settings.get("CERTWATCH_SANDBOX")
-    if sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
-        from crawler.resolver import sandbox_get
-        try:
-            addr = sandbox_get(sandbox, "/info").get("whois", "")
-        except (OSError, ValueError) as exc:
-            log.warning("无法获得沙箱 WHOIS 地址：%s", exc)
-            return None
-        if not addr:
-            return None
-        host, _, port = addr.rpartition(":")
-        config.servers, config.default = {}, (host, int(port))
-    return config
+    """WHOIS configuration from the settings (in sandbox mode the sweep sets
+    CERTWATCH_WHOIS_SERVERS to the sandbox's own WHOIS server; None when a
+    sandbox sweep could not learn it: no WHOIS then, rather than real servers)."""
+    if settings.get("CERTWATCH_SANDBOX") and not settings.get("CERTWATCH_WHOIS_SERVERS"):
+        return None
+    return whois.WhoisConfig.from_settings(settings)
 
 
 def judge_page(item: dict) -> lookalike.Judgement:

@@ -48,7 +48,7 @@ WHOIS_VALUE_CN = {
 @functools.cache
 def _profiles() -> dict:
     try:
-        from crawler.profiles import load_profiles
+        from pipelines.profiles import load_profiles
         return load_profiles()
     except Exception:  # a broken extra profile must not stop a report
         return {}

@@ -22,7 +22,7 @@ from reports import labels
 from pipelines.evidence import sha256_file
 from reports.evidence_files import latest_capture, resolve
 from reports.periods import beijing, today
-from reports.xlsx_safe import append_row, set_cell
+from keywords.xlsx_safe import append_row, set_cell
 
 MANIFEST = "MANIFEST-SHA256.txt"
 REFERABLE = ("confirmed", "takedown_requested", "removed", "still_present", "referred")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pipelines import store
 from reports.periods import Period, beijing, today
-from reports.xlsx_safe import set_cell, write_csv
+from keywords.xlsx_safe import set_cell, write_csv
 
 ENFORCEMENT = ["开展执法检查的企业数量", "查出无证假证人员数量", "查出企业问题总数", "限期整改的企业数量",
                "停业整顿的企业数量", "罚款金额(万元)", "完成整改的问题数量", "涉嫌犯罪的问题线索移交数量"]

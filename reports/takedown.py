@@ -11,7 +11,7 @@ from pipelines import store
 from reports import labels
 from reports.evidence_files import file_of, latest_capture
 from reports.periods import beijing, today
-from reports.xlsx_safe import append_row, set_cell, write_csv
+from keywords.xlsx_safe import append_row, set_cell, write_csv
 
 COLUMNS = ["序号", "平台", "链接", "标题", "卖家/账号", "联系方式", "违规类型", "发现时间", "证据哈希", "截图文件"]
 FORMATS = ("xlsx", "csv", "html")

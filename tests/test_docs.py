@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_cli_command_is_documented():
-    from crawler.cli import build_parser
+    from crawler.cli.main import build_parser
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     missing = [name for name in sub.choices if f"certwatch {name}" not in README]

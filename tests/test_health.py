@@ -13,7 +13,7 @@ from scrapy.settings import Settings
 
 from crawler.health import block_reason, platform_health, send_webhook
 from crawler.politeness import Politeness
-from crawler.profiles import ProfileError, load_profiles, parse_profile
+from pipelines.profiles import ProfileError, load_profiles, parse_profile
 from helpers import run_cli, sandbox_admin
 from pipelines import store
 

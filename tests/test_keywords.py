@@ -9,8 +9,9 @@ import openpyxl
 import pytest
 
 from helpers import cli
-from keywords import default_keywords, expand_queries, jieba_userdict, platform_queries, variants_of
-from keywords.library import KeywordFileError, import_file, parse_file, write_template
+from keywords import default_keywords, expand_queries, platform_queries, variants_of
+from keywords.library import KeywordFileError, parse_file, write_template
+from pipelines.store import import_file, jieba_userdict
 from pipelines import store
 
 
@@ -120,7 +121,7 @@ def test_template_export_reimport_roundtrip(tmp_path, fresh_db):
     store.set_keyword_active(fresh_db, False, term="招聘")
     for ext in ("xlsx", "csv"):
         out = tmp_path / f"导出.{ext}"
-        from keywords.library import export_file
+        from pipelines.store import export_file
         assert export_file(fresh_db, str(out)) == 6
         again = import_file(fresh_db, str(out))
         assert (again["added"], again["existing"], again["bad"]) == (0, 6, 0)

@@ -10,7 +10,7 @@ import pytest
 from crawler.sandbox.world import world
 from helpers import run_cli, sandbox_admin
 from pipelines import store
-from reports.recheck import decide, due_label, parse_days
+from pipelines.recheck import decide, due_label, parse_days
 from seeds import sent_takedowns
 
 

@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from crawler.profiles import ProfileError, load_profiles, parse_profile
+from pipelines.profiles import ProfileError, load_profiles, parse_profile
 from crawler.sandbox.world import world
 from helpers import run_cli, sandbox_admin, sandbox_text
 from pipelines import store

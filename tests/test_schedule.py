@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from crawler.sandbox.world import world
-from crawler.scheduler import (ScheduleError, Scheduler, add_schedule, edit_schedule, next_times,
-                               parse_time)
+from crawler.scheduler import Scheduler
 from helpers import ROOT, cli, run_cli
 from keywords import default_keywords, expand_queries
 from pipelines import store
+from pipelines.schedules import ScheduleError, add_schedule, edit_schedule, next_times, parse_time
 from seeds import sent_takedowns
 
 KEYWORD = "高压电工证"          # 8 queries: a sweep of one platform takes a few seconds

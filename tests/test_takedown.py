@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli
 from pipelines import store
 from reports import takedown
-from reports.xlsx_safe import neutralize
+from keywords.xlsx_safe import neutralize
 from seeds import add_screenshot
 
 HOSTILE = ['=HYPERLINK("http://evil.example/","点我")', "+86-138", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1",

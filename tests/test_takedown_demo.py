@@ -6,7 +6,7 @@ import openpyxl
 
 from crawler.sandbox.world import world
 from pipelines import store
-from reports.demo import DEMO_REVIEWER, demo_outputs
+from crawler.cli.demo import DEMO_REVIEWER, demo_outputs
 from seeds import PROFILE
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.http import TextResponse
 
-from crawler.profiles import Profile, load_profiles, profile_for_host
+from pipelines.profiles import Profile, load_profiles, profile_for_host
 from keywords import default_keywords, expand_queries, platform_queries
 from pipelines import store
 from pipelines.removal import removal_reason

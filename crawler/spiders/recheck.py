@@ -11,10 +11,10 @@ from urllib.parse import unquote
 import scrapy
 from w3lib.url import canonicalize_url
 
-from crawler.profiles import load_profiles, profile_for_host
+from pipelines.profiles import load_profiles, profile_for_host
 from pipelines import store
-from reports.periods import parse_utc
-from reports.recheck import DEFAULT_DAYS, FORCED, Decision, decide, due_label, parse_days
+from pipelines.store import parse_utc
+from pipelines.recheck import DEFAULT_DAYS, FORCED, Decision, decide, due_label, parse_days
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.http import TextResponse
 
-from crawler.profiles import load_profiles
+from pipelines.profiles import load_profiles
 from crawler.resolver import existing, resolver_for
 from pipelines import store
 from pipelines.lookalike import score_host

@@ -58,7 +58,8 @@ def keywords_page(request: Request, user: web.User = web.require_roles("monitor"
 @router.post("/keywords/import")
 async def keywords_import(request: Request, user: web.User = web.require_roles("monitor"),
                           db=Depends(web.get_db)):
-    from keywords.library import KeywordFileError, file_format, import_file
+    from keywords.library import KeywordFileError, file_format
+    from pipelines.store import import_file
     form = await request.form()
     upload = form.get("file")
     if upload is None or not getattr(upload, "filename", ""):
@@ -111,7 +112,7 @@ async def keywords_toggle(keyword_id: int, request: Request, user: web.User = we
 
 @router.get("/keywords/export")
 def keywords_export(request: Request, user: web.User = web.require_roles("monitor"), db=Depends(web.get_db)):
-    from keywords.library import export_file
+    from pipelines.store import export_file
     fmt = request.query_params.get("format", "xlsx")
     if fmt not in MIME:
         return _keywords_page(request, db, error="导出格式应为 xlsx 或 csv", status=400)
@@ -144,7 +145,7 @@ def keywords_template(request: Request, user: web.User = web.require_roles("moni
 # ---------------------------------------------------------------- 巡查计划
 
 def _upcoming(schedule: dict, n: int = 3) -> list[str]:
-    from crawler.scheduler import from_iso, next_times, utc_now
+    from pipelines.schedules import from_iso, next_times, utc_now
     if not schedule["enabled"]:
         return []
     try:
@@ -156,7 +157,7 @@ def _upcoming(schedule: dict, n: int = 3) -> list[str]:
 
 
 def _schedules_page(request, db, error="", done="", form=None, status=200):
-    from crawler.scheduler import RUN_STATUS_CN
+    from pipelines.schedules import RUN_STATUS_CN
     schedules = store.list_schedules(db)
     for s in schedules:
         s["upcoming"] = _upcoming(s)
@@ -187,7 +188,7 @@ def schedules_page(request: Request, user: web.User = web.require_roles("monitor
 
 @router.post("/schedules/add")
 async def schedules_add(request: Request, user: web.User = web.require_roles("monitor"), db=Depends(web.get_db)):
-    from crawler.scheduler import ScheduleError, add_schedule, utc_now
+    from pipelines.schedules import ScheduleError, add_schedule, utc_now
     fields = _schedule_fields(await request.form())
     try:
         add_schedule(db, fields["name"], fields["cron"], utc_now(), industry=fields["industry"],
@@ -200,7 +201,7 @@ async def schedules_add(request: Request, user: web.User = web.require_roles("mo
 @router.post("/schedules/{schedule_id}/edit")
 async def schedules_edit(schedule_id: int, request: Request, user: web.User = web.require_roles("monitor"),
                          db=Depends(web.get_db)):
-    from crawler.scheduler import ScheduleError, edit_schedule, utc_now
+    from pipelines.schedules import ScheduleError, edit_schedule, utc_now
     fields = _schedule_fields(await request.form())
     try:
         name = store.get_schedule(db, schedule_id=schedule_id)["name"]
@@ -214,7 +215,7 @@ async def schedules_edit(schedule_id: int, request: Request, user: web.User = we
 @router.post("/schedules/{schedule_id}/toggle")
 async def schedules_toggle(schedule_id: int, request: Request, user: web.User = web.require_roles("monitor"),
                            db=Depends(web.get_db)):
-    from crawler.scheduler import edit_schedule, utc_now
+    from pipelines.schedules import edit_schedule, utc_now
     form = await request.form()
     try:
         name = store.get_schedule(db, schedule_id=schedule_id)["name"]
@@ -228,7 +229,7 @@ async def schedules_toggle(schedule_id: int, request: Request, user: web.User = 
 @router.post("/schedules/{schedule_id}/run")
 async def schedules_run(schedule_id: int, request: Request, user: web.User = web.require_roles("monitor"),
                         db=Depends(web.get_db)):
-    from crawler.scheduler import utc_now
+    from pipelines.schedules import utc_now
     try:
         schedule = store.get_schedule(db, schedule_id=schedule_id)
         run_id = store.add_manual_run(db, schedule_id, utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -256,7 +257,7 @@ def sweeps_page(request: Request, user: web.User = web.require_roles(*VIEW), db=
 
 
 def _titles() -> dict:
-    from crawler.profiles import ProfileError, load_profiles
+    from pipelines.profiles import ProfileError, load_profiles
     try:
         return {n: p.title for n, p in load_profiles().items()}
     except ProfileError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from crawler.cli import CliError, open_store, sub_command, table
+from crawler.cli.common import CliError, open_store, sub_command, table
 
 
 def _settings():
@@ -112,7 +112,7 @@ def cmd_takedown_list(args) -> int:
 
 def cmd_takedown_recheck(args) -> int:
     from crawler.recheck import RecheckOptions, run
-    from reports.recheck import parse_days
+    from pipelines.recheck import parse_days
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上复查")
     if args.days:

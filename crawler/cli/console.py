@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from crawler.cli import CliError, sub_command, table
+from crawler.cli.common import CliError, project_settings, sub_command, table
 
 ROLE_ALIASES = {"admin": "admin", "管理员": "admin", "monitor": "monitor", "监测员": "monitor",
                 "reviewer": "reviewer", "审核员": "reviewer", "readonly": "readonly", "只读": "readonly"}
@@ -133,7 +133,7 @@ def cmd_user_set(args) -> int:
 
 def cmd_evidence_capture(args) -> int:
     from pipelines import evidence, store
-    settings = _scrapy_settings()
+    settings = project_settings()
     config = evidence.CaptureConfig.from_settings(
         settings, sandbox=args.sandbox, operator=args.operator or getpass.getuser(),
         concurrency=args.concurrency, item_timeout=args.timeout)
@@ -161,32 +161,10 @@ def cmd_evidence_capture(args) -> int:
     return 0 if not stats.failed else 1
 
 
-def demo_evidence(db_path: str, sandbox: str) -> None:
-    """`certwatch demo`: capture evidence for what the sweep flagged."""
-    sweep_evidence(db_path, sandbox, operator="演示", concurrency=6)   # loopback only: more pages at once
 
 
-def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None) -> None:
-    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence."""
-    from pipelines import evidence, store
-    settings = _scrapy_settings()
-    config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
-                                                  operator=operator or getpass.getuser())
-    print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
-    with store.opened(db_path) as db:
-        try:
-            stats = evidence.capture(db, config)
-        except evidence.CaptureError as exc:
-            print(f"取证未完成：{exc}", file=sys.stderr)
-            return
-    print(f"取证：成功 {stats.ok} 条，失败 {stats.failed} 条", file=sys.stderr)
 
 
-def _scrapy_settings():
-    from scrapy.settings import Settings
-    settings = Settings()
-    settings.setmodule(_settings(), priority="project")
-    return settings
 
 
 def cmd_evidence_verify(args) -> int:

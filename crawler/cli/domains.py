@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from crawler.cli import STATUS_CN, CliError, parse_json_line, table
+from crawler.cli.common import EVALUATORS, STATUS_CN, CliError, parse_json_line, table
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,6 @@ def cmd_sites(args) -> int:
 
 
 def register(add) -> None:
-    from crawler import cli
     p = add("check-domain", "判断主机名是否仿冒官方证书查询网站（可附网页和 WHOIS 原文）", cmd_check_domain,
             "certwatch check-domain cx-mem-gov.cn mohurd.top www.baidu.com")
     p.add_argument("hosts", nargs="*", help="主机名或网址")
@@ -214,4 +213,4 @@ def register(add) -> None:
     p.add_argument("--limit", type=int, default=2000, help="最多核查的生成候选数（默认 2000）")
     p.add_argument("--whois-server", default="", help="WHOIS 服务器（默认：沙箱自带或真实注册局）")
     p.add_argument("--log-level", default="WARNING")
-    cli.EVALUATORS["domains"] = evaluate_domains
+    EVALUATORS["domains"] = evaluate_domains

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pipelines.removal import removal_reason
-from reports.periods import parse_utc
+from pipelines.store import parse_utc
 
 DEFAULT_DAYS = (1, 3, 7)
 FORCED = "手动"

@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 
-from crawler.cli import CliError, open_store, sub_command, table
+from crawler.cli.common import CliError, open_store, sub_command, table
 
 KIND_CHOICES = ("cert", "intent", "site", "exclude")
 
@@ -21,7 +21,8 @@ def _user(args) -> str:
 
 
 def cmd_import(args) -> int:
-    from keywords.library import KeywordFileError, import_file
+    from keywords.library import KeywordFileError
+    from pipelines.store import import_file
     if not os.path.exists(args.file):
         raise CliError(f"文件不存在：{args.file}")
     defaults = {k: v for k, v in (("kind", args.kind), ("industry", args.industry),
@@ -99,7 +100,8 @@ def _set_active(args, active: bool) -> int:
 
 
 def cmd_export(args) -> int:
-    from keywords.library import KeywordFileError, export_file
+    from keywords.library import KeywordFileError
+    from pipelines.store import export_file
     with open_store(args) as db:
         try:
             n = export_file(db, args.out, industry=args.industry, department=args.department,
@@ -117,7 +119,7 @@ def library_queries(db, industry=None, department=None, term_filter=None, varian
 
 
 def cmd_queries(args) -> int:
-    from crawler.profiles import ProfileError, load_profiles
+    from pipelines.profiles import ProfileError, load_profiles
     from keywords import platform_queries
     with open_store(args) as db:
         queries = library_queries(db, args.industry, args.department, args.keyword, args.variants)
@@ -139,7 +141,7 @@ def cmd_queries(args) -> int:
 
 
 def cmd_userdict(args) -> int:
-    from keywords import jieba_userdict
+    from pipelines.store import jieba_userdict
     with open_store(args) as db:
         path = jieba_userdict(db, args.out)
     print(f"已生成 jieba 用户词典：{path}")

@@ -10,13 +10,13 @@ import sys
 import time
 from datetime import timedelta
 
-from crawler.cli import STATUS_CN as SWEEP_STATUS_CN
-from crawler.cli import CliError, parse_settings, open_store, sub_command, table
+from crawler.cli.common import STATUS_CN as SWEEP_STATUS_CN
+from crawler.cli.common import CliError, parse_settings, open_store, sub_command, table
 from crawler.health import STATUS_CN as HEALTH_CN
 
 
 def _now(args):
-    from crawler.scheduler import ScheduleError, parse_time, utc_now
+    from pipelines.schedules import ScheduleError, parse_time, utc_now
     if getattr(args, "now", None):
         try:
             return parse_time(args.now)
@@ -36,7 +36,7 @@ def _mode(args) -> str:
 def _guard(func):
     """ScheduleError / StoreError → CliError."""
     def wrapper(args):
-        from crawler.scheduler import ScheduleError
+        from pipelines.schedules import ScheduleError
         from pipelines.store import StoreError
         try:
             return func(args)
@@ -57,7 +57,8 @@ def _evidence_word(schedule: dict) -> str:
 
 @_guard
 def cmd_add(args) -> int:
-    from crawler.scheduler import EVIDENCE_SETTING, add_schedule
+    from crawler.scheduler import EVIDENCE_SETTING
+    from pipelines.schedules import add_schedule
     from pipelines import store
     from reports.periods import beijing
     settings = parse_settings(args.set)
@@ -75,7 +76,8 @@ def cmd_add(args) -> int:
 
 @_guard
 def cmd_edit(args) -> int:
-    from crawler.scheduler import EVIDENCE_SETTING, edit_schedule
+    from crawler.scheduler import EVIDENCE_SETTING
+    from pipelines.schedules import edit_schedule
     from reports.periods import beijing
     settings = parse_settings(args.set) if args.set else {}
     if args.evidence is not None:
@@ -90,7 +92,7 @@ def cmd_edit(args) -> int:
 
 
 def _set_enabled(args, enabled: bool) -> int:
-    from crawler.scheduler import edit_schedule
+    from pipelines.schedules import edit_schedule
     from reports.periods import beijing
     with open_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
@@ -121,7 +123,7 @@ def cmd_remove(args) -> int:
 
 @_guard
 def cmd_list(args) -> int:
-    from crawler.scheduler import from_iso, next_times
+    from pipelines.schedules import from_iso, next_times
     from pipelines import store
     from reports.periods import beijing
     with open_store(args) as db:
@@ -183,7 +185,7 @@ def _run_note(run: dict) -> str:
 
 @_guard
 def cmd_runs(args) -> int:
-    from crawler.scheduler import RUN_STATUS_CN, evidence_summary, recheck_summary
+    from pipelines.schedules import RUN_STATUS_CN, evidence_summary, recheck_summary
     from pipelines import store
     from reports.periods import beijing
     with open_store(args) as db:
@@ -236,7 +238,7 @@ def cmd_scheduler(args) -> int:
 
 
 def cmd_health(args) -> int:
-    from crawler.profiles import load_profiles
+    from pipelines.profiles import load_profiles
     from pipelines import store
     with open_store(args) as db:
         sweep_id = args.sweep
@@ -264,7 +266,7 @@ def cmd_health(args) -> int:
                 ["平台", "状态", "请求", "响应", "信息", "可疑", "错误", "拦截", "探测结果", "耗时", "说明"]))
     ev = sweep["stats"].get("certwatch/evidence/status")
     if ev:
-        from crawler.scheduler import EVIDENCE_STATUS_CN
+        from pipelines.schedules import EVIDENCE_STATUS_CN
         print(f"巡查后取证：{EVIDENCE_STATUS_CN.get(ev, ev)}，成功 {sweep['stats'].get('certwatch/evidence/ok', 0)} 条，"
               f"失败 {sweep['stats'].get('certwatch/evidence/failed', 0)} 条"
               + (f"（{sweep['stats']['certwatch/evidence/error']}）" if sweep["stats"].get("certwatch/evidence/error") else ""))
@@ -273,13 +275,6 @@ def cmd_health(args) -> int:
     return 0 if all(r["status"] in ("ok", "no_requests") for r in rows) else 1
 
 
-def print_health_warnings(db_path: str, sweep_id: int) -> None:
-    """After a sweep: one line per platform that was blocked or broken."""
-    from pipelines import store
-    with store.opened(db_path) as db:
-        rows = [r for r in store.sweep_platforms(db, sweep_id) if r["status"] in ("blocked", "broken")]
-    for r in rows:
-        print(f"注意：平台 {r['platform']} {HEALTH_CN[r['status']]}（{r['note']}），详见 certwatch health {sweep_id}")
 
 
 def register(add) -> None:

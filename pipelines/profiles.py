@@ -1,14 +1,17 @@
 """Platform profiles: each platform is a YAML file, not code.
 
-Shipped profiles live in ``crawler/profiles/``; a user adds a platform by
-dropping a file into a folder named by the ``CERTWATCH_PROFILES_DIR``
-setting (``--profiles`` on the command line). See README for the format.
+The loader lives here because the crawler (what to fetch and extract) and
+the reports (platform titles, takedown lists) both read profiles. Shipped
+profiles are the crawler's data files in ``crawler/profiles/``; a user adds a
+platform by dropping a file into a folder named by the
+``CERTWATCH_PROFILES_DIR`` setting (``--profiles`` on the command line).
+See docs/ for the format.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,6 +19,8 @@ from parsel import Selector
 
 KINDS = ("search_engine", "marketplace", "classifieds", "forum")
 RENDERS = ("http", "browser")
+# The shipped profiles: data files of the crawler package (a folder, not a module).
+SHIPPED = Path(__file__).resolve().parent.parent / "crawler" / "profiles"
 
 
 class ProfileError(ValueError):
@@ -229,7 +234,7 @@ def _load_file(path, source: str) -> Profile:
 def load_profiles(extra_dir: str | None = None) -> dict[str, Profile]:
     """Shipped profiles plus those in ``extra_dir`` (a user's folder)."""
     profiles: dict[str, Profile] = {}
-    shipped = resources.files(__package__).joinpath("profiles")
+    shipped = SHIPPED
     for entry in sorted(shipped.iterdir(), key=lambda p: p.name):
         if entry.name.endswith((".yaml", ".yml")):
             p = _load_file(entry, f"crawler/profiles/{entry.name}")
@@ -237,7 +242,6 @@ def load_profiles(extra_dir: str | None = None) -> dict[str, Profile]:
     if extra_dir:
         if not os.path.isdir(extra_dir):
             raise ProfileError(f"平台配置目录不存在：{extra_dir}")
-        from pathlib import Path
         for entry in sorted(Path(extra_dir).glob("*.y*ml")):
             p = _load_file(entry, str(entry))
             profiles[p.name] = p

@@ -1,0 +1,199 @@
+"""What every command module shares: the CLI's error, sub-command and table
+helpers, reading JSON lines, Scrapy settings for commands, running a sweep
+with its summary, and the steps several commands take after a sweep
+(evidence, health warnings). Imports no command module."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import unicodedata
+
+
+class CliError(Exception):
+    """A message for the user; exit code 2."""
+
+
+# Evaluators by kind of labelled data: `certwatch evaluate KIND FILE`.
+# Command modules add theirs at registration: EVALUATORS["domains"] = func(args) -> exit code.
+EVALUATORS: dict = {}
+
+STATUS_CN = {"finished": "完成", "interrupted": "已中断", "failed": "失败", "running": "进行中"}
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def sub_command(sub, name: str, help_: str, func, example: str, db_default=argparse.SUPPRESS):
+    """A sub-command with Chinese help ending in an example. Nested commands
+    keep ``db_default`` SUPPRESS, so ``--db`` may stand before or after them."""
+    p = sub.add_parser(name, help=help_, description=help_, epilog=f"示例：{example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default=db_default, help="数据库文件（默认 $CERTWATCH_DB 或 certwatch.db）")
+    p.set_defaults(func=func)
+    return p
+
+
+def open_store(args):
+    """``with open_store(args) as db:`` — the store of ``--db``, closed on exit."""
+    from pipelines import store
+    return store.opened(args.db)
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    cells = [[str(c) for c in r] for r in [headers] + rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c + " " * (widths[i] - _width(c)) if i == 0 else " " * (widths[i] - _width(c)) + c
+                               for i, c in enumerate(r)))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def default_db() -> str:
+    from crawler import settings
+    return settings.CERTWATCH_DB
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isupper():
+            raise CliError(f"--set 的格式应为 KEY=VALUE（大写设置名），而不是 {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def project_settings():
+    """certwatch's Scrapy settings, whatever the working directory."""
+    from crawler.sweep import project_settings as settings
+    return settings()
+
+
+def read_lines(path: str):
+    fh = sys.stdin if path in ("-", None) else open(path, "rb")
+    try:
+        for n, raw in enumerate(fh, 1):
+            yield n, raw
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+
+
+def parse_json_line(raw, n: int) -> dict:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"第 {n} 行：不是 UTF-8 文本") from None
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"第 {n} 行：不是有效的 JSON（{exc.msg}）") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"第 {n} 行：应为 JSON 对象")
+    return obj
+
+
+def print_evaluation(ev, name: str) -> None:
+    print(f"{name}评估：共 {ev.total} 条")
+    print(f"精确率 precision = {ev.precision:.4f}")
+    print(f"召回率 recall    = {ev.recall:.4f}")
+    print(f"F1               = {ev.f1:.4f}")
+    print(f"误报率 FPR       = {ev.false_positive_rate:.4f}")
+    print()
+    print(table([["实际违规 (1)", ev.tp, ev.fn], ["实际正常 (0)", ev.fp, ev.tn]],
+                ["混淆矩阵", "判为违规", "判为正常"]))
+    print()
+    rows = [[cat, f"{right}/{total}", f"{right / total:.3f}"]
+            for cat, (right, total) in sorted(ev.per_category.items())]
+    print(table(rows, ["类别", "正确/总数", "准确率"]))
+    for title, items in (("漏报（违规判为正常）", ev.misses), ("误报（正常判为违规）", ev.false_alarms)):
+        if items:
+            print(f"\n{title}：{len(items)} 条")
+            for it in items:
+                text = (it.get("title", "") + " " + it.get("text", "")).replace("\n", " ")
+                print(f"  第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
+    for err in ev.errors:
+        print(f"错误：{err}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
+    from pipelines.profiles import load_profiles
+    from pipelines import store
+    with store.opened(db_path) as db:
+        per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
+    profiles = load_profiles(profiles_dir or None)
+    names = sorted({k.rsplit("/", 1)[1] for k in result.stats
+                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
+    rows, total = [], [0, 0, 0]
+    for name in names:
+        pages = int(result.stats.get(f"certwatch/search_pages/{name}", 0)) + \
+            int(result.stats.get(f"certwatch/detail_pages/{name}", 0))
+        listings = per.get(name, {}).get("listings", 0)
+        flagged = per.get(name, {}).get("flagged", 0)
+        title = profiles[name].title if name in profiles else name
+        rows.append([title, pages, listings, flagged])
+        total = [total[0] + pages, total[1] + listings, total[2] + flagged]
+    rows.append(["合计", *total])
+    return rows
+
+
+def run_sweep(args, sandbox: str):
+    from pipelines.profiles import ProfileError, load_profiles
+    from crawler.sweep import SweepOptions, run
+    try:
+        profiles = load_profiles(args.profiles or None)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    unknown = [p for p in (args.platforms or "").split(",") if p and p not in profiles]
+    if unknown:
+        raise CliError(f"未知平台：{'、'.join(unknown)}（可用：{'、'.join(sorted(profiles))}）")
+    opts = SweepOptions(db=args.db, sandbox=sandbox,
+                        platforms=[p for p in (args.platforms or "").split(",") if p],
+                        keyword_filter=args.keyword or "", max_pages=args.pages or 0,
+                        profiles_dir=args.profiles or "", progress=not args.quiet,
+                        log_level=args.log_level, extra_settings=parse_settings(getattr(args, "set", [])))
+    return run(opts)
+
+
+def demo_evidence(db_path: str, sandbox: str) -> None:
+    """`certwatch demo`: capture evidence for what the sweep flagged."""
+    sweep_evidence(db_path, sandbox, operator="演示", concurrency=6)   # loopback only: more pages at once
+
+
+def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None) -> None:
+    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence."""
+    from pipelines import evidence, store
+    settings = project_settings()
+    config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
+                                                  operator=operator or getpass.getuser())
+    print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
+    with store.opened(db_path) as db:
+        try:
+            stats = evidence.capture(db, config)
+        except evidence.CaptureError as exc:
+            print(f"取证未完成：{exc}", file=sys.stderr)
+            return
+    print(f"取证：成功 {stats.ok} 条，失败 {stats.failed} 条", file=sys.stderr)
+
+
+def print_health_warnings(db_path: str, sweep_id: int) -> None:
+    """After a sweep: one line per platform that was blocked or broken."""
+    from crawler.health import STATUS_CN as HEALTH_CN
+    from pipelines import store
+    with store.opened(db_path) as db:
+        rows = [r for r in store.sweep_platforms(db, sweep_id) if r["status"] in ("blocked", "broken")]
+    for r in rows:
+        print(f"注意：平台 {r['platform']} {HEALTH_CN[r['status']]}（{r['note']}），详见 certwatch health {sweep_id}")

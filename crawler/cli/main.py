@@ -1,0 +1,60 @@
+"""The ``certwatch`` command line: the argument parser and dispatch.
+
+Every command takes ``--db PATH`` (environment ``CERTWATCH_DB``, default
+``certwatch.db``). Messages for people are Chinese; errors become one clear
+message and a non-zero exit. Each command group lives in its own module
+(``register(add)`` adds its commands); shared helpers are in
+``crawler.cli.common``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from crawler import __version__
+from crawler.cli.common import CliError, default_db, sub_command
+
+# Feature areas add their commands from their own modules: each module has
+# ``register(add)`` where ``add(name, help, func, example)`` returns the
+# argparse sub-parser (with --db already added). Commands raise CliError.
+COMMAND_MODULES: list[str] = [
+    "crawler.cli.sweep",
+    "crawler.cli.keywords",
+    "crawler.cli.schedule",
+    "crawler.cli.console",
+    "crawler.cli.reports",
+    "crawler.cli.domains",
+    "crawler.cli.classify",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certwatch", description="证书涉假网络监测")
+    parser.add_argument("--version", action="version", version=f"certwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="命令")
+
+    def add(name, help_, func, example):
+        return sub_command(sub, name, help_, func, example, db_default=None)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "db", None) is None:
+        args.db = default_db()
+    try:
+        return args.func(args) or 0
+    except CliError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断", file=sys.stderr)
+        return 130

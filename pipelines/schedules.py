@@ -1,0 +1,123 @@
+"""Schedule definitions: cron slots in Asia/Shanghai, validated schedule
+rows, and how runs are shown. Plain functions shared by the scheduler
+(crawler/scheduler.py, which runs them) and the console's schedule pages;
+they read and write schedules only through the store."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from pipelines import store
+
+TZ = ZoneInfo("Asia/Shanghai")
+RUN_STATUS_CN = {"pending": "等待执行", "running": "执行中", "finished": "完成", "failed": "失败",
+                 "interrupted": "已中断", "cancelled": "已取消", "skipped": "已跳过"}
+EVIDENCE_STATUS_CN = {"running": "取证中", "finished": "完成", "failed": "失败", "interrupted": "已中断",
+                      "off": "未开启"}
+
+
+class ScheduleError(ValueError):
+    """A schedule value that cannot be used (Chinese message)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO time; without a zone it is Beijing time (Asia/Shanghai)."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ScheduleError(f"无法识别的时间：{text}（示例 2026-12-01T02:00 或 2026-12-01T02:00+08:00）") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=TZ)
+    return dt.astimezone(timezone.utc)
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def check_cron(expr: str) -> str:
+    expr = " ".join((expr or "").split())
+    if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ScheduleError(f"cron 表达式无效：{expr!r}（5 段：分 时 日 月 周，如 \"0 2 * * *\"）")
+    return expr
+
+
+def next_after(expr: str, after: datetime) -> datetime:
+    """The first cron slot strictly after ``after``, in Asia/Shanghai."""
+    return croniter(expr, after.astimezone(TZ)).get_next(datetime).astimezone(timezone.utc)
+
+
+def next_times(expr: str, after: datetime, n: int = 5) -> list[datetime]:
+    it = croniter(expr, after.astimezone(TZ))
+    return [it.get_next(datetime).astimezone(timezone.utc) for _ in range(n)]
+
+
+def schedule_platforms(schedule: dict) -> list[str]:
+    return [p for p in (schedule.get("platforms") or "").split(",") if p]
+
+
+def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", department: str = "",
+                 platforms: str = "", pages: int = 0, variants: bool = False,
+                 settings: dict | None = None) -> int:
+    name = (name or "").strip()
+    if not name or len(name) > 60:
+        raise ScheduleError("计划名称不能为空，且不超过 60 个字")
+    cron = check_cron(cron)
+    if pages and not 0 < int(pages) <= 100:
+        raise ScheduleError("--pages 应为 1–100")
+    try:
+        return store.add_schedule(db, {
+            "name": name, "cron": cron, "industry": industry or "", "department": department or "",
+            "platforms": ",".join(p.strip() for p in (platforms or "").split(",") if p.strip()),
+            "pages": int(pages or 0), "variants": 1 if variants else 0, "settings": settings or {},
+            "next_run_at": iso(next_after(cron, now)),
+        })
+    except store.StoreError as exc:
+        raise ScheduleError(str(exc)) from None
+
+
+def edit_schedule(db, name: str, now: datetime, **fields) -> dict:
+    schedule = store.get_schedule(db, name)
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if "cron" in changes:
+        changes["cron"] = check_cron(changes["cron"])
+        changes["next_run_at"] = iso(next_after(changes["cron"], now))
+    if "platforms" in changes:
+        changes["platforms"] = ",".join(p.strip() for p in changes["platforms"].split(",") if p.strip())
+    if "enabled" in changes:
+        changes["enabled"] = 1 if changes["enabled"] else 0
+        if changes["enabled"] and not schedule["enabled"]:
+            # Slots missed while disabled are not owed: start from now.
+            changes["next_run_at"] = iso(next_after(changes.get("cron", schedule["cron"]), now))
+    if "settings" in changes:
+        # --set on edit adds or overrides single settings; the rest stay.
+        changes["settings"] = {**(schedule.get("settings") or {}), **changes["settings"]}
+    if "variants" in changes:
+        changes["variants"] = 1 if changes["variants"] else 0
+    store.update_schedule(db, schedule["id"], changes)
+    return store.get_schedule(db, schedule_id=schedule["id"])
+
+
+def evidence_summary(run: dict) -> str:
+    """A run's evidence step in a few words (``schedule runs``)."""
+    status = run.get("evidence_status") or ""
+    if status == "finished":
+        ok, failed = int(run.get("evidence_ok") or 0), int(run.get("evidence_failed") or 0)
+        return "无需取证" if not ok and not failed else f"成功 {ok}，失败 {failed}"
+    return EVIDENCE_STATUS_CN.get(status, status)
+
+
+def recheck_summary(stats: dict) -> str:
+    get = lambda k: int((stats or {}).get(k, 0) or 0)  # noqa: E731
+    return (f"复查 {get('requests')} 条：已下架 {get('removed')}，仍在线 {get('still_present')}，"
+            f"无法判断 {get('unknown')}")

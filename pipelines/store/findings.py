@@ -1,0 +1,125 @@
+"""Findings (one row per canonical URL) and the sweeps that saw them:
+recorded in batches by the persist pipeline; a human decision is never
+overwritten by a later sweep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import sqlite_utils
+
+from .db import canonical_url, MACHINE_STATUSES, now_utc, StoreError, _dumps, _loads
+
+
+def save_platform(db: sqlite_utils.Database, name: str, kind: str, title: str, profile: dict) -> None:
+    db["platforms"].upsert({"name": name, "kind": kind, "title": title,
+                            "profile": _dumps(profile), "updated_at": now_utc()}, pk="name")
+
+
+@dataclass
+class Recorded:
+    id: int
+    created: bool
+    status: str
+
+
+def record_findings(db: sqlite_utils.Database, items: list[dict], sweep_id: int | None) -> list[Recorded]:
+    """Store a batch of judged listings in one transaction.
+
+    A URL already stored gets ``last_seen`` and the sweep updated; its
+    machine judgement is refreshed only while no human has decided on it.
+    """
+    out: list[Recorded] = []
+    stamp = now_utc()
+    with db.atomic():
+        for item in items:
+            out.append(_record_one(db, item, sweep_id, stamp))
+    return out
+
+
+def _record_one(db, item: dict, sweep_id: int | None, stamp: str) -> Recorded:
+    url = canonical_url(item["url"])
+    flagged = 1 if item.get("flagged") else 0
+    judged = {
+        "score": int(item.get("score") or 0), "flagged": flagged,
+        "family": item.get("family") or "", "reasons": _dumps(item.get("reasons") or []),
+    }
+    content = {
+        "platform": item.get("platform") or "", "title": item.get("title") or "",
+        "text": item.get("text") or "", "seller": item.get("seller") or "",
+        "price": item.get("price") or "", "contacts": _dumps(item.get("contacts") or {}),
+        "links": _dumps(item.get("links") or []), "page_status": item.get("page_status") or "ok",
+    }
+    row = db.execute("SELECT id, status FROM findings WHERE url = ?", [url]).fetchone()
+    if row is None:
+        status = "flagged" if flagged else "new"
+        cur = db.execute(
+            "INSERT INTO findings (url, raw_url, keyword, first_seen, last_seen, status,"
+            " first_sweep_id, last_sweep_id, " + ", ".join(content) + ", " + ", ".join(judged) + ")"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, " + ", ".join("?" * (len(content) + len(judged))) + ")",
+            [url, item["url"], item.get("keyword") or "", stamp, stamp, status, sweep_id, sweep_id,
+             *content.values(), *judged.values()])
+        fid, created = cur.lastrowid, True
+    else:
+        fid, status, created = row[0], row[1], False
+        fields = {"last_seen": stamp, "last_sweep_id": sweep_id, **content}
+        if status in MACHINE_STATUSES:
+            status = "flagged" if flagged else "new"
+            fields.update(judged, status=status)
+        db.execute("UPDATE findings SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
+                   [*fields.values(), fid])
+    if sweep_id is not None:
+        db.execute("INSERT OR IGNORE INTO finding_sweeps (finding_id, sweep_id, seen_at) VALUES (?, ?, ?)",
+                   [fid, sweep_id, stamp])
+    return Recorded(fid, created, status)
+
+
+def _finding_row(row: dict) -> dict:
+    for key, default in (("contacts", {}), ("links", []), ("reasons", [])):
+        row[key] = _loads(row.get(key), default)
+    return row
+
+
+def get_finding(db: sqlite_utils.Database, finding_id: int) -> dict:
+    try:
+        return _finding_row(db["findings"].get(finding_id))
+    except sqlite_utils.db.NotFoundError:
+        raise StoreError(f"发现记录 {finding_id} 不存在") from None
+
+
+def find_by_url(db: sqlite_utils.Database, url: str) -> dict | None:
+    rows = list(db["findings"].rows_where("url = ?", [canonical_url(url)]))
+    return _finding_row(rows[0]) if rows else None
+
+
+def iter_findings(db: sqlite_utils.Database, status: str | None = None,
+                  platform: str | None = None, flagged: bool | None = None) -> Iterator[dict]:
+    where, args = [], []
+    if status:
+        where.append("status = ?"); args.append(status)
+    if platform:
+        where.append("platform = ?"); args.append(platform)
+    if flagged is not None:
+        where.append("flagged = ?"); args.append(1 if flagged else 0)
+    for row in db["findings"].rows_where(" AND ".join(where) or None, args, order_by="id"):
+        yield _finding_row(row)
+
+
+def sweeps_of_finding(db: sqlite_utils.Database, finding_id: int) -> list[int]:
+    return [r[0] for r in db.execute(
+        "SELECT sweep_id FROM finding_sweeps WHERE finding_id = ? ORDER BY sweep_id", [finding_id])]
+
+
+def count_findings(db: sqlite_utils.Database) -> int:
+    return db["findings"].count
+
+
+def findings_of_sweep(db: sqlite_utils.Database, sweep_id: int, flagged_only: bool = False,
+                      limit: int = 500) -> list[dict]:
+    """Findings a sweep saw (new or already known), highest score first."""
+    sql = ("SELECT f.* FROM finding_sweeps s JOIN findings f ON f.id = s.finding_id WHERE s.sweep_id = ?"
+           + (" AND f.flagged = 1" if flagged_only else "") + " ORDER BY f.score DESC, f.id LIMIT ?")
+    cur = db.execute(sql, [sweep_id, limit])
+    cols = [c[0] for c in cur.description]
+    return [_finding_row(dict(zip(cols, r))) for r in cur.fetchall()]

@@ -1,0 +1,260 @@
+"""The store's schema: sqlite-utils migrations, applied in order by connect().
+``SCHEMA_VERSION`` is their number. A new table or column is a new migration
+at the end, named for its area.
+"""
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("certwatch")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["keywords"].create({
+        "id": int, "term": str, "kind": str, "industry": str, "department": str,
+        "active": int, "source": str, "added_at": str,
+    }, pk="id", not_null={"term", "kind"}, defaults={"active": 1})
+    db["keywords"].create_index(["term", "kind"], unique=True)
+
+    db["platforms"].create({
+        "name": str, "kind": str, "title": str, "profile": str, "updated_at": str,
+    }, pk="name")
+
+    db["schedules"].create({
+        "id": int, "name": str, "cron": str, "industry": str, "department": str,
+        "platforms": str, "pages": int, "enabled": int, "created_at": str,
+        "last_run_at": str, "next_run_at": str,
+    }, pk="id", defaults={"enabled": 1})
+    db["schedules"].create_index(["name"], unique=True)
+
+    db["sweeps"].create({
+        "id": int, "schedule_id": int, "started_at": str, "ended_at": str,
+        "status": str, "mode": str, "platforms": str, "keyword_filter": str,
+        "pid": int, "requests": int, "responses": int, "items": int,
+        "flagged": int, "errors": int, "stats": str,
+    }, pk="id", defaults={"requests": 0, "responses": 0, "items": 0,
+                          "flagged": 0, "errors": 0})
+
+    db["findings"].create({
+        "id": int, "url": str, "raw_url": str, "platform": str, "title": str,
+        "text": str, "seller": str, "price": str, "contacts": str, "links": str,
+        "keyword": str, "first_seen": str, "last_seen": str, "score": int,
+        "flagged": int, "family": str, "reasons": str, "status": str,
+        "page_status": str, "first_sweep_id": int, "last_sweep_id": int,
+    }, pk="id", not_null={"url"}, defaults={"status": "new", "score": 0, "flagged": 0})
+    db["findings"].create_index(["url"], unique=True)
+    db["findings"].create_index(["status", "score"])
+    db["findings"].create_index(["platform"])
+
+    db["finding_sweeps"].create({
+        "finding_id": int, "sweep_id": int, "seen_at": str,
+    }, pk=("finding_id", "sweep_id"))
+
+    db["sites"].create({
+        "id": int, "domain": str, "host": str, "url": str, "impersonates": str,
+        "score": int, "verdict": str, "reasons": str, "whois": str,
+        "http_status": int, "title": str, "final_url": str, "source": str,
+        "first_seen": str, "last_seen": str, "status": str,
+    }, pk="id", not_null={"domain"}, defaults={"status": "new", "score": 0})
+    db["sites"].create_index(["domain"], unique=True)
+
+    db["site_links"].create({
+        "finding_id": int, "site_id": int, "url": str, "seen_at": str,
+    }, pk=("finding_id", "site_id"))
+
+    db["evidence"].create({
+        "id": int, "finding_id": int, "site_id": int, "url": str, "final_url": str,
+        "http_status": int, "captured_at": str, "tool": str, "status": str,
+        "files": str, "error": str, "operator": str,
+    }, pk="id")
+
+    db["decisions"].create({
+        "id": int, "finding_id": int, "site_id": int, "user": str, "at": str,
+        "action": str, "note": str,
+    }, pk="id", not_null={"user", "at", "action"})
+    db["decisions"].create_index(["finding_id"])
+    db["decisions"].create_index(["site_id"])
+
+    db["takedowns"].create({
+        "id": int, "platform": str, "created_at": str, "sent_at": str,
+        "status": str, "items": str,
+    }, pk="id")
+
+    db["referrals"].create({
+        "id": int, "created_at": str, "unit": str, "items": str, "package": str,
+    }, pk="id")
+
+
+@migrations()
+def m_console_1_users(db: sqlite_utils.Database) -> None:
+    """Console accounts, sessions, login attempts; the confirm category on
+    decisions; a contact index kept by triggers; indexes for the queue."""
+    db["users"].create({
+        "id": int, "name": str, "role": str, "password": str, "created_at": str,
+        "created_by": str, "disabled": int, "password_changed_at": str,
+    }, pk="id", not_null={"name", "role", "password"}, defaults={"disabled": 0})
+    db["users"].create_index(["name"], unique=True)
+    db["sessions"].create({
+        "token_hash": str, "user_id": int, "csrf": str, "created_at": str,
+        "expires_at": str, "ip": str,
+    }, pk="token_hash")
+    db["sessions"].create_index(["user_id"])
+    db["login_attempts"].create({
+        "id": int, "name": str, "ip": str, "at": str, "ok": int,
+    }, pk="id")
+    db["login_attempts"].create_index(["name", "at"])
+    db["login_attempts"].create_index(["ip", "at"])
+    # confirm subtype: illicit_info (违规信息) / fake_gov_site (假冒政府网站).
+    db["decisions"].add_column("category", str)
+    db["decisions"].create_index(["at"])
+    # finding_contacts mirrors findings.contacts ({"wechat": [..], ...}) so the
+    # console finds listings sharing a contact without scanning JSON.
+    db["finding_contacts"].create({"finding_id": int, "kind": str, "value": str},
+                                  pk=("finding_id", "kind", "value"))
+    db["finding_contacts"].create_index(["value", "kind"])
+    fill = ("INSERT OR IGNORE INTO finding_contacts (finding_id, kind, value)"
+            " SELECT {id}, k.key, CAST(v.value AS TEXT) FROM json_each(CASE WHEN json_valid({c})"
+            " AND json_type({c}) = 'object' THEN {c} ELSE '{{}}' END) k, json_each(k.value) v"
+            " WHERE k.type = 'array' AND v.value IS NOT NULL AND CAST(v.value AS TEXT) != ''")
+    db.execute(fill.format(id="f.id", c="f.contacts").replace("FROM json_each", "FROM findings f, json_each"))
+    db.execute("CREATE TRIGGER findings_contacts_ai AFTER INSERT ON findings BEGIN "
+               + fill.format(id="NEW.id", c="NEW.contacts") + "; END")
+    db.execute("CREATE TRIGGER findings_contacts_au AFTER UPDATE OF contacts ON findings BEGIN "
+               "DELETE FROM finding_contacts WHERE finding_id = OLD.id; "
+               + fill.format(id="NEW.id", c="NEW.contacts") + "; END")
+    db.execute("CREATE TRIGGER findings_contacts_ad AFTER DELETE ON findings BEGIN "
+               "DELETE FROM finding_contacts WHERE finding_id = OLD.id; END")
+    db["findings"].create_index(["score"])
+    db["findings"].create_index(["first_seen"])
+    db["sites"].create_index(["status", "score"])
+    db["site_links"].create_index(["site_id"])
+    db["evidence"].create_index(["finding_id"])
+    db["evidence"].create_index(["site_id"])
+
+
+@migrations()
+def m_reports_1_takedowns(db: sqlite_utils.Database) -> None:
+    """Takedown batch items and their removal checks, referral items,
+    manual statistics entries."""
+    for column in ("unit", "created_by", "sent_by", "note"):
+        db["takedowns"].add_column(column, str)
+    db["takedown_items"].create({
+        "id": int, "takedown_id": int, "finding_id": int, "seq": int, "url": str,
+        "platform": str, "added_at": str, "result": str, "removed_at": str,
+        "last_checked_at": str,
+    }, pk="id", not_null={"takedown_id", "finding_id"})
+    db["takedown_items"].create_index(["finding_id"], unique=True)
+    db["takedown_items"].create_index(["takedown_id"])
+    db["takedown_checks"].create({
+        "id": int, "item_id": int, "takedown_id": int, "finding_id": int, "due": str,
+        "checked_at": str, "result": str, "reason": str, "http_status": int,
+        "final_url": str, "similarity": float, "screenshot": str, "screenshot_sha256": str,
+    }, pk="id", not_null={"item_id", "checked_at", "result"})
+    db["takedown_checks"].create_index(["item_id"])
+    db["takedown_checks"].create_index(["finding_id", "result", "checked_at"])
+    for column in ("created_by", "sha256", "note"):
+        db["referrals"].add_column(column, str)
+    db["referral_items"].create({
+        "id": int, "referral_id": int, "finding_id": int, "site_id": int, "referred_at": str,
+    }, pk="id", not_null={"referral_id", "referred_at"})
+    db["referral_items"].create_index(["referral_id"])
+    db["report_manual"].create({
+        "period_from": str, "period_to": str, "field": str, "value": str,
+        "set_by": str, "set_at": str,
+    }, pk=("period_from", "period_to", "field"))
+
+
+@migrations()
+def m_keywords_1_library_schedules_health(db: sqlite_utils.Database) -> None:
+    """Keyword imports; schedule runs and locks (the scheduler's state);
+    per-platform sweep health and alerts."""
+    db["keywords"].add_column("updated_at", str)
+    db["keywords"].create_index(["industry"])
+    db["keywords"].create_index(["department"])
+    db["keyword_imports"].create({
+        "id": int, "at": str, "user": str, "file_name": str, "sha256": str, "format": str,
+        "rows": int, "added": int, "existing": int, "duplicates": int, "bad": int,
+        "errors": str,
+    }, pk="id")
+    for column, kind in (("settings", str), ("variants", int), ("updated_at", str),
+                         ("mode", str), ("sandbox", str)):
+        db["schedules"].add_column(column, kind)
+    # One row per (schedule, cron slot): the unique index is what stops two
+    # schedulers, or a restarted one, from running the same slot twice.
+    db["schedule_runs"].create({
+        "id": int, "schedule_id": int, "due_at": str, "status": str, "attempts": int,
+        "owner": str, "claimed_at": str, "started_at": str, "ended_at": str,
+        "sweep_id": int, "pid": int, "note": str,
+    }, pk="id", not_null={"schedule_id", "due_at", "status"}, defaults={"attempts": 0})
+    db["schedule_runs"].create_index(["schedule_id", "due_at"], unique=True)
+    db["schedule_runs"].create_index(["status"])
+    db["locks"].create({
+        "name": str, "owner": str, "acquired_at": str, "heartbeat_at": str, "expires_at": str,
+    }, pk="name")
+    db["sweep_platforms"].create({
+        "sweep_id": int, "platform": str, "status": str, "requests": int, "responses": int,
+        "by_status": str, "items": int, "flagged": int, "errors": int, "blocked": int,
+        "blocked_reasons": str, "empty_pages": int, "search_pages": int, "detail_pages": int,
+        "canary": str, "canary_results": int, "duration": float, "note": str,
+    }, pk=("sweep_id", "platform"))
+    db["alerts"].create({
+        "id": int, "at": str, "kind": str, "platform": str, "sweep_id": int, "message": str,
+        "delivered": int, "delivery_error": str, "acknowledged_by": str,
+    }, pk="id", defaults={"delivered": 0})
+    db["alerts"].create_index(["sweep_id"])
+
+
+@migrations()
+def m_domains_1_whois_cache(db: sqlite_utils.Database) -> None:
+    """WHOIS answers per registered domain (re-asked after a configurable
+    age; failures are kept for the record but never served as fresh)."""
+    db["whois_cache"].create({
+        "domain": str, "status": str, "facts": str, "raw": str, "fetched_at": str,
+    }, pk="domain")
+    db["sites"].create_index(["verdict"])
+    db["sites"].create_index(["status"])
+
+
+@migrations()
+def m_console_2_search(db: sqlite_utils.Database) -> None:
+    """Queue filter indexes and the keyword search index: findings_fts holds
+    title/text/url/seller/keyword with every character a token (see
+    search_text), so an FTS5 phrase query is a substring match. Triggers only
+    mark changed findings in search_dirty; refresh_search_index() indexes them."""
+    db["findings"].create_index(["platform", "status", "score"])
+    db["findings"].create_index(["family", "status", "score"])
+    db["findings"].create_index(["status", "first_seen", "score"])
+    db.execute("CREATE VIRTUAL TABLE findings_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0')")
+    db.execute("CREATE TABLE search_dirty (finding_id INTEGER PRIMARY KEY)")
+    db.execute("INSERT INTO search_dirty (finding_id) SELECT id FROM findings")
+    db.execute("CREATE TRIGGER findings_search_ai AFTER INSERT ON findings BEGIN "
+               "INSERT OR IGNORE INTO search_dirty (finding_id) VALUES (NEW.id); END")
+    db.execute("CREATE TRIGGER findings_search_au AFTER UPDATE OF title, text, url, seller, keyword ON findings"
+               " WHEN OLD.title IS NOT NEW.title OR OLD.text IS NOT NEW.text OR OLD.url IS NOT NEW.url"
+               " OR OLD.seller IS NOT NEW.seller OR OLD.keyword IS NOT NEW.keyword BEGIN "
+               "INSERT OR IGNORE INTO search_dirty (finding_id) VALUES (NEW.id); END")
+    db.execute("CREATE TRIGGER findings_search_ad AFTER DELETE ON findings BEGIN "
+               "DELETE FROM findings_fts WHERE rowid = OLD.id; "
+               "DELETE FROM search_dirty WHERE finding_id = OLD.id; END")
+
+
+@migrations()
+def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
+    """What the scheduler does after a sweep and between sweeps: the
+    evidence step of a run (columns on schedule_runs) and removal rechecks
+    (recheck_runs: one row per due set and Beijing day, claimed once)."""
+    for column, kind in (("evidence_status", str), ("evidence_attempts", int), ("evidence_ok", int),
+                         ("evidence_failed", int), ("evidence_note", str)):
+        db["schedule_runs"].add_column(column, kind)
+    db["recheck_runs"].create({
+        "id": int, "key": str, "due_at": str, "items": int, "status": str, "attempts": int,
+        "owner": str, "claimed_at": str, "started_at": str, "ended_at": str, "pid": int,
+        "stats": str, "note": str,
+    }, pk="id", not_null={"key", "due_at", "status"}, defaults={"attempts": 0})
+    db["recheck_runs"].create_index(["key"], unique=True)
+    db["recheck_runs"].create_index(["status"])
+
+
+SCHEMA_VERSION = len(migrations._migrations)

@@ -1,0 +1,122 @@
+"""What the statistics table counts (fake sites, removed items, referrals),
+police referral batches, manual entries of the hand-filled columns and
+chart series.
+"""
+from __future__ import annotations
+
+import sqlite_utils
+
+from .db import now_utc, StoreError, _dumps, _loads
+from .review import add_decision
+
+
+def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """Sites whose first fake-government-site confirm falls in [start, end)
+    and that were not dismissed later; one row per registered domain."""
+    rows = db.execute(
+        "SELECT s.id, s.domain, s.url, s.impersonates, d.at, d.user, d.note FROM sites s"
+        " JOIN (SELECT site_id, MIN(id) AS did FROM decisions WHERE action = 'confirm'"
+        "       AND site_id IS NOT NULL AND (category IS NULL OR category = 'fake_gov_site')"
+        "       GROUP BY site_id) first ON first.site_id = s.id"
+        " JOIN decisions d ON d.id = first.did"
+        " WHERE d.at >= ? AND d.at < ? AND s.status != 'dismissed' ORDER BY d.at, s.id",
+        [start, end]).fetchall()
+    seen, out = set(), []
+    for r in rows:
+        if r[1] in seen:
+            continue
+        seen.add(r[1])
+        out.append(dict(zip(("site_id", "domain", "url", "impersonates", "at", "user", "note"), r)))
+    return out
+
+
+def stats_removed(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """Confirmed findings whose first 'removed' check falls in [start, end)."""
+    rows = db.execute(
+        "SELECT f.id, f.url, f.title, f.platform, c.checked_at, c.reason, c.takedown_id,"
+        " (SELECT user FROM decisions d WHERE d.finding_id = f.id AND d.action IN ('confirm', 'refer')"
+        "  ORDER BY d.id LIMIT 1)"
+        " FROM (SELECT finding_id, MIN(id) AS cid FROM takedown_checks WHERE result = 'removed'"
+        "       GROUP BY finding_id) first"
+        " JOIN takedown_checks c ON c.id = first.cid JOIN findings f ON f.id = c.finding_id"
+        " WHERE c.checked_at >= ? AND c.checked_at < ? ORDER BY c.checked_at, f.id",
+        [start, end]).fetchall()
+    keys = ("finding_id", "url", "title", "platform", "at", "reason", "takedown_id", "user")
+    return [dict(zip(keys, r)) for r in rows]
+
+
+def stats_referred(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """Findings and sites whose first referral falls in [start, end)."""
+    rows = db.execute(
+        "SELECT ri.finding_id, ri.site_id, ri.referred_at, r.id, r.unit, r.created_by,"
+        " COALESCE(f.url, s.url, s.domain), COALESCE(f.title, s.title, s.domain)"
+        " FROM (SELECT MIN(id) AS rid FROM referral_items"
+        "       GROUP BY COALESCE('f' || finding_id, 's' || site_id)) first"
+        " JOIN referral_items ri ON ri.id = first.rid JOIN referrals r ON r.id = ri.referral_id"
+        " LEFT JOIN findings f ON f.id = ri.finding_id LEFT JOIN sites s ON s.id = ri.site_id"
+        " WHERE ri.referred_at >= ? AND ri.referred_at < ? ORDER BY ri.referred_at, ri.id",
+        [start, end]).fetchall()
+    keys = ("finding_id", "site_id", "at", "referral_id", "unit", "user", "url", "title")
+    return [dict(zip(keys, r)) for r in rows]
+
+
+def create_referral(db: sqlite_utils.Database, unit: str, findings: list[int], sites: list[int],
+                    user: str, note: str = "", at: str | None = None) -> int:
+    """A referral batch: its items, and a 'refer' decision on each. ``at``
+    records a referral made earlier (imports of past work)."""
+    stamp = at or now_utc()
+    with db.atomic():
+        rid = db["referrals"].insert({
+            "created_at": stamp, "unit": unit, "created_by": user, "note": note,
+            "items": _dumps({"findings": findings, "sites": sites}),
+        }).last_pk
+        for fid in findings:
+            add_decision(db, user, "refer", note=f"移交{unit}（移交单 #{rid}）", finding_id=fid)
+            db["referral_items"].insert({"referral_id": rid, "finding_id": fid, "referred_at": stamp})
+        for sid in sites:
+            add_decision(db, user, "refer", note=f"移交{unit}（移交单 #{rid}）", site_id=sid)
+            db["referral_items"].insert({"referral_id": rid, "site_id": sid, "referred_at": stamp})
+    return rid
+
+
+def set_referral_package(db: sqlite_utils.Database, referral_id: int, package: str, sha256: str) -> None:
+    with db.atomic():
+        db["referrals"].update(referral_id, {"package": package, "sha256": sha256})
+
+
+def get_referral(db: sqlite_utils.Database, referral_id: int) -> dict:
+    try:
+        row = db["referrals"].get(referral_id)
+    except sqlite_utils.db.NotFoundError:
+        raise StoreError(f"移交单 {referral_id} 不存在") from None
+    row["items"] = _loads(row.get("items"), {})
+    return row
+
+
+def list_referrals(db: sqlite_utils.Database) -> list[dict]:
+    out = []
+    for row in db["referrals"].rows_where(order_by="id desc"):
+        row["items"] = _loads(row.get("items"), {})
+        out.append(row)
+    return out
+
+
+def set_manual_value(db: sqlite_utils.Database, period_from: str, period_to: str, field: str,
+                     value: str, user: str) -> None:
+    with db.atomic():
+        db["report_manual"].upsert({"period_from": period_from, "period_to": period_to, "field": field,
+                                    "value": value, "set_by": user, "set_at": now_utc()},
+                                   pk=("period_from", "period_to", "field"))
+
+
+def manual_values(db: sqlite_utils.Database, period_from: str, period_to: str) -> dict[str, dict]:
+    return {r["field"]: r for r in db["report_manual"].rows_where(
+        "period_from = ? AND period_to = ?", [period_from, period_to])}
+
+
+def flagged_first_seen(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, str]]:
+    """(first_seen, platform) of findings the machine flagged (or a human
+    kept), first seen in [start, end)."""
+    return [tuple(r) for r in db.execute(
+        "SELECT first_seen, platform FROM findings WHERE flagged = 1 AND first_seen >= ?"
+        " AND first_seen < ? ORDER BY first_seen", [start, end]).fetchall()]
