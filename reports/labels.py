@@ -18,7 +18,7 @@ STATUS_CN = {"pending": "待审核", "new": "新发现", "flagged": "可疑", "c
 RESULT_CN = {"removed": "已下架", "still_present": "仍在线", "unknown": "无法判断", "requested": "待复查"}
 # Every decision action pipelines.store.add_decision accepts (store.DECISION_STATUS);
 # the same words as the console's buttons.
-ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安"}
+ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安", "undo": "撤回（重新审核）"}
 # Evidence file kinds (pipelines.evidence.KINDS_EXT).
 EVIDENCE_FILE_CN = {"screenshot": "截图", "html": "网页源码", "raw": "原始字节", "warc": "WARC 存档",
                     "record": "提取记录"}

@@ -105,6 +105,11 @@ from .review import (  # noqa: F401
     search_query,
     refresh_search_index,
     reviewed_findings,
+    UNDOABLE_STATUSES,
+)
+from .review_nav import (  # noqa: F401
+    queue_neighbours,
+    queue_first,
 )
 from .takedowns import (  # noqa: F401
     TAKEDOWN_RESULTS,
