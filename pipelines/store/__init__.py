@@ -61,6 +61,7 @@ from .sites import (  # noqa: F401
     get_whois,
     save_whois,
     whois_raw,
+    whois_facts,
     record_checked_site,
     linked_hosts_of_findings,
     unchecked_sites,

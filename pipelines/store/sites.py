@@ -23,6 +23,8 @@ def record_site(db: sqlite_utils.Database, site: dict) -> int:
             fields["reasons"] = _dumps(site["reasons"])
         if "whois" in site:
             fields["whois"] = _dumps(site["whois"])
+        if site.get("ips"):
+            fields["ips"] = _dumps([str(ip) for ip in site["ips"]][:16])
         if row is None:
             cur = db["sites"].insert({"domain": site["domain"], "first_seen": stamp,
                                       "last_seen": stamp, "status": "new", **fields})
@@ -46,6 +48,7 @@ def get_site(db: sqlite_utils.Database, site_id: int) -> dict:
         raise StoreError(f"网站记录 {site_id} 不存在") from None
     row["reasons"] = _loads(row.get("reasons"), [])
     row["whois"] = _loads(row.get("whois"), {})
+    row["ips"] = _loads(row.get("ips"), [])
     return row
 
 
@@ -87,6 +90,19 @@ def save_whois(db: sqlite_utils.Database, domain: str, facts: dict, raw: str) ->
         db["whois_cache"].upsert({"domain": domain, "status": facts.get("status", ""),
                                   "facts": _dumps(facts), "raw": (raw or "")[:65536],
                                   "fetched_at": now_utc()}, pk="domain")
+
+
+def whois_facts(db: sqlite_utils.Database, domain: str) -> dict:
+    """The latest WHOIS facts looked up for ``domain``, whatever their age
+    ({} when it was never asked): what a report shows of it."""
+    row = db.execute("SELECT facts, fetched_at FROM whois_cache WHERE domain = ?", [domain]).fetchone()
+    if row is None:
+        return {}
+    facts = _loads(row[0], {})
+    if not isinstance(facts, dict):
+        return {}
+    facts["cached_at"] = row[1]
+    return facts
 
 
 def whois_raw(db: sqlite_utils.Database, domain: str) -> str:

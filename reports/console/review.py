@@ -17,7 +17,7 @@ from pipelines import store
 from pipelines.evidence import BEIJING
 from reports import labels
 from reports.console import web
-from reports.console.review_view import highlight, item_label, needles, page_numbers, snippet, whois_rows
+from reports.console.review_view import highlight, item_label, needles, page_numbers, snippet
 
 VIEW_ROLES = web.ALL_ROLES
 DECIDE_ROLES = ("reviewer",)          # and admin
@@ -234,7 +234,7 @@ def site_detail(request: Request, site_id: int, user: web.User = web.require_rol
     s = store.get_site(db, site_id)
     return web.render(request, "detail.html", {
         "kind": "site", "item": s, "reasons": s["reasons"] if isinstance(s["reasons"], list) else [],
-        "whois": whois_rows(s["whois"]), "source_label": labels.site_source(str(s.get("source") or "")),
+        "whois": labels.whois_rows(s["whois"]), "source_label": labels.site_source(str(s.get("source") or "")),
         "evidence": _evidence_view(db, site_id=site_id),
         "decisions": store.decisions_for(db, site_id=site_id),
         "linked": _linked(db, s),

@@ -1,14 +1,12 @@
 """What the review pages show, as plain data the templates escape:
-highlighted text segments, the queue's snippet per row, page numbers,
-WHOIS facts for people (北京时间) and the flash line after a decision.
+highlighted text segments, the queue's snippet per row, page numbers
+and the label of an item.
 
 Nothing here builds HTML: every scraped string reaches the page only
 through Jinja's autoescaping.
 """
 from __future__ import annotations
 
-from pipelines import store
-from reports import labels
 
 SNIPPET_BEFORE = 30           # characters of context before the evidence
 SNIPPET_AFTER = 60            # … and after it
@@ -117,28 +115,6 @@ def page_numbers(page: int, pages: int, around: int = 2) -> list[int | None]:
             out.append(None)
         out.append(n)
     return out
-
-
-# WHOIS facts that are times: shown in 北京时间 like every other time.
-WHOIS_TIMES = ("created", "creation_date", "registration_time", "expires", "expiration_date",
-               "expiration_time", "updated", "updated_date")
-
-
-def whois_rows(whois) -> list[tuple[str, str]]:
-    """labels.whois_rows with times in 北京时间, and when the facts were
-    looked up (the cache's ``cached_at``) as 查询时间 at the end."""
-    if not isinstance(whois, dict):
-        return []
-    facts = dict(whois)
-    looked_up = facts.pop("cached_at", None)
-    for key in WHOIS_TIMES:
-        value = facts.get(key)
-        if isinstance(value, str) and ":" in value:      # a date alone stays as it is
-            facts[key] = store.beijing(value, "%Y-%m-%d %H:%M:%S") or value
-    rows = labels.whois_rows(facts)
-    if looked_up:
-        rows.append(("查询时间", store.beijing(str(looked_up), "%Y-%m-%d %H:%M:%S") or str(looked_up)))
-    return rows
 
 
 def item_label(kind: str, item_id: int) -> str:
