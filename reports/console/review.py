@@ -22,7 +22,7 @@ from reports.console.review_view import highlight, item_label, needles, page_num
 VIEW_ROLES = web.ALL_ROLES
 DECIDE_ROLES = ("reviewer",)          # and admin
 PAGE_SIZE = 50
-PAGE_SIZES = (20, 50, 100, 200)
+PAGE_SIZES = (10, 20, 50, 100, 200)
 MAX_BULK = 500
 BULK_CONFIRM_OVER = 5        # a bulk decision on more items asks once more, stating the count
 
@@ -120,7 +120,7 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
                          for s in (*STATUS_CHOICES, "")},
         "can_decide": user.has(*DECIDE_ROLES),
         "self_url": request.url.path + ("?" + request.url.query if request.url.query else ""),
-        "flash": _flash(request, db),
+        "flash": _flash(request, db, query=_query(f)),
     })
 
 
@@ -137,16 +137,18 @@ def _facets(request: Request, db) -> dict:
     return cached[1]
 
 
-def _flash(request: Request, db, this: str = "") -> dict:
+def _flash(request: Request, db, this: str = "", query: str = "") -> dict:
     """The line after a decision: counts, the refusal, and for one item
-    (``done=kind:id``, else the page's own item ``this``) what was done."""
+    (``done=kind:id``, else the page's own item ``this``) what was done.
+    An item decided on the way to the next one can be undone from here
+    (``undo_item``; back to its page, in the same queue ``query``)."""
     p = request.query_params
     try:
         ok, fail = int(p.get("ok") or 0), int(p.get("fail") or 0)
     except ValueError:
         ok = fail = 0
     flash = {"ok": ok, "fail": fail, "why": MESSAGES.get(p.get("why") or "", ""), "done": "", "done_url": "",
-             "note": ""}
+             "note": "", "undo_item": ""}
     m = ITEM.match(str(p.get("done") or this))
     if m and ok:
         kind, num = m.group(1), int(m.group(2))
@@ -158,7 +160,10 @@ def _flash(request: Request, db, this: str = "") -> dict:
                 return flash
             title = (row.get("title") or row.get("domain") or row.get("url") or "")[:40]
             flash["done"] = f"已{labels.action(history[-1]['action'])}：{item_label(kind, num)}「{title}」"
-            flash["done_url"] = f"/{kind}/{num}" if not this or p.get("done") else ""
+            if p.get("done"):
+                flash["done_url"] = f"/{kind}/{num}" + (f"?{query}" if query else "")
+                if row.get("status") in store.UNDOABLE_STATUSES and history[-1]["action"] != "undo":
+                    flash["undo_item"] = f"{kind}:{num}"
     if p.get("end"):
         flash["note"] = MESSAGES["queue_done"]
     return flash
@@ -187,12 +192,12 @@ def _nav(request: Request, db, kind: str, item_id: int) -> dict:
     return {"nav_query": query, "prev_url": url(prev), "next_url": url(nxt), "prev_item": prev,
             "next_item": nxt, "queue_url": "/queue" + (f"?{query}" if query else ""),
             "self_url": f"/{kind}/{item_id}" + (f"?{query}" if query else ""),
-            "flash": _flash(request, db, f"{kind}:{item_id}"), "shortcuts": SHORTCUTS}
+            "flash": _flash(request, db, f"{kind}:{item_id}", query), "shortcuts": SHORTCUTS}
 
 
 # The detail page's keys (shown by ?, and in docs/reviewer.md).
 SHORTCUTS = [("c", "确认并打开下一条待审核条目"), ("d", "排除误报：光标移到理由框，填写后回车（并打开下一条）"),
-             ("r", "移交公安（并打开下一条）"), ("u", "撤回本条的处理，重新待审核"),
+             ("r", "移交公安（并打开下一条）"), ("u", "撤回：顶部提示刚处理的一条时撤回那一条并回到它，否则撤回本条的处理；撤回后重新待审核"),
              ("j 或 n", "下一条（按进入时的队列顺序）"), ("k 或 p", "上一条"), ("q", "返回审核队列"),
              ("?", "显示或隐藏本帮助"), ("Esc", "离开输入框、关闭帮助")]
 

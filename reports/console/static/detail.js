@@ -39,7 +39,10 @@
     switch (e.key) {
       case "c": press("act-confirm-next"); break;
       case "r": press("act-refer"); break;
-      case "u": press("act-undo"); break;
+      case "u":               // the item just decided (named at the top), else this one
+        var last = document.getElementById("act-undo-last");
+        if (last) { last.form.requestSubmit(last); } else { press("act-undo"); }
+        break;
       case "d": if (note) { e.preventDefault(); note.focus(); } break;
       case "j": case "n": go("next-item"); break;
       case "k": case "p": go("prev-item"); break;
