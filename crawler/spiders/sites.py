@@ -16,6 +16,7 @@ from scrapy.http import TextResponse
 
 from pipelines.profiles import load_profiles
 from crawler.resolver import existing, resolver_for
+from crawler.spiders import answered_from
 from pipelines import store
 from pipelines.lookalike import score_host
 
@@ -99,14 +100,10 @@ class SitesSpider(scrapy.Spider):
             html = response.text[:500_000]
             title = (response.css("title::text").get() or "").strip()[:300]
         self.crawler.stats.inc_value("sites/fetched")
-        # The address that answered (in sandbox mode the sandbox serves every
-        # host; through another proxy the peer is the proxy, not the site).
-        ip = getattr(response, "ip_address", None)
-        direct = self.sandbox or "proxy" not in response.meta
         yield {"kind": "site", "url": c["url"],
                "final_url": response.url, "http_status": response.status, "title": title, "html": html,
                "source": c["source"], "finding_ids": c["finding_ids"],
-               "ips": [str(ip)] if ip is not None and direct else []}
+               "ips": answered_from(response, self.sandbox)}
 
     def failed(self, failure):
         request = failure.request
