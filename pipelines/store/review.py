@@ -152,7 +152,7 @@ def _queue_parts(f: QueueFilter, with_status: bool = True):
 _QUEUE_FINDING_COLS = ("'finding' AS kind, f.id AS id, f.score AS score, f.status AS status,"
                        " f.title AS title, f.url AS url, f.platform AS platform, f.family AS family,"
                        " 'flagged' AS verdict, f.first_seen AS first_seen, f.last_seen AS last_seen,"
-                       " f.contacts AS contacts, substr(f.text, 1, 20000) AS text, f.reasons AS reasons")
+                       " f.contacts AS contacts, substr(f.text, 1, 6000) AS text, f.reasons AS reasons")
 
 
 _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS status,"

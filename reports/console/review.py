@@ -183,6 +183,8 @@ def _nav(request: Request, db, kind: str, item_id: int) -> dict:
     one in it, and the flash line of the decision just made."""
     params = request.query_params
     f, q = parse_filter(params)
+    if f.keyword:
+        store.refresh_search_index(db)
     given = any(k in params for k in FILTER_FIELDS)
     query = _query(f) if given else ""
     prev, nxt = store.queue_neighbours(db, q, kind, item_id)
@@ -330,6 +332,8 @@ def _advance(db, item: str, back: str, done):
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query, keep_blank_values=True))
     params["status"] = store.PENDING
     f, q = parse_filter(params)
+    if f.keyword:
+        store.refresh_search_index(db)
     nxt = store.queue_neighbours(db, q, kind, int(num))[1] or store.queue_first(db, q, (kind, int(num)))
     if nxt is None:
         return done(f"/queue?{_query(f)}", ok=1, fail=0, done=item, end=1)
