@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 from pipelines import store
 from pipelines.lookalike import score_host
 
+SELLER_REASON = {"code": "seller_site", "label": "售假信息中出现的网站，未仿冒官方查询网站（售假者自己的网站）",
+                 "weight": 0.0, "evidence": ""}
+
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +95,9 @@ class StorePipeline:
                     if site_id is not None:
                         store.link_finding_site(self.db, rec.id, site_id, url)
                         self.stats.inc_value("certwatch/site_links")
+                        if item.get("flagged") and store.mark_seller_site(
+                                self.db, site_id, {**SELLER_REASON, "evidence": f"信息 #{rec.id}"}):
+                            self.stats.inc_value("certwatch/seller_sites")
 
     def _site_for(self, host: str, url: str) -> int | None:
         j = score_host(host)

@@ -55,6 +55,7 @@ from .sweeps import (  # noqa: F401
 from .sites import (  # noqa: F401
     record_site,
     link_finding_site,
+    mark_seller_site,
     get_site,
     site_of_host,
     sites_with_status,

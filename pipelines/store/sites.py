@@ -32,8 +32,28 @@ def record_site(db: sqlite_utils.Database, site: dict) -> int:
         if row[1] not in ("new", "flagged"):
             for key in ("score", "verdict", "reasons", "impersonates"):
                 fields.pop(key, None)
+        elif fields.get("verdict") == "benign" and db.execute(
+                "SELECT 1 FROM sites WHERE id = ? AND verdict = 'seller_site'", [row[0]]).fetchone():
+            # a seller's site stays one when a later check finds its page unremarkable
+            for key in ("score", "verdict", "reasons", "impersonates"):
+                fields.pop(key, None)
         db["sites"].update(row[0], {"last_seen": stamp, **fields})
         return row[0]
+
+
+def mark_seller_site(db: sqlite_utils.Database, site_id: int, reason: dict) -> bool:
+    """A site a flagged sale listing names, that no judgement found to be a
+    fake government site, is the seller's own (verdict seller_site, the
+    reason added). Human decisions and fake/suspicious verdicts stay."""
+    with db.atomic():
+        row = db.execute("SELECT reasons FROM sites WHERE id = ? AND status IN ('new', 'flagged')"
+                         " AND COALESCE(verdict, 'benign') IN ('benign', 'seller_site')", [site_id]).fetchone()
+        if row is None:
+            return False
+        reasons = [r for r in _loads(row[0], []) if isinstance(r, dict) and r.get("code") != reason["code"]]
+        db.execute("UPDATE sites SET verdict = 'seller_site', reasons = ? WHERE id = ?",
+                   [_dumps([*reasons, reason]), site_id])
+        return True
 
 
 def link_finding_site(db: sqlite_utils.Database, finding_id: int, site_id: int, url: str) -> None:
