@@ -257,4 +257,11 @@ def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
     db["recheck_runs"].create_index(["status"])
 
 
+@migrations()
+def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
+    """The addresses a site answered from when it was checked (sites.ips, a
+    JSON list): the 技术信息 of referral packages."""
+    db["sites"].add_column("ips", str)
+
+
 SCHEMA_VERSION = len(migrations._migrations)
