@@ -17,6 +17,7 @@ from importlib import resources
 
 from crawler.sandbox import troubled
 from crawler.sandbox import hostile
+from crawler.sandbox import replicas
 from crawler.sandbox.world import ENGINE, PLATFORMS, Listing, Site, World, world
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class App:
         self.blocked: dict[int, int] = {}      # listing num -> status (admin /block)
         self.delisted: set[int] = set()        # gone from the seller's shop, item page stale (admin /delist)
 
-    def handle(self, method: str, host: str, path: str, query: str, body: bytes) -> Response:
+    def handle(self, method: str, host: str, path: str, query: str, body: bytes,
+               headers: dict | None = None) -> Response:
         host = host.lower().split(":")[0]
         if path == "/robots.txt":
             return Response(200, "User-agent: *\nAllow: /\n", "text/plain; charset=utf-8")
@@ -84,6 +86,8 @@ class App:
             return troubled.handle(self, host, path, query)
         if host in hostile.HOSTS:           # hostile pages for crawler tests
             return hostile.handle(self, host, path, query)
+        if host in replicas.HOSTS:          # real platforms' replicas under their real host names
+            return replicas.handle(self, host, path, query, headers)
         platform = self.hosts.get(host)
         if platform is not None:
             return getattr(self, platform.name)(path, query)
@@ -131,10 +135,12 @@ class App:
             return Response(200, json.dumps({"blocked": self.blocked}), "application/json")
         if path == "/troubled":
             return troubled.admin(self, method, body)
+        if path == "/replicas":
+            return replicas.admin(self, method, body)
         if path == "/resolve":
             host = _qs(query).get("host", "").lower()
             exists = host in self.hosts or host == ENGINE.host or host in self.w.sites_by_host \
-                or host.removeprefix("www.") in self.w.sites_by_host
+                or host.removeprefix("www.") in self.w.sites_by_host or host in replicas.HOSTS
             return Response(200, json.dumps({"host": host, "exists": exists}), "application/json")
         return Response(404, "not found", "text/plain")
 
@@ -298,6 +304,7 @@ class App:
 
 
 async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    tunnel = ""          # inside a CONNECT tunnel: the host it was opened to
     try:
         while True:
             try:
@@ -321,16 +328,29 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
             length = min(int(headers.get("content-length", "0") or 0), MAX_BODY)
             body = await reader.readexactly(length) if length else b""
             if method == "CONNECT":
-                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                return
+                # https through the proxy: answer the tunnel, then speak TLS in it
+                # with the sandbox's own certificate (clients here do not verify it).
+                context = getattr(app, "tls", None)
+                if context is None or tunnel:
+                    writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await writer.drain()
+                try:
+                    await writer.start_tls(context)
+                except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                    log.debug("TLS in tunnel to %s failed: %s", target, exc)
+                    return
+                tunnel = target.rsplit(":", 1)[0]
+                continue
             if target.startswith("http://") or target.startswith("https://"):
                 parts = urllib.parse.urlsplit(target)
                 host = parts.netloc
             else:
                 parts = urllib.parse.urlsplit(target)
-                host = headers.get("host", "")
+                host = headers.get("host", "") or tunnel
             try:
-                resp = app.handle(method, host, parts.path or "/", parts.query, body)
+                resp = app.handle(method, host, parts.path or "/", parts.query, body, headers)
             except Exception:  # a bug in a page must not kill the server
                 log.exception("sandbox page failed: %s", target)
                 resp = Response(500, "sandbox error", "text/plain")
@@ -354,6 +374,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, seed: int | None = None,
                 ready=None) -> None:
     from crawler.sandbox.world import DEFAULT_SEED
     app = App(world(seed or DEFAULT_SEED, scale))
+    from crawler.sandbox.tls import server_context
+    app.tls = server_context(replicas.HOSTS)
     server = await asyncio.start_server(lambda r, w: _serve_conn(app, r, w), host, port,
                                         limit=MAX_HEADER, backlog=1024)
     addr = server.sockets[0].getsockname()
