@@ -48,7 +48,7 @@ def main_text(html: str) -> str:
     """The page's main text (trafilatura; "" when it finds none)."""
     import trafilatura
     try:
-        return (trafilatura.extract(html[:MAX_HTML], include_comments=False, include_tables=True,
+        return (trafilatura.extract(html[:MAX_HTML], include_comments=True, include_tables=True,
                                     favor_recall=True) or "").strip()
     except Exception as exc:  # trafilatura raises several kinds on broken markup
         log.info("正文提取失败：%s", exc)
