@@ -95,15 +95,16 @@ def test_generic_pages_are_split_into_posts(replica_sweep):
         assert a.text[:40] in text and "热门资讯" not in text and "ICP备" not in text
 
 
-def test_layout_change_block_and_rate_limit(sandbox, tmp_path):
+def test_layout_change_block_rate_limit_and_site_scope(sandbox, tmp_path):
     """Baidu changes its layout (the alert says so), Tieba blocks (the wappass
-    redirect), GitHub rate-limits once (waited out, nothing lost)."""
+    redirect), GitHub rate-limits once (waited out, nothing lost), and Sogou
+    searches one web site only (a schedule's site: scope)."""
     db_path = tmp_path / "certwatch.db"
     sandbox_admin(sandbox, "/replicas", {"reset": True, "layout": {"baidu": True}, "block": {"tieba": True},
                                          "rate_limit": {"github": 2}})
     try:
-        out = run_cli("sweep", "--sandbox", sandbox, "--platforms", "baidu,tieba,github", "--keyword", KEYWORD,
-                      "--pages", 1, "--quiet", "--db", db_path, timeout=300)
+        out = run_cli("sweep", "--sandbox", sandbox, "--platforms", "baidu,tieba,github,sogou", "--keyword", KEYWORD,
+                      "--pages", 1, "--set", "CERTWATCH_SITE_SCOPE=github.com", "--quiet", "--db", db_path, timeout=300)
     finally:
         sandbox_admin(sandbox, "/replicas", {"reset": True})
     assert out.returncode == 0, out.stderr[-3000:]
@@ -111,12 +112,16 @@ def test_layout_change_block_and_rate_limit(sandbox, tmp_path):
     assert rows["baidu"]["status"] == "broken" and "页面结构可能已改版" in rows["baidu"]["note"]
     assert rows["tieba"]["status"] == "blocked" and "跳转到登录/验证" in rows["tieba"]["note"]
     assert rows["github"]["status"] == "ok" and sweep["stats"]["certwatch/rate_limited/github"] == 1
+    assert rows["sogou"]["status"] == "ok"
     kinds = {(a["kind"], a["platform"]) for a in alerts}
     assert kinds == {("broken", "baidu"), ("blocked", "tieba")}
     assert any("页面结构可能已改版" in a["message"] for a in alerts)
     c = corpus(world())
     queries = load_queries(str(db_path), KEYWORD)
-    assert set(findings(db_path)) == {canonical_url(u) for u in c.reachable_github(queries, 1, 50)}
+    scoped = [f"site:github.com {q}" for q in queries]
+    expected = c.reachable_github(queries, 1, 50) | c.reachable_engine(scoped, 1)
+    assert c.reachable_engine(scoped, 1) and all(u.startswith("https://github.com/") for u in c.reachable_engine(scoped, 1))
+    assert set(findings(db_path)) == {canonical_url(u) for u in expected}
     assert "注意：平台 baidu 失效" in out.stdout
 
 
