@@ -43,10 +43,7 @@ def main() -> None:
         rows, _ = salesmodel.labelled_rows([path])
         for r in rows:
             r["_text"] = normalize(((r.get("title") or "").strip() + "\n" + r["text"]).strip()).text
-            score = classify(r["text"], r.get("title"), text_model=None).score
-            r["_rules"] = math.log(max(score, 0.5) / max(100 - score, 0.5))
         sets[Path(path).name] = rows
-    low, high = model().model_band       # the model is asked only where the rules are unsure
     totals = {a: [0, 0, 0] for a in (*ALPHAS, "model")}      # tp, fp, fn
     print(f"{'left out':28s}" + "".join(f"{'rules' if a == 0 else ('model' if a == 'model' else f'+{a}×model'):>16s}"
                                         for a in totals))
@@ -57,11 +54,14 @@ def main() -> None:
         cells = []
         for a in totals:
             tp = fp = fn = 0
+            # the rules and the model as classify combines them (asked where the
+            # rules are unsure, under the same caps), the model at weight a
+            tm = None if a in ("model", 0.0) else salesmodel.build(bias, weights, alpha=a, rows=len(train))
             for r in held:
-                z, _ = salesmodel.contribution(r["_text"], m)
-                unsure = low <= r["_rules"] <= high
-                logit = z if a == "model" else r["_rules"] + (a * z if unsure else 0.0)
-                flagged = logit >= 0
+                if a == "model":
+                    flagged = salesmodel.contribution(r["_text"], m)[0] >= 0
+                else:
+                    flagged = classify(r["text"], r.get("title"), text_model=tm).flagged
                 tp += flagged and r["label"] == 1
                 fp += flagged and r["label"] == 0
                 fn += (not flagged) and r["label"] == 1
