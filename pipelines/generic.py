@@ -6,7 +6,8 @@ form is a *site* (the look-alike judge takes it); a page with post markup
 listing per post; otherwise its main text — extracted with trafilatura
 (chosen over readability-lxml on the sandbox replicas' pages: see
 docs/platforms.md for the figures) — makes one listing when it reads like
-one (a contact or a sale cue), and the page is a site when it does not.
+one (a contact: phone, WeChat, QQ, Telegram), and the page is a site when
+it does not.
 """
 from __future__ import annotations
 

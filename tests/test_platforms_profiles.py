@@ -289,3 +289,25 @@ def test_generic_judgement():
     assert generic.judge("http://x.cn/", "").kind == "site"
     assert canonical_url("https://github.com/a/b/issues/3#issuecomment-12") == "https://github.com/a/b/issues/3#issuecomment-12"
     assert canonical_url("https://x.cn/a#top") == "https://x.cn/a"
+
+
+def test_local_lets_through_only_the_named_loopback_hosts():
+    from crawler.middlewares import AddressGuardMiddleware
+    from scrapy.statscollectors import MemoryStatsCollector
+    from scrapy.utils.test import get_crawler
+    guard = AddressGuardMiddleware(MemoryStatsCollector(get_crawler()), frozenset({"127.0.0.1"}))
+    assert guard.allowed("127.0.0.1")
+    assert guard.refusal("localhost") == "private_address" and guard.refusal("10.1.2.3") == "private_address"
+    assert guard.refusal("no-such-host.invalid") == "unresolvable"
+    assert not AddressGuardMiddleware(MemoryStatsCollector(get_crawler())).allowed("127.0.0.1")
+
+
+def test_news_quoting_sale_words_is_a_site_and_an_ad_with_a_contact_a_listing():
+    news = ("<html><body><h1>警方破获伪造证书案</h1><p>犯罪嫌疑人以“不用考试、包过、代办”为噱头招揽客户，"
+            "警方提醒市民证书真伪请到官方平台查询，切勿轻信。</p></body></html>")
+    assert generic.judge("http://news.example.cn/2.html", news).kind == "site"
+    ad = ("<html><body><div class='nav'><a href='/'>首页</a></div><h1>电工证代办</h1><div class='content'><p>"
+          "高压电工证、焊工证代办，不用考试，全国通用，官网可查。联系微信 zheng_ban88，电话 17873429061。"
+          "</p></div></body></html>")
+    judged = generic.judge("http://ad.example.cn/1.html", ad)
+    assert judged.kind == "listings" and "17873429061" in judged.listings[0]["text"]

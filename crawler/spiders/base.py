@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # A page whose decoded text is more than this share of U+FFFD was not decoded.
 MAX_REPLACEMENT_SHARE = 0.2
+# Pages of one item's comments followed through Link headers (a hostile API could go on forever).
+MAX_COMMENT_PAGES = 10
 
 
 def queries_from_library(db, keyword_filter: str = "", industry: str = "", department: str = "",
@@ -260,8 +262,9 @@ class ProfileSpider(scrapy.Spider):
         for item in pages.json_comments(profile, data, response.meta.get("title", "")):
             yield self.listing(profile, item, response.meta["query"], response.status)
         nxt = pages.link_next(response.headers.get("Link", b"").decode("latin-1"))
-        if nxt:
-            yield response.request.replace(url=nxt)
+        n = response.meta.get("comment_page", 1)
+        if nxt and n < MAX_COMMENT_PAGES:
+            yield response.request.replace(url=nxt, meta={**response.meta, "comment_page": n + 1})
 
     def listing(self, profile: Profile, fields: dict, query: str, status: int) -> dict:
         self.crawler.stats.inc_value(f"certwatch/json_items/{profile.name}")
