@@ -9,7 +9,9 @@ See docs/ for the format.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,12 +160,11 @@ def _int_field(name: str, where: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-_HOST_LABEL = __import__("re").compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def valid_host(host: str) -> bool:
     """A host name or IPv4/IPv6 literal (no scheme, port, path or wildcard)."""
-    import ipaddress
     if not isinstance(host, str) or not host or len(host) > 253:
         return False
     try:
@@ -280,7 +281,7 @@ def _parse_headers(name: str, data: Any) -> dict:
         raise ProfileError(f"平台配置 {name}：search.headers 必须是“名称: 值”的映射")
     out = {}
     for key, value in data.items():
-        if not isinstance(key, str) or not __import__("re").fullmatch(r"[A-Za-z0-9-]{1,64}", key) \
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", key) \
                 or not isinstance(value, (str, int)) or any(c in str(value) for c in "\r\n\x00"):
             raise ProfileError(f"平台配置 {name}：search.headers 中的 {key!r} 不是有效的请求头")
         if key.lower() in ("authorization", "cookie", "proxy-authorization", "host"):
@@ -313,12 +314,12 @@ def _parse_auth(name: str, data: Any) -> dict:
     if not isinstance(data, dict) or set(data) - {"header", "scheme", "setting"}:
         raise ProfileError(f"平台配置 {name}：auth 只能包含 header、scheme、setting")
     setting = data.get("setting")
-    if not isinstance(setting, str) or not __import__("re").fullmatch(r"CERTWATCH_[A-Z0-9_]+_TOKEN", setting):
+    if not isinstance(setting, str) or not re.fullmatch(r"CERTWATCH_[A-Z0-9_]+_TOKEN", setting):
         raise ProfileError(f"平台配置 {name}：auth.setting 必须是以 CERTWATCH_ 开头、_TOKEN 结尾的设置名"
                            "（令牌本身不写进平台配置）")
     header = data.get("header") or "Authorization"
     scheme = data.get("scheme") or ""
-    if not isinstance(header, str) or not __import__("re").fullmatch(r"[A-Za-z0-9-]{1,64}", header) \
+    if not isinstance(header, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", header) \
             or not isinstance(scheme, str) or any(c in scheme for c in "\r\n"):
         raise ProfileError(f"平台配置 {name}：auth.header / auth.scheme 无效")
     return {"header": header, "scheme": scheme, "setting": setting}

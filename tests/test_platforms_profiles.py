@@ -311,3 +311,26 @@ def test_news_quoting_sale_words_is_a_site_and_an_ad_with_a_contact_a_listing():
           "</p></div></body></html>")
     judged = generic.judge("http://ad.example.cn/1.html", ad)
     assert judged.kind == "listings" and "17873429061" in judged.listings[0]["text"]
+
+
+def test_evidence_capture_uses_a_profiles_own_proxy(sandbox, tmp_path, db_path):
+    """Real mode, a platform reached only through its profile's proxy (here the
+    sandbox stands in for it): evidence capture goes through that proxy too."""
+    from crawler.sandbox.world import world
+    from helpers import run_cli
+    from pipelines import store
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    data = yaml.safe_load((ROOT / "crawler/profiles/gongyou.yaml").read_text(encoding="utf-8"))
+    data.update({"name": "gongyou_proxied", "sandbox": False, "politeness": {"proxy": sandbox}})
+    (folder / "gongyou_proxied.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    live = next(l for l in world().listings if l.platform == "forum" and not l.removed)
+    with store.opened(db_path) as db:
+        store.record_findings(db, [{"url": live.url, "platform": "gongyou_proxied", "title": live.title,
+                                    "text": live.text, "flagged": True, "score": 90}], None)
+    out = run_cli("evidence", "capture", "--real", "--profiles", folder, "--db", db_path, "--quiet", timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    assert "成功 1 条，失败 0 条" in out.stdout
+    with store.opened(db_path) as db:
+        (row,) = [e for e in store.iter_evidence(db)]
+    assert row["status"] == "ok" and row["http_status"] == 200 and row["url"] == live.url
