@@ -120,9 +120,11 @@ def cmd_takedown_recheck(args) -> int:
             parse_days(args.days)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    from crawler.cli.common import profile_settings
     stats = run(RecheckOptions(db=args.db, sandbox=args.sandbox or "", batch=args.batch, force=args.force,
                                days=args.days or "", now=args.now or "", screenshots=not args.no_screenshots,
-                               profiles_dir=args.profiles or "", log_level=args.log_level))
+                               profiles_dir=args.profiles or "", log_level=args.log_level,
+                               extra_settings=profile_settings(args)))
     get = lambda k: int(stats.get(f"recheck/{k}", 0))  # noqa: E731
     print(f"复查 {get('requests')} 条：已下架 {get('removed')}，仍在线 {get('still_present')}，"
           f"无法判断 {get('unknown')}；未到复查时间 {get('not_due')} 条；截图 {get('screenshots')} 张")
@@ -255,6 +257,7 @@ def register(add) -> None:
     p.add_argument("--now", help="按此时刻（UTC，ISO 格式）判断哪些条目到期")
     p.add_argument("--no-screenshots", action="store_true", help="仍在线时不截图")
     p.add_argument("--profiles", help="额外的平台配置目录")
+    p.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
     p.add_argument("--log-level", default="WARNING")
     p = sub_command(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,
              "certwatch takedown compliance --from 2024-09-01 --to 2024-10-31 --days 7")
