@@ -16,11 +16,9 @@ and a height cap on the screenshot. A failure is stored as a ``failed`` row
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import http
 import io
-import ipaddress
 import logging
 import os
 import platform as _platform
@@ -59,6 +57,13 @@ class CaptureConfig:
     concurrency: int = 3               # pages open at once
     viewport: tuple = (1280, 900)
     operator: str = ""
+    allow: str = ""                    # the fetch guard's named exceptions (pipelines.netguard)
+
+    def guard(self):
+        """The fetch guard every request of a capture goes through."""
+        from pipelines.netguard import Guard, parse_allow
+        return Guard(sandbox=self.sandbox.rstrip("/"), allow=parse_allow(self.allow),
+                     max_bytes=self.max_bytes, timeout=self.nav_timeout_ms / 1000)
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "CaptureConfig":
@@ -72,6 +77,7 @@ class CaptureConfig:
             max_bytes=int(settings.get("CERTWATCH_EVIDENCE_MAX_BYTES") or cls.max_bytes),
             max_height=int(settings.get("CERTWATCH_EVIDENCE_MAX_HEIGHT") or cls.max_height),
             concurrency=int(settings.get("CERTWATCH_EVIDENCE_CONCURRENCY") or cls.concurrency),
+            allow=str(settings.get("CERTWATCH_GUARD_ALLOW") or ""),
         )
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
@@ -186,19 +192,14 @@ def tool_name(browser_version: str = "") -> str:
     return f"certwatch {__version__} / Playwright {pw}{chromium} / {_platform.system()} {_platform.machine()}"
 
 
-def _blocked_host(url: str) -> bool:
-    """Pages may point the browser at local services: refuse loopback,
-    private and link-local literals and localhost."""
-    host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def refusal(url: str, config: CaptureConfig) -> str:
+    """Why the fetch guard refuses ``url`` before any lookup ('' = it may be tried)."""
+    from pipelines.netguard import Refused
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+        config.guard().check_url(url)
+    except Refused as exc:
+        return str(exc)
+    return ""
 
 
 # ---------------------------------------------------------------- capture
@@ -219,28 +220,42 @@ class Page:
 
 
 async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
-    """Open ``url`` in a fresh context; return what the record needs."""
+    """Open ``url`` in a fresh context; return what the record needs. Every
+    request of the page (navigation, each redirect hop, sub-requests) is
+    fetched under the fetch guard (pipelines.netguard.intercept), bounded
+    by ``max_bytes`` after decoding; the main document's bytes are kept
+    exactly as served."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise CaptureError("只能提取 http/https 网址")
-    if _blocked_host(url):
-        raise CaptureError("拒绝访问本机或内网地址")
+
+    from pipelines.netguard import intercept
+    why = refusal(url, config)
+    if why:
+        raise CaptureError(why)
     width, height = config.viewport
     context = await browser.new_context(
         viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai",
         ignore_https_errors=True, accept_downloads=False, service_workers="block")
+    documents: dict[str, tuple] = {}
+    refused: list[tuple] = []
     try:
         page = await context.new_page()
         page.set_default_timeout(config.nav_timeout_ms)
-        documents, too_big = await _intercept_documents(context, page, config)
+
+        def on_document(event, fetched):
+            documents[event["request"]["url"]] = (fetched.status, {k.lower(): v for k, v in fetched.headers},
+                                                  fetched.body)
+
+        session = await intercept(context, page, config.guard(), on_document,
+                                  lambda code, u, message: refused.append((code, u, message)))
         try:
             response = await page.goto(url, wait_until="load", timeout=config.nav_timeout_ms)
         except PlaywrightTimeout:
             raise CaptureError("页面加载超时") from None
         except PlaywrightError as exc:
-            if too_big:
-                raise CaptureError(f"页面超过大小上限（{config.max_bytes} 字节）") from None
+            main = [r for r in refused if r[1] not in documents]
+            if main:
+                raise CaptureError(main[-1][2]) from None
             raise CaptureError(f"无法打开页面：{str(exc).splitlines()[0][:200]}") from None
         if response is None:
             raise CaptureError("页面没有响应")
@@ -248,8 +263,6 @@ async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
             await page.wait_for_load_state("networkidle", timeout=config.settle_ms)
         except PlaywrightTimeout:
             pass                       # a page that keeps polling still gets captured
-        if too_big:
-            raise CaptureError(f"页面超过大小上限（{config.max_bytes} 字节）")
         document = documents.get(response.url)
         if document is None:
             raise CaptureError("未能取得页面原始内容")
@@ -277,63 +290,12 @@ async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
         except PlaywrightError:
             title = ""
         request_headers = await response.request.all_headers()
+        del session
         return Page(url=url, final_url=page.url, status=status, reason=reason,
                     headers=headers, request_headers=request_headers, body=body, screenshot=shot,
                     title=title, chain=chain, clipped=clipped)
     finally:
         await context.close()
-
-
-async def _intercept_documents(context, page, config: CaptureConfig) -> tuple[dict, list]:
-    """Through Chromium's Fetch domain: refuse local addresses for every
-    request, and keep each top-level document's body exactly as it arrived
-    (Playwright's ``response.body()`` re-encodes text as UTF-8, which would
-    lose a GBK page's bytes). Redirects pass through untouched."""
-    from playwright.async_api import Error as PlaywrightError
-    cdp = await context.new_cdp_session(page)
-    tree = await cdp.send("Page.getFrameTree")
-    main_frame = tree["frameTree"]["frame"]["id"]
-    documents: dict[str, tuple] = {}
-    too_big: list[int] = []
-
-    async def paused(event):
-        rid = event["requestId"]
-        url = event["request"]["url"]
-        status = event.get("responseStatusCode")
-        try:
-            if _blocked_host(url):
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            if (status is None or 300 <= status < 400 or event.get("resourceType") != "Document"
-                    or event.get("frameId") != main_frame):
-                await cdp.send("Fetch.continueRequest", {"requestId": rid})
-                return
-            headers = {h["name"].lower(): h["value"] for h in event.get("responseHeaders") or []}
-            declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > config.max_bytes:
-                too_big.append(int(declared))
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            got = await cdp.send("Fetch.getResponseBody", {"requestId": rid})
-            body = base64.b64decode(got["body"]) if got.get("base64Encoded") else got["body"].encode("utf-8")
-            if len(body) > config.max_bytes:
-                too_big.append(len(body))
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            documents[url] = (status, headers, body)
-            keep = [h for h in event.get("responseHeaders") or []
-                    if h["name"].lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-            await cdp.send("Fetch.fulfillRequest", {
-                "requestId": rid, "responseCode": status, "responseHeaders": keep,
-                "body": base64.b64encode(body).decode("ascii")})
-        except PlaywrightError as exc:        # page closed meanwhile, or request gone
-            logger.debug("interception of %s ended: %s", url, exc)
-
-    cdp.on("Fetch.requestPaused", paused)
-    await cdp.send("Fetch.enable", {"patterns": [
-        {"urlPattern": "*", "requestStage": "Request"},
-        {"urlPattern": "*", "resourceType": "Document", "requestStage": "Response"}]})
-    return documents, too_big
 
 
 def save_capture(db, item: dict, page: Page, config: CaptureConfig, tool: str, captured_at: str) -> int:
@@ -384,9 +346,7 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     tool = tool_name()
     runnable = []
     for item in items:            # refused before any browser work
-        scheme = urllib.parse.urlsplit(item["url"]).scheme
-        error = ("只能提取 http/https 网址" if scheme not in ("http", "https") else
-                 "拒绝访问本机或内网地址" if _blocked_host(item["url"]) else "")
+        error = refusal(item["url"], config)
         if error:
             save_failure(db, item, error, tool, config)
             stats.failed += 1
@@ -401,8 +361,8 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     launch = {"headless": True, "args": list(config.launch_args)}
     if config.executable_path:
         launch["executable_path"] = config.executable_path
-    if config.sandbox:
-        launch["proxy"] = {"server": config.sandbox}
+    from pipelines.netguard import browser_proxy
+    launch["proxy"] = browser_proxy(config.guard())     # the browser itself reaches nothing else
     async with async_playwright() as pw:
         try:
             browser = await pw.chromium.launch(**launch)
