@@ -1,18 +1,29 @@
-"""Downloader middlewares: where a request may go.
+"""Where a request may go: the fetch guard (pipelines.netguard) in Scrapy.
 
-* Sandbox mode (``CERTWATCH_SANDBOX`` set): every request goes through the
-  sandbox, which is also the proxy; nothing else is reachable.
-* Real mode: requests to loopback, private, link-local and other
-  non-public addresses are refused — a listing can link anywhere.
+* :class:`GuardMiddleware` (downloader middleware, both modes): every request
+  and every redirect (RedirectMiddleware sends the new request through the
+  chain again) is checked before any lookup: http/https only, no loopback or
+  private address literal in any notation, no ``localhost``. Browser requests
+  get a page hook that fetches every request of the page through the guard
+  (navigation, each redirect hop, sub-requests; bounded after decoding).
+* :class:`GuardedResolver` (``TWISTED_DNS_RESOLVER``, real mode): resolves a
+  host once, checks every address, and hands Twisted exactly the checked
+  addresses: the connection goes to an address that was checked.
+* :class:`SandboxProxyMiddleware` (sandbox mode): every request goes through
+  the sandbox, which is also the proxy; nothing else is reachable.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution
+from twisted.internet.threads import deferToThreadPool
+from zope.interface import implementer
+
+from pipelines.netguard import FetchError, Guard, Refused, intercept, is_public_address  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -37,43 +48,102 @@ class SandboxProxyMiddleware:
         return None
 
 
-def is_public_address(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr)
-    return ip.is_global and not (ip.is_loopback or ip.is_private or ip.is_link_local
-                                 or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+class GuardMiddleware:
+    """The fetch guard for every Scrapy request (both modes)."""
 
-
-class AddressGuardMiddleware:
-    """Real mode only: refuse hosts that are, or resolve to, non-public addresses."""
-
-    def __init__(self, stats):
+    def __init__(self, guard: Guard, stats, user_agent: str = ""):
+        self.guard = guard
         self.stats = stats
-        self.cache: dict[str, bool] = {}
+        self.user_agent = user_agent
 
     @classmethod
     def from_crawler(cls, crawler):
-        if crawler.settings.get("CERTWATCH_SANDBOX"):
-            raise NotConfigured  # sandbox mode: the sandbox proxy decides
-        return cls(crawler.stats)
-
-    def allowed(self, host: str) -> bool:
-        if host in self.cache:
-            return self.cache[host]
-        try:
-            addrs = {info[4][0] for info in socket.getaddrinfo(host, None)}
-            ok = bool(addrs) and all(is_public_address(a.split("%")[0]) for a in addrs)
-        except (socket.gaierror, UnicodeError, ValueError):
-            ok = False
-        self.cache[host] = ok
-        return ok
+        return cls(Guard.from_settings(crawler.settings, max_bytes=crawler.settings.getint(
+            "CERTWATCH_GUARD_MAX_BYTES") or crawler.settings.getint("DOWNLOAD_MAXSIZE") or None),
+            crawler.stats, crawler.settings.get("USER_AGENT") or "")
 
     def process_request(self, request, spider=None):
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.stats.inc_value("certwatch/refused/scheme")
-            raise IgnoreRequest(f"不支持的地址：{request.url[:80]}")
-        if not self.allowed(parts.hostname):
-            self.stats.inc_value("certwatch/refused/private_address")
-            log.warning("拒绝访问内网或无法解析的地址：%s", parts.hostname)
-            raise IgnoreRequest(f"拒绝访问内网地址：{parts.hostname}")
+        try:
+            self.guard.check_url(request.url)
+        except Refused as exc:
+            self.stats.inc_value(f"certwatch/refused/{exc.code}")
+            log.warning("拒绝访问：%s（%s）", request.url[:200], exc)
+            raise IgnoreRequest(str(exc)) from None
+        if request.meta.get("playwright") and not request.meta.get("certwatch_guarded"):
+            request.meta["certwatch_guarded"] = True
+            request.meta["playwright_page_init_callback"] = self.page_hook(
+                request.meta.get("playwright_page_init_callback"))
         return None
+
+    def page_hook(self, previous):
+        """scrapy-playwright's page init callback: every request of the page
+        through the guard (scrapy-playwright's own route only set headers;
+        the User-Agent is kept)."""
+        guard, stats, ua = self.guard, self.stats, self.user_agent
+
+        def refused(code, url, message):
+            stats.inc_value(f"certwatch/refused/browser/{code}")
+            log.warning("浏览器请求被拒绝：%s（%s）", url[:200], message)
+
+        async def hook(page, request):
+            await page.unroute("**")
+            page.certwatch_guard = await intercept(page.context, page, guard, on_refused=refused,
+                                                   headers={"User-Agent": ua} if ua else None)
+            if previous is not None:
+                from scrapy.utils.misc import load_object
+                func = load_object(previous) if isinstance(previous, str) else previous
+                await func(page, request)
+        return hook
+
+
+# ---------------------------------------------------------------- DNS
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str):
+        self.name = name
+
+    def cancel(self) -> None:     # pragma: no cover - Twisted never cancels ours
+        pass
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    """Twisted name resolver under the fetch guard: one lookup per
+    connection, every address checked, only checked addresses returned. A
+    refused or unresolvable host resolves to nothing (DNSLookupError)."""
+
+    def __init__(self, reactor, guard: Guard):
+        self.reactor = reactor
+        self.guard = guard
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        return cls(reactor, Guard.from_settings(crawler.settings))
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(self, resolutionReceiver, hostName: str, portNumber: int = 0,
+                        addressTypes=None, transportSemantics: str = "TCP"):
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+
+        def lookup():
+            try:
+                return self.guard.resolve(hostName, portNumber)
+            except Refused as exc:
+                log.warning("拒绝连接：%s（%s）", hostName, exc)
+            except FetchError as exc:
+                log.info("无法解析：%s（%s）", hostName, exc)
+            return []
+
+        def deliver(addresses):
+            for addr in addresses:
+                kind = IPv6Address if ":" in addr else IPv4Address
+                resolutionReceiver.addressResolved(kind("TCP", addr, portNumber))
+            resolutionReceiver.resolutionComplete()
+
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), lookup)
+        d.addCallback(deliver)
+        return resolution
