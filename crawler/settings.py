@@ -24,6 +24,9 @@ NEWSPIDER_MODULE = "crawler.spiders"
 
 # Store (pipelines.persist.StorePipeline, the CLI).
 CERTWATCH_DB = os.environ.get("CERTWATCH_DB", "certwatch.db")
+# Seconds a writer waits for another writer's lock before a clear error (the
+# CLI) or a 503 (the console); set on pipelines.store by crawler.cli.main.
+CERTWATCH_BUSY_TIMEOUT = float(os.environ.get("CERTWATCH_BUSY_TIMEOUT", "30") or 30)
 # Sandbox mode: the sandbox's address; SandboxProxyMiddleware routes every
 # request through it and the browser uses it as its proxy.
 CERTWATCH_SANDBOX = os.environ.get("CERTWATCH_SANDBOX", "")

@@ -45,7 +45,8 @@ def set_cell(ws, row: int, column: int, value: Any):
 
 def write_csv(path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     """UTF-8 with BOM (Excel opens it as UTF-8), every cell neutralized."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+    from keywords.atomic import atomic_file
+    with atomic_file(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(safe_row(header))
         for row in rows:

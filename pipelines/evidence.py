@@ -122,13 +122,9 @@ def store_file(evidence_root: str, kind: str, data: bytes) -> dict:
     rel = os.path.join(digest[:2], digest[2:4], digest + KINDS_EXT.get(kind, ".bin"))
     path = os.path.join(evidence_root, rel)
     if not (os.path.exists(path) and sha256_file(path) == digest):
+        from keywords.atomic import atomic_write
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data)
     return {"kind": kind, "path": rel.replace(os.sep, "/"), "sha256": digest, "bytes": len(data)}
 
 

@@ -22,6 +22,7 @@ from reports import labels
 from pipelines.evidence import sha256_file
 from reports.evidence_files import latest_capture, resolve
 from reports.periods import beijing, today
+from keywords.atomic import atomic_file
 from keywords.xlsx_safe import append_row, set_cell
 
 MANIFEST = "MANIFEST-SHA256.txt"
@@ -155,9 +156,8 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     root = f"线索移交-{referral_id:04d}"
     path = os.path.join(out_dir, f"{root}.zip")
-    tmp = path + ".part"
     summary, sites, notes = [], [], []
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_file(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         pkg = _Package(zf, root)
         for n, ref in enumerate(items, 1):
             row = store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
@@ -192,7 +192,6 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
         zf.writestr(f"{root}/{MANIFEST}", manifest)
         manifest_hash = hashlib.sha256(manifest).hexdigest()
         zf.writestr(f"{root}/{MANIFEST}.sha256", f"{manifest_hash}  {MANIFEST}\n")
-    os.replace(tmp, path)
     store.set_referral_package(db, referral_id, os.path.abspath(path), manifest_hash)
     out = store.get_referral(db, referral_id)
     out["missing_evidence"] = notes

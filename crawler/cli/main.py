@@ -50,11 +50,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "db", None) is None:
         args.db = default_db()
+    from crawler import settings
+    from pipelines import store
+    store.set_busy_timeout(settings.CERTWATCH_BUSY_TIMEOUT)
     try:
         return args.func(args) or 0
     except CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except store.StoreBusy as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 3
+    except store.StoreError as exc:          # not a database, unknown record … (no traceback)
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if store.is_locked(exc):
+            print(f"错误：{store.busy_message()}", file=sys.stderr)
+            return 3
+        raise
     except KeyboardInterrupt:
         print("已中断", file=sys.stderr)
         return 130

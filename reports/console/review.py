@@ -272,18 +272,21 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
     if category and category not in store.CONFIRM_CATEGORIES:
         category = ""
     ok = fail = 0
-    for item in items:
-        m = ITEM.match(item)
-        if not m:
-            fail += 1
-            continue
-        key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
-        try:
-            store.add_decision(db, user.name, action, note,
-                               category=category if action == "confirm" else "", **key)
-            ok += 1
-        except store.StoreError:
-            fail += 1
+    with db.atomic():          # one transaction: a bulk decision is applied whole or not at all
+        for item in items:
+            m = ITEM.match(item)
+            if not m:
+                fail += 1
+                continue
+            key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
+            try:
+                store.add_decision(db, user.name, action, note,
+                                   category=category if action == "confirm" else "", **key)
+                ok += 1
+            except store.StoreBusy:
+                raise
+            except store.StoreError:
+                fail += 1
     return done(ok=ok, fail=fail)
 
 
