@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import http
 import io
+import json
 import logging
 import os
 import platform as _platform
@@ -410,9 +411,18 @@ class Problem:
     evidence_id: int
     kind: str
     path: str
-    problem: str          # "missing" | "altered" | "outside"
+    problem: str          # see PROBLEMS
     expected: str = ""
     actual: str = ""
+
+
+# What ``verify`` can find, as ``evidence verify`` says it.
+PROBLEMS = {
+    "missing": "文件缺失", "altered": "文件已被改动", "outside": "路径越出证据目录", "size": "文件大小与记录不符",
+    "record": "记录内容被改动（记录哈希不符）", "chain": "哈希链断开（前一条记录被删除、改动或顺序被调换）",
+    "seq": "记录序号不连续（记录被删除或顺序被调换）", "json": "文件清单不是有效的 JSON",
+    "unsealed": "记录没有封存哈希", "status": "记录状态无效", "head": "链头与最后一条记录不符（末尾记录可能被删除）",
+}
 
 
 @dataclass
@@ -423,27 +433,62 @@ class VerifyReport:
 
 
 def verify(db) -> VerifyReport:
-    """Re-hash every file of every ok capture."""
+    """Walk the evidence chain: every capture row's record hash (its fields
+    and files), its link to the previous row, its position, the chain head
+    beside the files, and for ok captures every file's SHA-256 and size.
+    Reports every anomaly found (``rows`` counts every capture)."""
     report = VerifyReport()
     root = store.evidence_dir(db)
-    for row in store.iter_evidence(db):
-        if row.get("status") != "ok":
-            continue
+    expected_seq, expected_prev = 1, ""
+    for row in store.iter_evidence_raw(db):
         report.rows += 1
-        for f in row["files"]:
+        rid = row["id"]
+        add = lambda problem, kind="记录", path="", expected="", actual="": report.problems.append(  # noqa: E731
+            Problem(rid, kind, path, problem, str(expected or ""), str(actual or "")))
+        try:
+            files = json.loads(row.get("files") or "[]")
+            if not isinstance(files, list):
+                raise ValueError
+        except ValueError:
+            add("json")
+            files = None
+        if not row.get("record_hash"):
+            add("unsealed")
+        else:
+            if row.get("seq") != expected_seq:
+                add("seq", expected=expected_seq, actual=row.get("seq"))
+            if (row.get("prev_hash") or "") != expected_prev:
+                add("chain", expected=expected_prev, actual=row.get("prev_hash"))
+            if files is not None and store.record_hash(row, files) != row["record_hash"]:
+                add("record", expected=row["record_hash"], actual=store.record_hash(row, files))
+        if row.get("status") not in ("ok", "failed"):
+            add("status", actual=row.get("status"))
+        expected_seq = (row.get("seq") or expected_seq) + 1
+        expected_prev = row.get("record_hash") or ""
+        if row.get("status") != "ok" or not files:
+            continue
+        for f in files:
             if not isinstance(f, dict):
+                add("json")
                 continue
             report.files += 1
-            rel = str(f.get("path") or "")
+            kind, rel = str(f.get("kind")), str(f.get("path") or "")
             path = file_path(root, rel)
             if path is None:
-                report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "outside"))
+                add("outside", kind, rel)
             elif not os.path.isfile(path):
-                report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "missing",
-                                               f.get("sha256") or ""))
+                add("missing", kind, rel, f.get("sha256"))
             else:
                 actual = sha256_file(path)
                 if actual != f.get("sha256"):
-                    report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "altered",
-                                                   f.get("sha256") or "", actual))
+                    add("altered", kind, rel, f.get("sha256"), actual)
+                elif os.path.getsize(path) != f.get("bytes"):
+                    add("size", kind, rel, f.get("bytes"), os.path.getsize(path))
+    head = store.read_chain_head(db)
+    if report.rows or head is not None:
+        if head is None or head.get("invalid") or head.get("seq") != expected_seq - 1 \
+                or head.get("record_hash") != expected_prev:
+            report.problems.append(Problem(0, "链头", store.HEAD_FILE,
+                                           "head", f"{(head or {}).get('seq')} {(head or {}).get('record_hash')}",
+                                           f"{expected_seq - 1} {expected_prev}"))
     return report

@@ -169,18 +169,24 @@ def cmd_evidence_capture(args) -> int:
 
 def cmd_evidence_verify(args) -> int:
     from pipelines import evidence, store
-    with store.opened(args.db) as db:
+    try:
+        db = store.open_existing(args.db)
+    except store.StoreError as exc:
+        raise CliError(str(exc)) from None
+    try:
         report = evidence.verify(db)
-    names = {"missing": "缺失", "altered": "已被改动", "outside": "路径越出证据目录"}
+    finally:
+        db.close()
     for p in report.problems:
-        line = f"证据 #{p.evidence_id} {p.kind} {p.path}：{names[p.problem]}"
-        if p.problem == "altered":
-            line += f"（记录 {p.expected}，实际 {p.actual}）"
+        where = f"证据 #{p.evidence_id}" if p.evidence_id else "证据链"
+        line = f"{where} {p.kind} {p.path}：{evidence.PROBLEMS[p.problem]}".replace("  ", " ")
+        if p.expected or p.actual:
+            line += f"（记录 {p.expected or '无'}，实际 {p.actual or '无'}）"
         print(line)
     if report.problems:
-        print(f"校验未通过：{report.rows} 条证据、{report.files} 个文件中有 {len(report.problems)} 个问题")
+        print(f"校验未通过：{report.rows} 条证据记录、{report.files} 个文件中发现 {len(report.problems)} 个问题")
         return 1
-    print(f"校验通过：{report.rows} 条证据、{report.files} 个文件的 SHA-256 全部一致")
+    print(f"校验通过：{report.rows} 条证据记录的封存哈希链完整，{report.files} 个文件的 SHA-256 和大小全部一致")
     return 0
 
 
@@ -226,5 +232,5 @@ def register(add) -> None:
     s.add_argument("--concurrency", type=int, default=None, help="同时打开的页面数")
     s.add_argument("--timeout", type=float, default=None, help="每条的时限（秒）")
     s.add_argument("--quiet", action="store_true", help="不显示进度")
-    s = sub_command(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
+    s = sub_command(sub, "verify", "校验证据：逐条核对封存哈希链（记录被改动、删除、调换）并重新计算每个文件的 SHA-256（有问题时退出码 1）",
              cmd_evidence_verify, "certwatch evidence verify --db demo/certwatch.db")

@@ -73,6 +73,13 @@ from .sites import (  # noqa: F401
 )
 from .evidence import (  # noqa: F401
     add_evidence,
+    SEALED_FIELDS,
+    HEAD_FILE,
+    record_hash,
+    chain_tail,
+    read_chain_head,
+    write_chain_head,
+    iter_evidence_raw,
     evidence_for,
     iter_evidence,
     items_needing_evidence,
