@@ -14,7 +14,10 @@
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
@@ -62,13 +65,20 @@ class GuardMiddleware:
             "CERTWATCH_GUARD_MAX_BYTES") or crawler.settings.getint("DOWNLOAD_MAXSIZE") or None),
             crawler.stats, crawler.settings.get("USER_AGENT") or "")
 
-    def process_request(self, request, spider=None):
+    async def process_request(self, request, spider=None):
         try:
-            self.guard.check_url(request.url)
+            scheme, host, port = self.guard.check_url(request.url)
+            if not self.guard.sandbox and not request.meta.get("proxy") \
+                    and not request.meta.get("playwright"):
+                # Resolve and check here (a refusal is a clean IgnoreRequest);
+                # GuardedResolver then connects to exactly these addresses.
+                await asyncio.to_thread(remember, self.guard, host, port)
         except Refused as exc:
             self.stats.inc_value(f"certwatch/refused/{exc.code}")
             log.warning("拒绝访问：%s（%s）", request.url[:200], exc)
             raise IgnoreRequest(str(exc)) from None
+        except FetchError as exc:             # does not resolve: the downloader reports it as usual
+            log.info("无法解析：%s（%s）", request.url[:200], exc)
         if request.meta.get("playwright") and not request.meta.get("certwatch_guarded"):
             request.meta["certwatch_guarded"] = True
             request.meta["playwright_page_init_callback"] = self.page_hook(
@@ -97,6 +107,33 @@ class GuardMiddleware:
 
 
 # ---------------------------------------------------------------- DNS
+
+# Checked lookups, shared by GuardMiddleware (which resolves before the
+# download) and GuardedResolver (which connects): (host, port) -> (addresses,
+# when). One lookup per request; an entry older than CHECKED_TTL is looked up
+# again by the resolver (and checked again).
+CHECKED_TTL = 60.0
+_checked: dict[tuple, tuple[list, float]] = {}
+_checked_lock = threading.Lock()
+
+
+def remember(guard: Guard, host: str, port: int) -> list[str]:
+    """guard.resolve, kept for the resolver that connects next."""
+    addrs = guard.resolve(host, port)
+    with _checked_lock:
+        if len(_checked) > 10_000:
+            _checked.clear()
+        _checked[(host.lower().strip("[]"), port)] = (addrs, time.monotonic())
+    return addrs
+
+
+def checked(host: str, port: int) -> list[str] | None:
+    with _checked_lock:
+        found = _checked.get((host.lower().strip("[]"), port))
+    if found is None or time.monotonic() - found[1] > CHECKED_TTL:
+        return None
+    return found[0]
+
 
 @implementer(IHostResolution)
 class _Resolution:
@@ -131,7 +168,7 @@ class GuardedResolver:
 
         def lookup():
             try:
-                return self.guard.resolve(hostName, portNumber)
+                return checked(hostName, portNumber) or self.guard.resolve(hostName, portNumber)
             except Refused as exc:
                 log.warning("拒绝连接：%s（%s）", hostName, exc)
             except FetchError as exc:

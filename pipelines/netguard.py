@@ -271,37 +271,37 @@ class Fetched:
 
 class _Decoder:
     """Content-Encoding gzip/deflate decoded in pieces, never more than asked
-    for at once (a small bomb cannot blow up memory). ``br`` is not asked for
-    (Accept-Encoding) and refused when sent anyway."""
+    for at once (a small bomb cannot blow up memory); gzip members follow
+    one another. ``br`` is not asked for (Accept-Encoding) and refused when
+    sent anyway."""
 
     def __init__(self, encoding: str):
         encoding = (encoding or "identity").strip().lower()
         if encoding in ("gzip", "x-gzip"):
-            self.obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self.wbits = 16 + zlib.MAX_WBITS
         elif encoding == "deflate":
-            self.obj = zlib.decompressobj(32 + zlib.MAX_WBITS)
+            self.wbits = 32 + zlib.MAX_WBITS
         elif encoding in ("identity", ""):
-            self.obj = None
+            self.wbits = 0
         else:
             raise FetchError(f"不支持的内容编码：{encoding[:40]}", "encoding")
+        self.obj = zlib.decompressobj(self.wbits) if self.wbits else None
 
     def feed(self, data: bytes, room: int) -> bytes:
-        """Decoded bytes of ``data``, at most ``room + 1`` (one more than
-        fits says the cap was passed); the rest waits in :meth:`more`."""
+        """Decoded bytes of ``data``: all of them, or ``room + 1`` once they
+        pass ``room`` (the caller stops there: the cap was passed)."""
         if self.obj is None:
             return data[:room + 1]
+        out = bytearray()
         try:
-            return self.obj.decompress(data, room + 1)
+            while data and len(out) <= room:
+                if self.obj.eof:                          # the next gzip member
+                    self.obj = zlib.decompressobj(self.wbits)
+                out += self.obj.decompress(data, room + 1 - len(out))
+                data = self.obj.unused_data if self.obj.eof else self.obj.unconsumed_tail
         except zlib.error as exc:
             raise FetchError(f"压缩内容损坏：{exc}", "encoding") from None
-
-    def more(self, room: int) -> bytes:
-        if self.obj is None or not self.obj.unconsumed_tail:
-            return b""
-        try:
-            return self.obj.decompress(self.obj.unconsumed_tail, room + 1)
-        except zlib.error as exc:
-            raise FetchError(f"压缩内容损坏：{exc}", "encoding") from None
+        return bytes(out)
 
 
 ACCEPT_ENCODING = "gzip, deflate"
@@ -356,12 +356,10 @@ def fetch(guard: Guard, url: str, method: str = "GET", headers: dict | list | No
             if not raw:
                 break
             piece = decoder.feed(raw, cap - size)
-            while piece:
-                size += len(piece)
-                if size > cap:
-                    raise TooBig(f"内容超过大小上限（解压后 {cap} 字节）")
-                chunks.append(piece)
-                piece = decoder.more(cap - size)
+            size += len(piece)
+            if size > cap:
+                raise TooBig(f"内容超过大小上限（解压后 {cap} 字节）")
+            chunks.append(piece)
         conn.close()
     except (FetchError, TooBig, Refused):
         raise

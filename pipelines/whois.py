@@ -308,7 +308,7 @@ def query(host: str, port: int, question: str, timeout: float, guard=None) -> st
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时")
+                    raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时（{timeout:g} 秒）")
                 sock.settimeout(left)
                 data = sock.recv(8192)
                 if not data:
@@ -318,7 +318,7 @@ def query(host: str, port: int, question: str, timeout: float, guard=None) -> st
                 if size > MAX_ANSWER:
                     raise WhoisError("too_long", f"WHOIS 回答过长（超过 {MAX_ANSWER} 字节）")
     except socket.timeout:
-        raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时") from None
+        raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时（{timeout:g} 秒）") from None
     except ConnectionRefusedError:
         raise WhoisError("refused", f"WHOIS 服务器 {host}:{port} 拒绝连接") from None
     except OSError as exc:

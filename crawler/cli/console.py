@@ -33,8 +33,11 @@ def cmd_serve(args) -> int:
     with store.opened(args.db) as db:
         if not store.list_users(db):
             print("提示：还没有任何用户，请先运行 certwatch user add 姓名 --role admin", file=sys.stderr)
+    # X-Forwarded-For is believed only from a reverse proxy named here: from
+    # anyone else it would let a client pick the address the login limit counts.
+    trusted = args.trusted_proxy or ""
     config = uvicorn.Config(app, host=host, port=port, log_level=args.log_level.lower(),
-                            proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
+                            proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                             server_header=False)
     server = uvicorn.Server(config)
 
@@ -197,8 +200,8 @@ def register(add) -> None:
             "certwatch serve --db demo/certwatch.db --port 8000")
     p.add_argument("--host", default=None, help="监听地址（默认 127.0.0.1；对外提供请放在 HTTPS 反向代理之后）")
     p.add_argument("--port", type=int, default=None, help="端口（默认 8000；0 表示任选空闲端口）")
-    p.add_argument("--forwarded-allow-ips", default=None,
-                   help="信任其 X-Forwarded-* 头的反向代理地址（默认 127.0.0.1）")
+    p.add_argument("--trusted-proxy", "--forwarded-allow-ips", dest="trusted_proxy", default=None,
+                   help="信任其 X-Forwarded-* 头的反向代理地址（逗号分隔，如 127.0.0.1）；不给则不信任任何转发头")
     p.add_argument("--log-level", default="WARNING")
 
     p = add("user", "审核台用户：创建、列出、修改（角色：管理员/监测员/审核员/只读）",

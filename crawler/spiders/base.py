@@ -10,6 +10,7 @@ from scrapy.http import TextResponse
 from pipelines.profiles import Profile, load_profiles, profile_for_host
 from keywords import default_keywords, expand_queries, platform_queries
 from pipelines import store
+from pipelines.deeptext import deep_text, too_deep
 from pipelines.removal import removal_reason
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,11 @@ class ProfileSpider(scrapy.Spider):
                 "title": field("title"), "text": field("text"), "seller": field("seller"),
                 "price": field("price"), "keyword": response.meta.get("query", ""),
                 "http_status": response.status}
+        if too_deep(response.text):
+            # lxml dropped what lies below libxml2's depth limit: keep the text, mark the page.
+            stats.inc_value("certwatch/truncated_tree")
+            item["text"] = (item["text"] + " " + deep_text(response.text)).strip()[:100_000]
+            item["page_status"] = "truncated"
         if not item["title"] and not item["text"]:
             stats.inc_value("certwatch/skipped/no_content")
             log.info("详情页没有可提取的内容（选择器可能已失效）：%s", response.url)

@@ -42,6 +42,7 @@ from .findings import (  # noqa: F401
     sweeps_of_finding,
     count_findings,
     findings_of_sweep,
+    finding_versions,
 )
 from .sweeps import (  # noqa: F401
     start_sweep,

@@ -138,7 +138,12 @@ def canonical_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     scheme = (parts.scheme or "http").lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port
+    if ":" in host:                     # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:                  # a port out of range: not a port
+        port = None
     netloc = host
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         netloc = f"{host}:{port}"

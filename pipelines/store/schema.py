@@ -291,7 +291,7 @@ def m_security_2_finding_versions(db: sqlite_utils.Database) -> None:
     and mark the finding changed since its decision; the finding keeps the
     content the decision was made on."""
     db["finding_versions"].create({
-        "id": int, "finding_id": int, "seen_at": str, "sweep_id": int, "title": str, "text": str,
+        "id": int, "finding_id": int, "seen_at": str, "sweep_id": int, "platform": str, "title": str, "text": str,
         "seller": str, "price": str, "contacts": str, "links": str, "page_status": str, "score": int,
         "flagged": int, "family": str, "reasons": str, "content_hash": str,
     }, pk="id", not_null={"finding_id", "seen_at"})

@@ -157,6 +157,11 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
     async def store_error(request: Request, exc):
         return _error(request, 404 if "不存在" in str(exc) else 400, str(exc))
 
+    @app.exception_handler(OverflowError)
+    async def too_large(request: Request, exc):
+        # An id past SQLite's 64-bit integers (/finding/99999999999999999999): no such record.
+        return _error(request, 404, "页面不存在")
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc):
         return _error(request, 400, "请求参数无效")

@@ -204,6 +204,7 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
             via_sites.append({**other, "domain": s["domain"]})
     return web.render(request, "detail.html", {
         "kind": "finding", "item": f, "title_segments": highlight(f["title"] or "", needles),
+        "versions": store.finding_versions(db, finding_id),
         "text_segments": highlight(f["text"] or "", needles), "reasons": f["reasons"],
         "evidence": _evidence_view(db, finding_id=finding_id),
         "decisions": store.decisions_for(db, finding_id=finding_id),
