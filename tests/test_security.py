@@ -149,7 +149,7 @@ def net():
 
 def _popen(*args, env=None):
     return subprocess.Popen([sys.executable, "-m", "crawler.cli", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
 
@@ -450,3 +450,276 @@ def test_resweep_keeps_the_content_a_decision_was_made_on(fresh_db, db_path, tmp
     with zipfile.ZipFile(ref["package"]) as zf:
         record = next(zf.read(n).decode() for n in zf.namelist() if n.endswith("条目记录.json"))
     assert sale["title"] in record and "电工培训报名" not in record
+
+
+# ---------------------------------------------------------------- kill -9 of every writer
+
+PNG_END = b"IEND\xaeB`\x82"
+
+
+def _complete(path: str) -> bool:
+    """Does ``path`` hold a whole file of its kind?"""
+    import openpyxl
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if path.endswith(".xlsx"):
+        openpyxl.load_workbook(path)
+        return True
+    if path.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip() is None
+    if path.endswith(".png"):
+        return data.startswith(b"\x89PNG") and data.endswith(PNG_END)
+    if path.endswith(".jsonl"):
+        return all(json.loads(line) for line in data.decode("utf-8").splitlines())
+    raise AssertionError(path)
+
+
+def _writers(db_path: str, out) -> dict:
+    """Each writing command and the files it writes (old content put there first)."""
+    from reports.charts import CHARTS
+    return {
+        "report stats": (["report", "stats", "--period", "2024-09-01..2024-10-31", "--out", out / "stats.xlsx"],
+                         [out / "stats.xlsx"]),
+        "takedown export": (["takedown", "export", "1", "--format", "xlsx", "--out", out / "td.xlsx"],
+                            [out / "td.xlsx"]),
+        "labels": (["labels", "--out", out / "labels.jsonl"], [out / "labels.jsonl"]),
+        "keywords export": (["keywords", "export", out / "kw.xlsx"], [out / "kw.xlsx"]),
+        "report charts": (["report", "charts", "--period", "2024-09-01..2024-10-31", "--outdir", out / "charts"],
+                          [out / "charts" / n for n in CHARTS.values()]),
+        "referral create": (["referral", "create", "--items", "1", "--unit", "区公安分局", "--outdir", out / "ref"],
+                            []),
+    }
+
+
+def _run_killed(args, folder, when: str) -> bool:
+    """Run a writer; SIGKILL it at ``when`` ('start', 'writing' = as soon as
+    a temporary file appears in ``folder``, 'never'). True if killed while a
+    temporary file was there."""
+    proc = _popen(*args)
+    caught = False
+    if when == "start":
+        proc.kill()
+    elif when == "writing":
+        while proc.poll() is None:
+            if any(n.endswith(".tmp") for n in os.listdir(folder)):
+                proc.send_signal(signal.SIGKILL)
+                caught = True
+                break
+            time.sleep(0.002)
+    proc.communicate(timeout=300)
+    return caught
+
+
+def test_kill_9_of_every_writer_leaves_old_or_complete_files(tmp_path):
+    from seeds import seed_reports
+    from helpers import seed_store
+    db_path = str(tmp_path / "certwatch.db")
+    seed_store(db_path, seed_reports)
+    caught = []
+    for when in ("start", "writing", "never"):
+        out = tmp_path / when
+        (out / "charts").mkdir(parents=True)
+        (out / "ref").mkdir()
+        writers = _writers(db_path, out)
+        for _, paths in writers.values():
+            for p in paths:
+                p.write_bytes(b"OLD")
+        procs = {}
+        for name, (args, paths) in writers.items():
+            folder = str(paths[0].parent) if paths else str(out / "ref")
+            procs[name] = threading.Thread(target=lambda a=args, f=folder, n=name: caught.append(
+                (n, _run_killed([*a, "--db", db_path], f, when))))
+            procs[name].start()
+        for t in procs.values():
+            t.join(timeout=300)
+        for name, (_, paths) in writers.items():
+            for p in paths:
+                data = p.read_bytes()
+                assert data == b"OLD" or _complete(str(p)), (name, when, data[:40])
+                if when == "never":
+                    assert data != b"OLD" and _complete(str(p)), name
+        for z in (out / "ref").glob("*.zip"):
+            assert _complete(str(z)), z
+        if when == "never":
+            assert list((out / "ref").glob("*.zip"))
+    assert any(c for _, c in caught), caught          # at least some were killed mid-write
+
+
+# ---------------------------------------------------------------- locked database
+
+
+def test_every_writing_command_waits_then_says_the_database_is_busy(tmp_path):
+    from seeds import seed_reports
+    from helpers import seed_store
+    db_path = str(tmp_path / "certwatch.db")
+    seed_store(db_path, seed_reports)
+    commands = {
+        "submit": ["submit", "http://cx-mem-gov.cn/"],
+        "user add": ["user", "add", "张三", "--role", "reviewer", "--password-stdin"],
+        "schedule add": ["schedule", "add", "--name", "每日", "--cron", "0 2 * * *"],
+        "referral create": ["referral", "create", "--items", "1", "--unit", "区公安分局", "--outdir", tmp_path],
+        "report set": ["report", "set", "--period", "2024-09-01..2024-10-31", "罚款金额", "1"],
+        "keywords add": ["keywords", "add", "测试证", "--kind", "cert", "--industry", "特种作业"],
+        "takedown create": ["takedown", "create", "--platform", "gongyou"],
+        "takedown sent": ["takedown", "sent", "2"],
+    }
+    with store.opened(db_path) as db:
+        assert store.create_takedown(db, "gongyou", "监测员") == 2          # not sent yet
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        procs = {k: _popen(*args, "--db", db_path, env={"CERTWATCH_BUSY_TIMEOUT": "1"})
+                 for k, args in commands.items()}
+        out = {k: p.communicate("一个足够长的密码 123\n" if k == "user add" else None, timeout=120)
+               for k, p in procs.items()}
+    finally:
+        holder.rollback()
+        holder.close()
+    for name, p in procs.items():
+        stderr = out[name][1]
+        assert p.returncode == 3, (name, p.returncode, stderr[-1500:])
+        assert "数据库正被其他程序写入" in stderr and "等待 1 秒" in stderr and "Traceback" not in stderr, name
+
+
+def test_console_answers_503_when_the_database_stays_locked(reports_console):
+    from fastapi.testclient import TestClient
+    app, db_path, ids = reports_console
+    client = TestClient(app)
+    token = logged_in(client, "rev", "/queue")
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    store.set_busy_timeout(0.2)
+    try:
+        items = [f"finding:{i}" for i in ids["gongyou"]] + ["site:1"]
+        r = client.post("/decide", data={"action": "dismiss", "note": "误报", "items": items,
+                                         "csrf_token": token, "next": "/queue"}, follow_redirects=False)
+    finally:
+        store.set_busy_timeout(30)
+        holder.rollback()
+        holder.close()
+    assert r.status_code == 503 and "数据库正被其他程序写入" in r.text and r.headers["retry-after"] == "5"
+    with store.opened(db_path) as db:                  # the bulk decision is all or nothing: nothing
+        assert [store.get_finding(db, i)["status"] for i in ids["gongyou"]] == ["confirmed", "confirmed"]
+
+
+# ---------------------------------------------------------------- the lower items
+
+
+def test_impossible_cron_dates_are_clear_errors(db_path, reports_console):
+    from fastapi.testclient import TestClient
+    run = run_cli("schedule", "add", "--name", "二月三十一", "--cron", "0 0 31 2 *", "--db", db_path)
+    assert run.returncode == 2 and "永远不会触发" in run.stderr and "Traceback" not in run.stderr
+    app, _, _ = reports_console
+    client = TestClient(app)
+    token = logged_in(client, "mon", "/schedules")
+    r = client.post("/schedules/add", data={"name": "x", "cron": "0 0 31 2 *", "csrf_token": token})
+    assert r.status_code == 400 and "永远不会触发" in r.text
+
+
+def test_huge_ids_are_404_on_every_route(reports_console):
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+    app, db_path, _ = reports_console
+    with store.opened(db_path) as db:
+        add_users(db, "admin1")
+    client = TestClient(app)
+    token = logged_in(client, "admin1", "/queue")
+    huge = "99999999999999999999"
+    tried = []
+    import importlib
+
+    from reports.console.app import PAGE_ROUTERS
+    routes = [r for name in PAGE_ROUTERS for r in importlib.import_module(name).router.routes]
+    for route in routes:
+        if not isinstance(route, APIRoute) or "{" not in route.path:
+            continue
+        path = route.path.replace("{kind}", "screenshot").replace("{key}", "weekly")
+        for name in ("finding_id", "site_id", "evidence_id", "keyword_id", "schedule_id", "sweep_id", "batch_id",
+                     "referral_id", "user_id"):
+            path = path.replace("{" + name + "}", huge)
+        if "{" in path:
+            continue
+        method = "POST" if "POST" in route.methods else "GET"
+        r = client.request(method, path, data={"csrf_token": token} if method == "POST" else None)
+        tried.append((path, r.status_code))
+    assert len(tried) >= 12 and all(code == 404 for _, code in tried), tried
+
+
+def test_ipv6_literals_keep_their_brackets():
+    assert store.canonical_url("http://[2001:DB8::1]:8080/a?b=1#x") == "http://[2001:db8::1]:8080/a?b=1"
+    assert store.canonical_url("https://[::1]:443/") == "https://[::1]/"
+    assert store.canonical_url("http://x.cn:99999/") == "http://x.cn/"
+
+
+def test_forwarded_for_is_trusted_only_from_a_named_proxy(db_path):
+    """Without --trusted-proxy, a client naming a new X-Forwarded-For address
+    on every try does not reset the per-address login limit."""
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    from reports.console.auth import MAX_FAILS_PER_ADDRESS
+    store.connect(db_path).close()
+    with serving(db_path) as base:
+        codes = []
+        for n in range(MAX_FAILS_PER_ADDRESS + 1):
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+            page = opener.open(base + "/login").read().decode()
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            data = urllib.parse.urlencode({"name": f"nobody{n}", "password": "wrong password",
+                                           "csrf_token": token}).encode()
+            req = urllib.request.Request(base + "/login", data=data,
+                                         headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            try:
+                codes.append(opener.open(req).status)
+            except urllib.error.HTTPError as exc:
+                codes.append(exc.code)
+    assert codes[:-1] == [401] * MAX_FAILS_PER_ADDRESS and codes[-1] == 429, codes
+
+
+def test_scrypt_runs_off_the_event_loop(reports_console, monkeypatch):
+    import hashlib
+    import threading as th
+
+    from fastapi.testclient import TestClient
+    from reports.console import passwords
+    threads = []
+    real = hashlib.scrypt
+
+    def spy(*args, **kwargs):
+        threads.append(th.current_thread().name)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(passwords.hashlib, "scrypt", spy)
+    app, _, _ = reports_console
+    client = TestClient(app)
+    logged_in(client, "rev", "/queue")
+    assert threads and all("AnyIO worker" in t for t in threads), threads
+
+
+def test_check_domain_honours_the_whois_timeout_setting(db_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)                                  # accepts, never answers
+    try:
+        run = run_cli("check-domain", "cx-mem-gov.cn", "--whois-server", f"*=127.0.0.1:{silent.getsockname()[1]}",
+                      "--db", db_path, env={"CERTWATCH_WHOIS_TIMEOUT": "0.5"}, timeout=60)
+    finally:
+        silent.close()
+    assert run.returncode == 0 and "超时（0.5 秒）" in run.stderr, run.stderr[-1000:]
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("这不是数据库\n" * 200, encoding="utf-8")
+    run = run_cli("keywords", "list", "--db", bogus)
+    assert run.returncode == 2 and "不是 certwatch 数据库" in run.stderr and "Traceback" not in run.stderr
+    assert bogus.read_text(encoding="utf-8").startswith("这不是数据库")      # left as it was
+
+
+@pytest.mark.parametrize("value", [" =1+1", "\n=cmd|' /C calc'!A0", "\u200b=HYPERLINK(\"http://x\")",
+                                   "\u3000+1", "\ufeff@SUM(A1)", "\t-2"])
+def test_formulas_behind_invisible_characters_are_neutralised(value):
+    from keywords.xlsx_safe import neutralize
+    assert neutralize(value).startswith("'")
+    assert neutralize("  普通文本") == "  普通文本"

@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _busy(exc: BaseException) -> bool:
+    """Was the database lock behind this error (a StoreBusy somewhere in its context)?"""
+    from pipelines import store
+    for _ in range(6):
+        exc = exc.__cause__ or exc.__context__
+        if exc is None:
+            return False
+        if isinstance(exc, store.StoreBusy):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
-        return 2
+        return 3 if _busy(exc) else 2           # busy: worth retrying
     except store.StoreBusy as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 3

@@ -38,6 +38,8 @@ async def users_add(request: Request, user: web.User = web.require_roles("admin"
 async def users_update(request: Request, user_id: int, user: web.User = web.require_roles("admin"),
                        db=Depends(web.get_db)):
     form = await request.form()
+    if store.get_user(db, user_id=user_id) is None:
+        raise store.StoreError(f"用户 {user_id} 不存在")          # 404, whatever the form says
     role = str(form.get("role") or "") or None
     disabled = {"1": True, "0": False}.get(str(form.get("disabled") or ""))
     password = str(form.get("password") or "")
