@@ -96,9 +96,16 @@ class GuardMiddleware:
             log.warning("浏览器请求被拒绝：%s（%s）", url[:200], message)
 
         async def hook(page, request):
-            await page.unroute("**")
-            page.certwatch_guard = await intercept(page.context, page, guard, on_refused=refused,
-                                                   headers={"User-Agent": ua} if ua else None)
+            try:
+                await page.unroute("**")
+                if getattr(page, "certwatch_guard", None) is None:        # a reused page keeps its own
+                    page.certwatch_guard = await intercept(page.context, page, guard, on_refused=refused,
+                                                           headers={"User-Agent": ua} if ua else None)
+            except Exception:
+                # scrapy-playwright logs a failed init callback and goes on: fail closed instead.
+                stats.inc_value("certwatch/refused/browser/unguarded")
+                await page.close()
+                raise
             if previous is not None:
                 from scrapy.utils.misc import load_object
                 func = load_object(previous) if isinstance(previous, str) else previous
