@@ -1,4 +1,6 @@
 """Hostile pages never crash a sweep; private addresses are refused in real mode."""
+import asyncio
+
 import pytest
 
 from crawler.middlewares import GuardMiddleware, is_public_address
@@ -43,5 +45,5 @@ def test_guard_refuses_literal_private_hosts():
     # IP literals in any notation are refused before any lookup.
     for host in ("127.0.0.1", "10.0.0.8", "169.254.169.254", "[::1]", "2130706433", "0x7f.1", "localhost"):
         with pytest.raises(IgnoreRequest):
-            guard.process_request(Request(f"http://{host}/"))
-    assert guard.process_request(Request("http://8.8.8.8/")) is None
+            asyncio.run(guard.process_request(Request(f"http://{host}/")))
+    assert asyncio.run(guard.process_request(Request("http://8.8.8.8/"))) is None   # a literal: no lookup
