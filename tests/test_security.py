@@ -114,8 +114,10 @@ class Hostile(http.server.ThreadingHTTPServer):
                 if path.startswith("/r/"):
                     return inner.send(302, extra=[("Location", pages["targets"][path[3:]])])
                 if path == "/search.php":
+                    # The browser path: a few redirect notations (the page's own
+                    # sub-requests use the others; sites check follows them all).
                     links = "".join(f"<tr><td><a class=subject href='/r/{k}'>{k}</a></td></tr>"
-                                    for k in pages["targets"])
+                                    for k in ("literal", "decimal", "localhost", "mapped", "name"))
                     links += "<tr><td><a class=subject href='/thread-page.html'>p</a></td></tr>"
                     links += "<tr><td><a class=subject href='/thread-bomb.html'>b</a></td></tr>"
                     return inner.send(200, f"<html><body><table class=threads>{links}</table></body></html>"
@@ -160,6 +162,9 @@ def _seed_fetch_paths(tmp_path, base: str) -> dict:
     for p in paths.values():
         os.makedirs(os.path.dirname(p))
     targets = [f"{base}/r/{k}" for k in hostile_pages(1, "x")["targets"]]
+    with store.opened(paths["sweep"]) as db:        # one certificate, one intent: one search query
+        store.add_keywords(db, [{"term": "电工证", "kind": "cert", "industry": "特种作业"},
+                                {"term": "包过", "kind": "intent", "industry": ""}], source="测试")
     with store.opened(paths["sites"]) as db:
         for n, url in enumerate(targets + [f"{base}/thread-page.html"]):
             store.record_checked_site(db, {"domain": f"tip{n}.example.cn", "host": f"tip{n}.example.cn",
