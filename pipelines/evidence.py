@@ -360,6 +360,10 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
         launch["executable_path"] = config.executable_path
     from pipelines.netguard import browser_proxy
     launch["proxy"] = browser_proxy(config.guard())     # the browser itself reaches nothing else
+    if config.sandbox:
+        # The sandbox's https hosts answer with a self-signed certificate
+        # made at its start (crawler/sandbox/tls.py): accepted there only.
+        launch["args"].append("--ignore-certificate-errors")
     async with async_playwright() as pw:
         try:
             browser = await pw.chromium.launch(**launch)

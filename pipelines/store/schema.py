@@ -260,6 +260,13 @@ def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
+    """The addresses a site answered from when it was checked (sites.ips, a
+    JSON list): the 技术信息 of referral packages."""
+    db["sites"].add_column("ips", str)
+
+
+@migrations()
 def m_security_1_evidence_chain(db: sqlite_utils.Database) -> None:
     """Sealed evidence: each capture's position in the chain, the previous
     capture's record hash and its own (store.evidence.record_hash). Rows
