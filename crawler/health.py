@@ -246,7 +246,7 @@ def platform_health(stats: dict, summary: dict[str, dict], profiles: dict[str, P
 
 
 REFUSED_CN = {"unresolvable": "主机无法解析", "private_address": "本机或内网地址，地址保护不放行",
-              "scheme": "不支持的协议"}
+              "scheme": "不支持的协议", "bad_url": "网址无效"}
 
 
 def refused_text(reasons: dict) -> str:

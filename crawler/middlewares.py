@@ -1,22 +1,38 @@
-"""Downloader middlewares: where a request may go.
+"""Where a request may go: the fetch guard (pipelines.netguard) in Scrapy.
 
-* Sandbox mode (``CERTWATCH_SANDBOX`` set): every request goes through the
-  sandbox, which is also the proxy; nothing else is reachable.
-* Real mode: requests to loopback, private, link-local and other
-  non-public addresses are refused — a listing can link anywhere — except
-  the loopback hosts named by ``sweep --profiles DIR --local``
-  (``CERTWATCH_LOCAL_HOSTS``: a user testing a platform on this machine).
-  A refused request is tagged ``meta["certwatch_refused"]`` (unresolvable /
-  private_address) for the sweep's health and failure reasons.
+* :class:`GuardMiddleware` (downloader middleware, both modes): every request
+  and every redirect (RedirectMiddleware sends the new request through the
+  chain again) is checked before any lookup: http/https only, no loopback or
+  private address literal in any notation, no ``localhost``. Browser requests
+  get a page hook that fetches every request of the page through the guard
+  (navigation, each redirect hop, sub-requests; bounded after decoding).
+* :class:`GuardedResolver` (``TWISTED_DNS_RESOLVER``, real mode): resolves a
+  host once, checks every address, and hands Twisted exactly the checked
+  addresses: the connection goes to an address that was checked.
+* :class:`SandboxProxyMiddleware` (sandbox mode): every request goes through
+  the sandbox, which is also the proxy; nothing else is reachable.
+
+The loopback hosts named by ``sweep --profiles DIR --local``
+(``CERTWATCH_LOCAL_HOSTS``: a user testing a platform on this machine) are
+named exceptions of the same guard. A refused request is tagged
+``meta["certwatch_refused"]`` (unresolvable / private_address / scheme /
+bad_url) for the sweep's health and failure reasons.
 """
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import logging
-import socket
+import threading
+import time
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution
+from twisted.internet.threads import deferToThreadPool
+from zope.interface import implementer
+
+from pipelines.netguard import FetchError, Guard, Refused, intercept, is_public_address  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -41,62 +57,152 @@ class SandboxProxyMiddleware:
         return None
 
 
-def is_public_address(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr)
-    return ip.is_global and not (ip.is_loopback or ip.is_private or ip.is_link_local
-                                 or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+class GuardMiddleware:
+    """The fetch guard for every Scrapy request (both modes)."""
 
-
-class AddressGuardMiddleware:
-    """Real mode only: refuse hosts that are, or resolve to, non-public addresses."""
-
-    def __init__(self, stats, local_hosts: frozenset = frozenset()):
+    def __init__(self, guard: Guard, stats, user_agent: str = ""):
+        self.guard = guard
         self.stats = stats
-        self.local_hosts = local_hosts
-        self.cache: dict[str, str] = {}      # host -> "" (allowed) or the refusal reason
+        self.user_agent = user_agent
+        self.warned: set[str] = set()
+
+    def refuse(self, request, reason: str) -> None:
+        self.stats.inc_value(f"certwatch/refused/{reason}")
+        request.meta["certwatch_refused"] = reason
 
     @classmethod
     def from_crawler(cls, crawler):
-        if crawler.settings.get("CERTWATCH_SANDBOX"):
-            raise NotConfigured  # sandbox mode: the sandbox proxy decides
-        local = crawler.settings.get("CERTWATCH_LOCAL_HOSTS") or ""
-        hosts = local if isinstance(local, (list, tuple, set, frozenset)) else str(local).split(",")
-        return cls(crawler.stats, frozenset(h.strip().lower() for h in hosts if h.strip()))
+        return cls(Guard.from_settings(crawler.settings, max_bytes=crawler.settings.getint(
+            "CERTWATCH_GUARD_MAX_BYTES") or crawler.settings.getint("DOWNLOAD_MAXSIZE") or None),
+            crawler.stats, crawler.settings.get("USER_AGENT") or "")
 
-    def refusal(self, host: str) -> str:
-        """"" when ``host`` may be fetched, else why not: unresolvable or private_address."""
-        if host in self.cache:
-            return self.cache[host]
+    async def process_request(self, request, spider=None):
         try:
-            addrs = {info[4][0].split("%")[0] for info in socket.getaddrinfo(host, None)}
-            if not addrs:
-                reason = "unresolvable"
-            elif all(is_public_address(a) for a in addrs):
-                reason = ""
-            elif host in self.local_hosts and all(ipaddress.ip_address(a).is_loopback for a in addrs):
-                reason = ""                 # named by a --local profile, and only loopback
-            else:
-                reason = "private_address"
-        except (socket.gaierror, UnicodeError, ValueError, OSError):
-            reason = "unresolvable"
-        self.cache[host] = reason
-        if reason:
-            log.warning("拒绝访问%s：%s（同一主机的后续请求不再提示）",
-                        "无法解析的主机" if reason == "unresolvable" else "本机或内网地址", host)
-        return reason
-
-    def allowed(self, host: str) -> bool:
-        return not self.refusal(host)
-
-    def process_request(self, request, spider=None):
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.stats.inc_value("certwatch/refused/scheme")
-            request.meta["certwatch_refused"] = "scheme"
-            raise IgnoreRequest(f"不支持的地址：{request.url[:80]}")
-        reason = self.refusal(parts.hostname.lower())
-        if reason:
-            self.stats.inc_value(f"certwatch/refused/{reason}")
-            request.meta["certwatch_refused"] = reason
-            raise IgnoreRequest(f"拒绝访问：{parts.hostname}（{'无法解析' if reason == 'unresolvable' else '内网地址'}）")
+            scheme, host, port = self.guard.check_url(request.url)
+            if not self.guard.sandbox and not request.meta.get("proxy") \
+                    and not request.meta.get("playwright"):
+                # Resolve and check here (a refusal is a clean IgnoreRequest);
+                # GuardedResolver then connects to exactly these addresses.
+                await asyncio.to_thread(remember, self.guard, host, port)
+        except Refused as exc:
+            self.refuse(request, exc.code)
+            if exc.code not in self.warned:     # once per kind and host, not once per request
+                self.warned.add(exc.code)
+                log.warning("拒绝访问：%s（%s；同类请求不再逐条提示）", request.url[:200], exc)
+            raise IgnoreRequest(str(exc)) from None
+        except FetchError as exc:             # does not resolve: nothing to download
+            self.refuse(request, "unresolvable")
+            log.info("无法解析：%s（%s）", request.url[:200], exc)
+            raise IgnoreRequest(f"主机无法解析：{urlsplit(request.url).hostname}") from None
+        if request.meta.get("playwright") and not request.meta.get("certwatch_guarded"):
+            request.meta["certwatch_guarded"] = True
+            request.meta["playwright_page_init_callback"] = self.page_hook(
+                request.meta.get("playwright_page_init_callback"))
         return None
+
+    def page_hook(self, previous):
+        """scrapy-playwright's page init callback: every request of the page
+        through the guard (scrapy-playwright's own route only set headers;
+        the User-Agent is kept)."""
+        guard, stats, ua = self.guard, self.stats, self.user_agent
+
+        def refused(code, url, message):
+            stats.inc_value(f"certwatch/refused/browser/{code}")
+            log.warning("浏览器请求被拒绝：%s（%s）", url[:200], message)
+
+        async def hook(page, request):
+            try:
+                await page.unroute("**")
+                if getattr(page, "certwatch_guard", None) is None:        # a reused page keeps its own
+                    page.certwatch_guard = await intercept(page.context, page, guard, on_refused=refused,
+                                                           headers={"User-Agent": ua} if ua else None)
+            except Exception:
+                # scrapy-playwright logs a failed init callback and goes on: fail closed instead.
+                stats.inc_value("certwatch/refused/browser/unguarded")
+                await page.close()
+                raise
+            if previous is not None:
+                from scrapy.utils.misc import load_object
+                func = load_object(previous) if isinstance(previous, str) else previous
+                await func(page, request)
+        return hook
+
+
+# ---------------------------------------------------------------- DNS
+
+# Checked lookups, shared by GuardMiddleware (which resolves before the
+# download) and GuardedResolver (which connects): (host, port) -> (addresses,
+# when). One lookup per request; an entry older than CHECKED_TTL is looked up
+# again by the resolver (and checked again).
+CHECKED_TTL = 60.0
+_checked: dict[tuple, tuple[list, float]] = {}
+_checked_lock = threading.Lock()
+
+
+def remember(guard: Guard, host: str, port: int) -> list[str]:
+    """guard.resolve, kept for the resolver that connects next."""
+    addrs = guard.resolve(host, port)
+    with _checked_lock:
+        if len(_checked) > 10_000:
+            _checked.clear()
+        _checked[(host.lower().strip("[]"), port)] = (addrs, time.monotonic())
+    return addrs
+
+
+def checked(host: str, port: int) -> list[str] | None:
+    with _checked_lock:
+        found = _checked.get((host.lower().strip("[]"), port))
+    if found is None or time.monotonic() - found[1] > CHECKED_TTL:
+        return None
+    return found[0]
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str):
+        self.name = name
+
+    def cancel(self) -> None:     # pragma: no cover - Twisted never cancels ours
+        pass
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    """Twisted name resolver under the fetch guard: one lookup per
+    connection, every address checked, only checked addresses returned. A
+    refused or unresolvable host resolves to nothing (DNSLookupError)."""
+
+    def __init__(self, reactor, guard: Guard):
+        self.reactor = reactor
+        self.guard = guard
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        return cls(reactor, Guard.from_settings(crawler.settings))
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(self, resolutionReceiver, hostName: str, portNumber: int = 0,
+                        addressTypes=None, transportSemantics: str = "TCP"):
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+
+        def lookup():
+            try:
+                return checked(hostName, portNumber) or self.guard.resolve(hostName, portNumber)
+            except Refused as exc:
+                log.warning("拒绝连接：%s（%s）", hostName, exc)
+            except FetchError as exc:
+                log.info("无法解析：%s（%s）", hostName, exc)
+            return []
+
+        def deliver(addresses):
+            for addr in addresses:
+                kind = IPv6Address if ":" in addr else IPv4Address
+                resolutionReceiver.addressResolved(kind("TCP", addr, portNumber))
+            resolutionReceiver.resolutionComplete()
+
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), lookup)
+        d.addCallback(deliver)
+        return resolution

@@ -24,9 +24,18 @@ NEWSPIDER_MODULE = "crawler.spiders"
 
 # Store (pipelines.persist.StorePipeline, the CLI).
 CERTWATCH_DB = os.environ.get("CERTWATCH_DB", "certwatch.db")
+# Seconds a writer waits for another writer's lock before a clear error (the
+# CLI) or a 503 (the console); set on pipelines.store by crawler.cli.main.
+CERTWATCH_BUSY_TIMEOUT = float(os.environ.get("CERTWATCH_BUSY_TIMEOUT", "30") or 30)
 # Sandbox mode: the sandbox's address; SandboxProxyMiddleware routes every
 # request through it and the browser uses it as its proxy.
 CERTWATCH_SANDBOX = os.environ.get("CERTWATCH_SANDBOX", "")
+# Fetch guard (pipelines.netguard: crawler.middlewares, evidence capture, WHOIS
+# referrals): named exceptions "host:port,host" that may be reached although
+# loopback/private (local test profiles), and the decoded body cap of browser
+# fetches (0 = DOWNLOAD_MAXSIZE). See docs/security.md.
+CERTWATCH_GUARD_ALLOW = os.environ.get("CERTWATCH_GUARD_ALLOW", "")
+CERTWATCH_GUARD_MAX_BYTES = 0
 # Extra platform profiles (crawler.profiles.load_profiles).
 CERTWATCH_PROFILES_DIR = os.environ.get("CERTWATCH_PROFILES_DIR", "")
 # Spiders: platforms to sweep (comma list, empty = all), keyword filter, page limit.
@@ -124,6 +133,9 @@ REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
 HTTPERROR_ALLOWED_CODES = [404, 410]   # removal pages are read, not dropped
 
+# Resolve once, check every address, connect to a checked one (crawler.middlewares).
+TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
+
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = os.environ.get("CERTWATCH_LOG_LEVEL", "INFO")
@@ -131,8 +143,11 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
-    # Sandbox: route through the sandbox proxy; real mode: refuse private addresses.
-    "crawler.middlewares.AddressGuardMiddleware": 540,
+    # The fetch guard (both modes): refuse non-http(s) and private address
+    # literals on every request and redirect, and hook browser pages so every
+    # request they make goes through the guard; DNS is checked by
+    # TWISTED_DNS_RESOLVER below.
+    "crawler.middlewares.GuardMiddleware": 540,
     "crawler.middlewares.SandboxProxyMiddleware": 545,
     # Per-platform robots.txt policy and proxy, before RobotsTxtMiddleware (100).
     "crawler.politeness.PlatformPolicyMiddleware": 90,
@@ -185,5 +200,7 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_MAX_CONTEXTS = 2
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000
 PLAYWRIGHT_ABORT_REQUEST = None
-if CERTWATCH_SANDBOX:
-    PLAYWRIGHT_LAUNCH_OPTIONS["proxy"] = {"server": CERTWATCH_SANDBOX}
+# The browser reaches nothing itself: every request of a page is fetched
+# through the guard (crawler.middlewares.GuardMiddleware.page_hook); its own
+# proxy is the sandbox or a dead end (pipelines.netguard.browser_proxy).
+PLAYWRIGHT_LAUNCH_OPTIONS["proxy"] = {"server": CERTWATCH_SANDBOX or "http://127.0.0.1:9"}

@@ -32,12 +32,11 @@ class SweepOptions:
 
 
 def set_browser_proxy(settings, sandbox: str) -> None:
-    """Chromium goes through the sandbox when there is one, directly otherwise."""
+    """Chromium's own proxy: the sandbox, or a dead end in real mode (every
+    request of a page is fetched through the guard, crawler.middlewares)."""
+    from pipelines.netguard import Guard, browser_proxy
     launch = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
-    if sandbox:
-        launch["proxy"] = {"server": sandbox}
-    else:
-        launch.pop("proxy", None)
+    launch["proxy"] = browser_proxy(Guard(sandbox=sandbox))     # real mode: a dead end (pages are intercepted)
     settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", launch, priority="cmdline")
 
 

@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from keywords import KINDS
+from keywords.atomic import atomic_file
 
 # Industries a keyword may belong to (DOMAIN.md's four families, plus 通用
 # for intent / site / exclusion terms that apply to all).
@@ -229,11 +230,12 @@ def write_table(path: str, headers: list[str], rows: list[list[str]], sheet: str
             xlsx_safe.append_row(ws, row)
         for col, width in zip("ABCDE", (24, 22, 14, 18, 8)):
             ws.column_dimensions[col].width = width
-        wb.save(path)
+        with atomic_file(path) as fh:
+            wb.save(fh)
     elif fmt == "csv":
         xlsx_safe.write_csv(path, headers, rows)
     else:
-        with open(path, "w", encoding="utf-8") as fh:
+        with atomic_file(path, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(row[0] + "\n")
 
@@ -269,4 +271,5 @@ def write_template(path: str) -> None:
         notes.column_dimensions["A"].width = 100
         for line in TEMPLATE_NOTES:
             notes.append([line])
-        wb.save(path)
+        with atomic_file(path) as fh:
+            wb.save(fh)

@@ -1,7 +1,7 @@
 """Spreadsheet-safe cells: scraped titles are attacker-written.
 
 A cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return would be read as a formula (or shift one) by Excel / WPS / LibreOffice.
+return (also after leading spaces, line breaks or zero-width characters) would be read as a formula (or shift one) by Excel / WPS / LibreOffice.
 Such text gets a leading apostrophe, and is always written as a string —
 openpyxl would otherwise store a text starting with ``=`` as a formula.
 """
@@ -11,6 +11,9 @@ import csv
 from typing import Any, Iterable
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Leading characters a spreadsheet may skip before reading a formula: spaces
+# (also full-width and no-break), line breaks, zero-width and BOM characters.
+_INVISIBLE = " \t\r\n\u00a0\u3000\u200b\u200c\u200d\u2060\ufeff"
 # Characters no spreadsheet cell may hold (openpyxl raises on them).
 _ILLEGAL = {c: None for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
 MAX_CELL = 32_000
@@ -21,7 +24,7 @@ def neutralize(value: Any) -> Any:
     if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     text = str(value).translate(_ILLEGAL)[:MAX_CELL]
-    if text.startswith(DANGEROUS_PREFIXES):
+    if text.startswith(DANGEROUS_PREFIXES) or text.lstrip(_INVISIBLE).startswith(DANGEROUS_PREFIXES):
         return "'" + text
     return text
 
@@ -45,7 +48,8 @@ def set_cell(ws, row: int, column: int, value: Any):
 
 def write_csv(path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     """UTF-8 with BOM (Excel opens it as UTF-8), every cell neutralized."""
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+    from keywords.atomic import atomic_file
+    with atomic_file(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(safe_row(header))
         for row in rows:

@@ -16,11 +16,10 @@ and a height cap on the screenshot. A failure is stored as a ``failed`` row
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import http
 import io
-import ipaddress
+import json
 import logging
 import os
 import platform as _platform
@@ -63,6 +62,15 @@ class CaptureConfig:
     # by host, and the loopback hosts `--local` profiles name (reachable).
     proxies: tuple = ()                # ((host, proxy URL), ...)
     local_hosts: frozenset = frozenset()
+    allow: str = ""                    # the fetch guard's named exceptions (pipelines.netguard)
+
+    def guard(self):
+        """The fetch guard every request of a capture goes through."""
+        from pipelines.netguard import Guard, parse_allow
+        return Guard(sandbox=self.sandbox.rstrip("/"),
+                     allow=parse_allow(",".join(p for p in (self.allow, *sorted(self.local_hosts)) if p)),
+                     max_bytes=self.max_bytes, timeout=self.nav_timeout_ms / 1000,
+                     upstream=() if self.sandbox else tuple(self.proxies))
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "CaptureConfig":
@@ -81,6 +89,7 @@ class CaptureConfig:
             max_bytes=int(settings.get("CERTWATCH_EVIDENCE_MAX_BYTES") or cls.max_bytes),
             max_height=int(settings.get("CERTWATCH_EVIDENCE_MAX_HEIGHT") or cls.max_height),
             concurrency=int(settings.get("CERTWATCH_EVIDENCE_CONCURRENCY") or cls.concurrency),
+            allow=str(settings.get("CERTWATCH_GUARD_ALLOW") or ""),
         )
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
@@ -135,13 +144,9 @@ def store_file(evidence_root: str, kind: str, data: bytes) -> dict:
     rel = os.path.join(digest[:2], digest[2:4], digest + KINDS_EXT.get(kind, ".bin"))
     path = os.path.join(evidence_root, rel)
     if not (os.path.exists(path) and sha256_file(path) == digest):
+        from keywords.atomic import atomic_write
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data)
     return {"kind": kind, "path": rel.replace(os.sep, "/"), "sha256": digest, "bytes": len(data)}
 
 
@@ -205,20 +210,14 @@ def tool_name(browser_version: str = "") -> str:
     return f"certwatch {__version__} / Playwright {pw}{chromium} / {_platform.system()} {_platform.machine()}"
 
 
-def _blocked_host(url: str, allowed: frozenset = frozenset()) -> bool:
-    """Pages may point the browser at local services: refuse loopback,
-    private and link-local literals and localhost (but the loopback hosts
-    ``allowed`` names: those of ``--local`` profiles)."""
-    host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    if not host or host in allowed:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def refusal(url: str, config: CaptureConfig) -> str:
+    """Why the fetch guard refuses ``url`` before any lookup ('' = it may be tried)."""
+    from pipelines.netguard import Refused
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+        config.guard().check_url(url)
+    except Refused as exc:
+        return str(exc)
+    return ""
 
 
 # ---------------------------------------------------------------- capture
@@ -239,30 +238,42 @@ class Page:
 
 
 async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
-    """Open ``url`` in a fresh context; return what the record needs."""
+    """Open ``url`` in a fresh context; return what the record needs. Every
+    request of the page (navigation, each redirect hop, sub-requests) is
+    fetched under the fetch guard (pipelines.netguard.intercept), bounded
+    by ``max_bytes`` after decoding; the main document's bytes are kept
+    exactly as served."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise CaptureError("只能提取 http/https 网址")
-    if _blocked_host(url, config.local_hosts):
-        raise CaptureError("拒绝访问本机或内网地址")
+
+    from pipelines.netguard import intercept
+    why = refusal(url, config)
+    if why:
+        raise CaptureError(why)
     width, height = config.viewport
-    proxy = None if config.sandbox else dict(config.proxies).get((urllib.parse.urlsplit(url).hostname or "").lower())
     context = await browser.new_context(
         viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai",
-        ignore_https_errors=True, accept_downloads=False, service_workers="block",
-        **({"proxy": {"server": proxy, "bypass": "127.0.0.1,localhost"}} if proxy else {}))
+        ignore_https_errors=True, accept_downloads=False, service_workers="block")
+    documents: dict[str, tuple] = {}      # a platform's own proxy is used by the guarded fetch (config.guard)
+    refused: list[tuple] = []
     try:
         page = await context.new_page()
         page.set_default_timeout(config.nav_timeout_ms)
-        documents, too_big = await _intercept_documents(context, page, config)
+
+        def on_document(event, fetched):
+            documents[event["request"]["url"]] = (fetched.status, {k.lower(): v for k, v in fetched.headers},
+                                                  fetched.body)
+
+        session = await intercept(context, page, config.guard(), on_document,
+                                  lambda code, u, message: refused.append((code, u, message)))
         try:
             response = await page.goto(url, wait_until="load", timeout=config.nav_timeout_ms)
         except PlaywrightTimeout:
             raise CaptureError("页面加载超时") from None
         except PlaywrightError as exc:
-            if too_big:
-                raise CaptureError(f"页面超过大小上限（{config.max_bytes} 字节）") from None
+            main = [r for r in refused if r[1] not in documents]
+            if main:
+                raise CaptureError(main[-1][2]) from None
             raise CaptureError(f"无法打开页面：{str(exc).splitlines()[0][:200]}") from None
         if response is None:
             raise CaptureError("页面没有响应")
@@ -270,8 +281,6 @@ async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
             await page.wait_for_load_state("networkidle", timeout=config.settle_ms)
         except PlaywrightTimeout:
             pass                       # a page that keeps polling still gets captured
-        if too_big:
-            raise CaptureError(f"页面超过大小上限（{config.max_bytes} 字节）")
         document = documents.get(response.url)
         if document is None:
             raise CaptureError("未能取得页面原始内容")
@@ -299,63 +308,12 @@ async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
         except PlaywrightError:
             title = ""
         request_headers = await response.request.all_headers()
+        del session
         return Page(url=url, final_url=page.url, status=status, reason=reason,
                     headers=headers, request_headers=request_headers, body=body, screenshot=shot,
                     title=title, chain=chain, clipped=clipped)
     finally:
         await context.close()
-
-
-async def _intercept_documents(context, page, config: CaptureConfig) -> tuple[dict, list]:
-    """Through Chromium's Fetch domain: refuse local addresses for every
-    request, and keep each top-level document's body exactly as it arrived
-    (Playwright's ``response.body()`` re-encodes text as UTF-8, which would
-    lose a GBK page's bytes). Redirects pass through untouched."""
-    from playwright.async_api import Error as PlaywrightError
-    cdp = await context.new_cdp_session(page)
-    tree = await cdp.send("Page.getFrameTree")
-    main_frame = tree["frameTree"]["frame"]["id"]
-    documents: dict[str, tuple] = {}
-    too_big: list[int] = []
-
-    async def paused(event):
-        rid = event["requestId"]
-        url = event["request"]["url"]
-        status = event.get("responseStatusCode")
-        try:
-            if _blocked_host(url, config.local_hosts):
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            if (status is None or 300 <= status < 400 or event.get("resourceType") != "Document"
-                    or event.get("frameId") != main_frame):
-                await cdp.send("Fetch.continueRequest", {"requestId": rid})
-                return
-            headers = {h["name"].lower(): h["value"] for h in event.get("responseHeaders") or []}
-            declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > config.max_bytes:
-                too_big.append(int(declared))
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            got = await cdp.send("Fetch.getResponseBody", {"requestId": rid})
-            body = base64.b64decode(got["body"]) if got.get("base64Encoded") else got["body"].encode("utf-8")
-            if len(body) > config.max_bytes:
-                too_big.append(len(body))
-                await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
-                return
-            documents[url] = (status, headers, body)
-            keep = [h for h in event.get("responseHeaders") or []
-                    if h["name"].lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-            await cdp.send("Fetch.fulfillRequest", {
-                "requestId": rid, "responseCode": status, "responseHeaders": keep,
-                "body": base64.b64encode(body).decode("ascii")})
-        except PlaywrightError as exc:        # page closed meanwhile, or request gone
-            logger.debug("interception of %s ended: %s", url, exc)
-
-    cdp.on("Fetch.requestPaused", paused)
-    await cdp.send("Fetch.enable", {"patterns": [
-        {"urlPattern": "*", "requestStage": "Request"},
-        {"urlPattern": "*", "resourceType": "Document", "requestStage": "Response"}]})
-    return documents, too_big
 
 
 def save_capture(db, item: dict, page: Page, config: CaptureConfig, tool: str, captured_at: str) -> int:
@@ -408,9 +366,7 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     tool = tool_name()
     runnable = []
     for item in items:            # refused before any browser work
-        scheme = urllib.parse.urlsplit(item["url"]).scheme
-        error = ("只能提取 http/https 网址" if scheme not in ("http", "https") else
-                 "拒绝访问本机或内网地址" if _blocked_host(item["url"], config.local_hosts) else "")
+        error = refusal(item["url"], config)
         if error:
             save_failure(db, item, error, tool, config)
             stats.failed += 1
@@ -425,8 +381,9 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     launch = {"headless": True, "args": list(config.launch_args)}
     if config.executable_path:
         launch["executable_path"] = config.executable_path
+    from pipelines.netguard import browser_proxy
+    launch["proxy"] = browser_proxy(config.guard())     # the browser itself reaches nothing else
     if config.sandbox:
-        launch["proxy"] = {"server": config.sandbox}
         # The sandbox's https hosts answer with a self-signed certificate
         # made at its start (crawler/sandbox/tls.py): accepted there only.
         launch["args"].append("--ignore-certificate-errors")
@@ -481,9 +438,18 @@ class Problem:
     evidence_id: int
     kind: str
     path: str
-    problem: str          # "missing" | "altered" | "outside"
+    problem: str          # see PROBLEMS
     expected: str = ""
     actual: str = ""
+
+
+# What ``verify`` can find, as ``evidence verify`` says it.
+PROBLEMS = {
+    "missing": "文件缺失", "altered": "文件已被改动", "outside": "路径越出证据目录", "size": "文件大小与记录不符",
+    "record": "记录内容被改动（记录哈希不符）", "chain": "哈希链断开（前一条记录被删除、改动或顺序被调换）",
+    "seq": "记录序号不连续（记录被删除或顺序被调换）", "json": "文件清单不是有效的 JSON",
+    "unsealed": "记录没有封存哈希", "status": "记录状态无效", "head": "链头与最后一条记录不符（末尾记录可能被删除）",
+}
 
 
 @dataclass
@@ -494,27 +460,62 @@ class VerifyReport:
 
 
 def verify(db) -> VerifyReport:
-    """Re-hash every file of every ok capture."""
+    """Walk the evidence chain: every capture row's record hash (its fields
+    and files), its link to the previous row, its position, the chain head
+    beside the files, and for ok captures every file's SHA-256 and size.
+    Reports every anomaly found (``rows`` counts every capture)."""
     report = VerifyReport()
     root = store.evidence_dir(db)
-    for row in store.iter_evidence(db):
-        if row.get("status") != "ok":
-            continue
+    expected_seq, expected_prev = 1, ""
+    for row in store.iter_evidence_raw(db):
         report.rows += 1
-        for f in row["files"]:
+        rid = row["id"]
+        add = lambda problem, kind="记录", path="", expected="", actual="": report.problems.append(  # noqa: E731
+            Problem(rid, kind, path, problem, str(expected or ""), str(actual or "")))
+        try:
+            files = json.loads(row.get("files") or "[]")
+            if not isinstance(files, list):
+                raise ValueError
+        except ValueError:
+            add("json")
+            files = None
+        if not row.get("record_hash"):
+            add("unsealed")
+        else:
+            if row.get("seq") != expected_seq:
+                add("seq", expected=expected_seq, actual=row.get("seq"))
+            if (row.get("prev_hash") or "") != expected_prev:
+                add("chain", expected=expected_prev, actual=row.get("prev_hash"))
+            if files is not None and store.record_hash(row, files) != row["record_hash"]:
+                add("record", expected=row["record_hash"], actual=store.record_hash(row, files))
+        if row.get("status") not in ("ok", "failed"):
+            add("status", actual=row.get("status"))
+        expected_seq = (row.get("seq") or expected_seq) + 1
+        expected_prev = row.get("record_hash") or ""
+        if row.get("status") != "ok" or not files:
+            continue
+        for f in files:
             if not isinstance(f, dict):
+                add("json")
                 continue
             report.files += 1
-            rel = str(f.get("path") or "")
+            kind, rel = str(f.get("kind")), str(f.get("path") or "")
             path = file_path(root, rel)
             if path is None:
-                report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "outside"))
+                add("outside", kind, rel)
             elif not os.path.isfile(path):
-                report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "missing",
-                                               f.get("sha256") or ""))
+                add("missing", kind, rel, f.get("sha256"))
             else:
                 actual = sha256_file(path)
                 if actual != f.get("sha256"):
-                    report.problems.append(Problem(row["id"], str(f.get("kind")), rel, "altered",
-                                                   f.get("sha256") or "", actual))
+                    add("altered", kind, rel, f.get("sha256"), actual)
+                elif os.path.getsize(path) != f.get("bytes"):
+                    add("size", kind, rel, f.get("bytes"), os.path.getsize(path))
+    head = store.read_chain_head(db)
+    if report.rows or head is not None:
+        if head is None or head.get("invalid") or head.get("seq") != expected_seq - 1 \
+                or head.get("record_hash") != expected_prev:
+            report.problems.append(Problem(0, "链头", store.HEAD_FILE,
+                                           "head", f"{(head or {}).get('seq')} {(head or {}).get('record_hash')}",
+                                           f"{expected_seq - 1} {expected_prev}"))
     return report

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from croniter.croniter import CroniterBadDateError
 
 from pipelines import store
 
@@ -49,17 +50,28 @@ def check_cron(expr: str) -> str:
     expr = " ".join((expr or "").split())
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
         raise ScheduleError(f"cron 表达式无效：{expr!r}（5 段：分 时 日 月 周，如 \"0 2 * * *\"）")
+    next_after(expr, utc_now())        # a date that never comes (0 0 31 2 *) is an error now, not at run time
     return expr
+
+
+def _never(expr: str) -> ScheduleError:
+    return ScheduleError(f"cron 表达式 {expr!r} 永远不会触发（日期不存在，如 2 月 31 日），请检查日和月")
 
 
 def next_after(expr: str, after: datetime) -> datetime:
     """The first cron slot strictly after ``after``, in Asia/Shanghai."""
-    return croniter(expr, after.astimezone(TZ)).get_next(datetime).astimezone(timezone.utc)
+    try:
+        return croniter(expr, after.astimezone(TZ)).get_next(datetime).astimezone(timezone.utc)
+    except CroniterBadDateError:
+        raise _never(expr) from None
 
 
 def next_times(expr: str, after: datetime, n: int = 5) -> list[datetime]:
     it = croniter(expr, after.astimezone(TZ))
-    return [it.get_next(datetime).astimezone(timezone.utc) for _ in range(n)]
+    try:
+        return [it.get_next(datetime).astimezone(timezone.utc) for _ in range(n)]
+    except CroniterBadDateError:
+        raise _never(expr) from None
 
 
 def schedule_platforms(schedule: dict) -> list[str]:

@@ -239,6 +239,8 @@ class WhoisConfig:
     timeout: float = 10.0
     min_interval: float = 1.0          # seconds between queries to one server
     max_age_days: float = 30.0         # cache age before asking again
+    referral_port: int = 43            # port of servers named in answers (refer:, Registrar WHOIS Server:)
+    allow: str = ""                    # fetch guard exceptions for referred servers (pipelines.netguard)
 
     @classmethod
     def from_settings(cls, settings) -> "WhoisConfig":
@@ -250,7 +252,8 @@ class WhoisConfig:
         return cls(servers=servers, default=default,
                    timeout=float(get("CERTWATCH_WHOIS_TIMEOUT", 10) or 10),
                    min_interval=float(get("CERTWATCH_WHOIS_INTERVAL", 1.0) or 0),
-                   max_age_days=float(get("CERTWATCH_WHOIS_MAX_AGE_DAYS", 30) or 30))
+                   max_age_days=float(get("CERTWATCH_WHOIS_MAX_AGE_DAYS", 30) or 30),
+                   allow=str(get("CERTWATCH_GUARD_ALLOW", "") or ""))
 
 
 def servers_from_spec(spec: str) -> tuple[dict, tuple | None]:
@@ -279,18 +282,33 @@ def parse_servers(spec: str) -> dict:
     return out
 
 
-def query(host: str, port: int, question: str, timeout: float) -> str:
+def _connect(host: str, port: int, timeout: float, guard) -> socket.socket:
+    if guard is None:                   # a configured server: the operator chose it
+        return socket.create_connection((host, port), timeout=timeout)
+    from pipelines.netguard import FetchError, Refused
+    try:
+        return guard.connect(host, port, timeout)
+    except Refused as exc:
+        raise WhoisError("refused_address", f"WHOIS 回答指向的服务器被拒绝：{exc}") from None
+    except FetchError as exc:
+        raise WhoisError("error", f"WHOIS 服务器 {host}:{port} 出错：{exc}") from None
+
+
+def query(host: str, port: int, question: str, timeout: float, guard=None) -> str:
     """One RFC 3912 exchange: send a line, read until the server closes.
-    Raises WhoisError('timeout'|'refused'|'error'|'too_long')."""
+    ``guard`` (pipelines.netguard.Guard) checks a server named by another
+    server's answer: resolved once, every address checked, connected to a
+    checked one. Raises WhoisError('timeout'|'refused'|'refused_address'|
+    'error'|'too_long')."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with _connect(host, port, timeout, guard) as sock:
             sock.sendall(question.encode("utf-8") + b"\r\n")
             chunks, size = [], 0
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时")
+                    raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时（{timeout:g} 秒）")
                 sock.settimeout(left)
                 data = sock.recv(8192)
                 if not data:
@@ -300,7 +318,7 @@ def query(host: str, port: int, question: str, timeout: float) -> str:
                 if size > MAX_ANSWER:
                     raise WhoisError("too_long", f"WHOIS 回答过长（超过 {MAX_ANSWER} 字节）")
     except socket.timeout:
-        raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时") from None
+        raise WhoisError("timeout", f"WHOIS 服务器 {host}:{port} 超时（{timeout:g} 秒）") from None
     except ConnectionRefusedError:
         raise WhoisError("refused", f"WHOIS 服务器 {host}:{port} 拒绝连接") from None
     except OSError as exc:
@@ -347,9 +365,16 @@ class WhoisClient:
             self._inc("throttled")
             time.sleep(ready - now)
 
-    def _ask(self, server: tuple, question: str) -> str:
+    def _ask(self, server: tuple, question: str, referred: bool = False) -> str:
         self._wait_turn(server)
-        return query(server[0], server[1], question, self.config.timeout)
+        return query(server[0], server[1], question, self.config.timeout,
+                     self.guard() if referred else None)
+
+    def guard(self):
+        """The fetch guard for servers named in answers (never the sandbox:
+        WHOIS is not proxied; configured servers are not asked through it)."""
+        from pipelines.netguard import Guard, parse_allow
+        return Guard(allow=parse_allow(self.config.allow), timeout=self.config.timeout)
 
     def referral(self, domain: str) -> tuple:
         """The TLD's WHOIS server according to IANA."""
@@ -357,19 +382,22 @@ class WhoisClient:
         m = re.search(r"^\s*(?:refer|whois)\s*:\s*(\S+)", answer, re.MULTILINE | re.IGNORECASE)
         if not m:
             raise WhoisError("no_server", f"IANA 没有给出 {domain} 的 WHOIS 服务器")
-        return (m.group(1), 43)
+        return (m.group(1)[:253], self.config.referral_port)
 
     def fetch(self, domain: str) -> str:
         """The raw answer for a registered domain; raises WhoisError."""
-        server = self.server_for(domain) or self.referral(domain)
-        text = self._ask(server, domain)
+        server = self.server_for(domain)
+        referred = server is None
+        if referred:
+            server = self.referral(domain)
+        text = self._ask(server, domain, referred)
         if _RATE.search(text[:300]) and len(text) < 400:
             raise WhoisError("rate_limited", f"WHOIS 服务器 {server[0]} 限制查询频率")
         m = re.search(r"^\s*Registrar WHOIS Server:\s*(\S+)", text, re.MULTILINE | re.IGNORECASE)
         if m and server not in self.config.servers.values() and server != self.config.default:
             # A thin registry (Verisign) refers to the registrar for registrant facts.
             try:
-                text = text + "\n" + self._ask((m.group(1), 43), domain)
+                text = text + "\n" + self._ask((m.group(1)[:253], self.config.referral_port), domain, True)
             except WhoisError as exc:
                 log.info("注册商 WHOIS 查询失败（%s）：%s", exc.code, domain)
         return text

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pipelines import store
 from reports import labels
 from reports.periods import BEIJING, Period, parse_utc
+from keywords.atomic import atomic_write
 
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
              "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -105,8 +106,7 @@ def render(db, period: Period, out_dir: str) -> list[str]:
     paths = []
     for key in CHARTS:
         path = os.path.join(out_dir, CHARTS[key])
-        with open(path, "wb") as fh:
-            fh.write(_draw(key, data, period))
+        atomic_write(path, _draw(key, data, period))
         paths.append(path)
     return paths
 

@@ -22,9 +22,13 @@ from reports import labels
 from pipelines.evidence import sha256_file
 from reports.evidence_files import latest_capture, resolve
 from reports.periods import beijing, today
+from keywords.atomic import atomic_file
 from keywords.xlsx_safe import append_row, set_cell
 
 MANIFEST = "MANIFEST-SHA256.txt"
+# Evidence files holding what a hostile page served: packed with a .txt tail
+# so that opening them shows the source instead of running it.
+INERT_KINDS = ("html",)
 REFERABLE = ("confirmed", "takedown_requested", "removed", "still_present", "referred")
 SUMMARY_COLUMNS = ["序号", "类型", "记录ID", "平台/域名", "链接", "标题", "卖家/账号", "联系方式", "违规类型",
                    "发现时间", "审核确认", "证据状态", "证据文件"]
@@ -169,9 +173,8 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     root = f"线索移交-{referral_id:04d}"
     path = os.path.join(out_dir, f"{root}.zip")
-    tmp = path + ".part"
     summary, sites, notes = [], [], []
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_file(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         pkg = _Package(zf, root)
         for n, ref in enumerate(items, 1):
             row = store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
@@ -207,7 +210,6 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
         zf.writestr(f"{root}/{MANIFEST}", manifest)
         manifest_hash = hashlib.sha256(manifest).hexdigest()
         zf.writestr(f"{root}/{MANIFEST}.sha256", f"{manifest_hash}  {MANIFEST}\n")
-    os.replace(tmp, path)
     store.set_referral_package(db, referral_id, os.path.abspath(path), manifest_hash)
     out = store.get_referral(db, referral_id)
     out["missing_evidence"] = notes
@@ -242,6 +244,8 @@ def _add_evidence(db, pkg: _Package, ref: ItemRef, folder: str, notes: list, n: 
             problems.append(f"{label}文件缺失：{f['path']}")
             continue
         name = f"{folder}/{_file_name(label, src)}"
+        if str(f.get("kind")) in INERT_KINDS:
+            name += ".txt"          # the captured page as text: opened from the zip, nothing in it runs
         digest = pkg.add_file(name, src)
         if f.get("sha256") and f["sha256"] != digest:
             problems.append(f"{label}文件的哈希与取证时记录的不一致：{f['path']}")
@@ -286,7 +290,8 @@ def _readme(ref_row: dict, n: int, notes: list) -> str:
              "内容：汇总表.xlsx（线索汇总、网站技术信息）；条目/ 下每项一个目录，含条目记录.json"
              "（链接、平台、标题、正文、卖家、联系方式、处理记录，网站另有注册商、注册人、域名服务器等技术信息）、"
              "取证信息.json（取证时间、网址、工具及各文件的 SHA-256）和取证文件："
-             + "、".join(labels.EVIDENCE_FILE_CN.values()) + "（文件名以类型开头）。",
+             + "、".join(labels.EVIDENCE_FILE_CN.values()) + "（文件名以类型开头）。"
+             "网页源码以 .html.txt 文本文件保存，打开时只显示源码，其中的脚本不会运行；包内没有可执行的文件。",
              f"完整性：{MANIFEST} 列出每个文件的 SHA-256（可在解压目录中用 sha256sum -c {MANIFEST} 校验），"
              f"{MANIFEST}.sha256 为清单本身的 SHA-256。", ""]
     if notes:

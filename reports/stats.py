@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pipelines import store
 from reports.periods import Period, beijing, today
 from keywords.xlsx_safe import set_cell, write_csv
+from keywords.atomic import atomic_file, atomic_write
 
 ENFORCEMENT = ["开展执法检查的企业数量", "查出无证假证人员数量", "查出企业问题总数", "限期整改的企业数量",
                "停业整顿的企业数量", "罚款金额(万元)", "完成整改的问题数量", "涉嫌犯罪的问题线索移交数量"]
@@ -213,7 +214,8 @@ def write_xlsx(t: Table, path: str) -> None:
             set_cell(detail, r, c, value)
     for col, width in zip("ABCDEFGHI", (30, 6, 6, 8, 40, 30, 20, 40, 12)):
         detail.column_dimensions[col].width = width
-    wb.save(path)
+    with atomic_file(path) as fh:
+        wb.save(fh)
 
 
 def write_csv_file(t: Table, path: str) -> None:
@@ -251,7 +253,6 @@ def write(t: Table, path: str, fmt: str) -> None:
     elif fmt == "csv":
         write_csv_file(t, path)
     elif fmt == "md":
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(to_markdown(t))
+        atomic_write(path, to_markdown(t))
     else:
         raise StatsError(f"格式应为 xlsx/csv/md 之一，而不是 {fmt!r}")

@@ -12,6 +12,7 @@ from reports import labels
 from reports.evidence_files import file_of, latest_capture
 from reports.periods import beijing, today
 from keywords.xlsx_safe import append_row, set_cell, write_csv
+from keywords.atomic import atomic_file, atomic_write
 
 COLUMNS = ["序号", "平台", "链接", "标题", "卖家/账号", "联系方式", "违规类型", "发现时间", "证据哈希", "截图文件"]
 FORMATS = ("xlsx", "csv", "html")
@@ -131,16 +132,14 @@ def export(db, takedown_id: int, fmt: str, out_dir: str = ".", out: str = "",
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     written = [path]
     if fmt == "html":
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(letter_html(batch, len(batch_rows), cfg, _table_html(batch_rows)))
+        atomic_write(path, letter_html(batch, len(batch_rows), cfg, _table_html(batch_rows)))
         return written
     if fmt == "csv":
         write_csv(path, COLUMNS, batch_rows)
     else:
         _write_xlsx(path, batch, batch_rows)
     letter = os.path.splitext(path)[0] + "-函.html"
-    with open(letter, "w", encoding="utf-8") as fh:
-        fh.write(letter_html(batch, len(batch_rows), cfg))
+    atomic_write(letter, letter_html(batch, len(batch_rows), cfg))
     written.append(letter)
     return written
 
@@ -165,7 +164,8 @@ def _write_xlsx(path: str, batch: dict, batch_rows: list[list]) -> None:
     for col, width in zip("ABCDEFGHIJ", (6, 12, 40, 36, 16, 30, 30, 17, 30, 30)):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
-    wb.save(path)
+    with atomic_file(path) as fh:
+        wb.save(fh)
 
 
 def mark_sent(db, takedown_id: int, user: str, at: str | None = None) -> dict:

@@ -117,7 +117,7 @@ def test_second_run_keeps_ok_captures_and_retries_failures(captured):
 
 def test_verify_passes_then_fails_after_tampering(captured, tmp_path):
     ok = run_cli("evidence", "verify", "--db", captured["db_path"])
-    assert ok.returncode == 0 and "校验通过：4 条证据、20 个文件" in ok.stdout
+    assert ok.returncode == 0 and "校验通过：6 条证据记录的封存哈希链完整，20 个文件" in ok.stdout
     # Tamper with a copy, so the other tests keep their evidence.
     copy = tmp_path / "copy"
     shutil.copytree(captured["db_path"].rsplit("/", 1)[0], copy)
@@ -137,8 +137,8 @@ def test_verify_passes_then_fails_after_tampering(captured, tmp_path):
         db.close()
     bad = run_cli("evidence", "verify", "--db", db_path)
     assert bad.returncode == 1
-    assert f"{files['screenshot']['path']}：已被改动" in bad.stdout
-    assert f"{files['html']['path']}：缺失" in bad.stdout
+    assert f"{files['screenshot']['path']}：文件已被改动" in bad.stdout
+    assert f"{files['html']['path']}：文件缺失" in bad.stdout
     assert "路径越出证据目录" in bad.stdout and "校验未通过" in bad.stdout
 
 

@@ -1,7 +1,9 @@
 """Hostile pages never crash a sweep; private addresses are refused in real mode."""
+import asyncio
+
 import pytest
 
-from crawler.middlewares import AddressGuardMiddleware, is_public_address
+from crawler.middlewares import GuardMiddleware, is_public_address
 from helpers import forum_profile, run_cli
 from pipelines import store
 
@@ -35,9 +37,13 @@ def test_public_address_rule(addr, public):
 
 
 def test_guard_refuses_literal_private_hosts():
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
     from scrapy.utils.test import get_crawler
     crawler = get_crawler(settings_dict={"CERTWATCH_SANDBOX": ""})
-    guard = AddressGuardMiddleware.from_crawler(crawler)
-    # IP literals resolve locally: no traffic leaves the machine.
-    for host in ("127.0.0.1", "10.0.0.8", "169.254.169.254", "[::1]"):
-        assert not guard.allowed(host.strip("[]"))
+    guard = GuardMiddleware.from_crawler(crawler)
+    # IP literals in any notation are refused before any lookup.
+    for host in ("127.0.0.1", "10.0.0.8", "169.254.169.254", "[::1]", "2130706433", "0x7f.1", "localhost"):
+        with pytest.raises(IgnoreRequest):
+            asyncio.run(guard.process_request(Request(f"http://{host}/")))
+    assert asyncio.run(guard.process_request(Request("http://8.8.8.8/"))) is None   # a literal: no lookup

@@ -292,14 +292,16 @@ def test_generic_judgement():
 
 
 def test_local_lets_through_only_the_named_loopback_hosts():
-    from crawler.middlewares import AddressGuardMiddleware
-    from scrapy.statscollectors import MemoryStatsCollector
-    from scrapy.utils.test import get_crawler
-    guard = AddressGuardMiddleware(MemoryStatsCollector(get_crawler()), frozenset({"127.0.0.1"}))
-    assert guard.allowed("127.0.0.1")
-    assert guard.refusal("localhost") == "private_address" and guard.refusal("10.1.2.3") == "private_address"
-    assert guard.refusal("no-such-host.invalid") == "unresolvable"
-    assert not AddressGuardMiddleware(MemoryStatsCollector(get_crawler())).allowed("127.0.0.1")
+    """`sweep --profiles DIR --local` names its profiles' loopback hosts as
+    exceptions of the one fetch guard; everything else stays refused."""
+    from pipelines.netguard import Guard, Refused
+    guard = Guard.from_settings({"CERTWATCH_LOCAL_HOSTS": "127.0.0.1,replica.test"})
+    assert guard.check_url("http://127.0.0.1:8123/search?q=1")[1] == "127.0.0.1"
+    for url in ("http://localhost/", "http://10.1.2.3/", "http://127.0.0.2/"):
+        with pytest.raises(Refused):
+            guard.check_url(url)
+    with pytest.raises(Refused):
+        Guard.from_settings({}).check_url("http://127.0.0.1:8123/")
 
 
 def test_news_quoting_sale_words_is_a_site_and_an_ad_with_a_contact_a_listing():

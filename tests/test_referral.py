@@ -167,7 +167,7 @@ def test_package_speaks_chinese(fresh_db, tmp_path):
     assert list(item["联系方式"]) == ["微信", "QQ", "手机", "Telegram", "网址", "域名"]      # people first
     assert item["平台"] == "淘货商城" and item["状态"] == "已移交" and item["违规类型"] == "涉嫌售卖假冒特种作业操作证"
     assert [f["类型"] for f in info["文件"]] == ["截图", "原始字节", "网页源码", "WARC 存档", "提取记录"]
-    exts = [".png", ".bin", ".html", ".warc.gz", ".record.html"]       # kept: the files open by their names
+    exts = [".png", ".bin", ".html.txt", ".warc.gz", ".record.html"]   # the captured page is inert text
     for f, ext in zip(info["文件"], exts):
         assert f["包内文件"] in names and f["包内文件"].endswith(ext)
         assert f["包内文件"].split("/")[-1].startswith(f["类型"].replace(" ", "_") + "-")

@@ -112,9 +112,8 @@ def cmd_train(args) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CliError(f"标注数据有误：{exc}") from None
     out = args.out or str(data_path(salesmodel.MODEL_FILE))
-    with open(out, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, ensure_ascii=False, indent=0, sort_keys=True)
-        fh.write("\n")
+    from keywords.atomic import atomic_write
+    atomic_write(out, json.dumps(doc, ensure_ascii=False, indent=0, sort_keys=True) + "\n")
     print(f"已训练文本模型：{doc['rows']} 条标注数据，{len(doc['weights'])} 个特征，写入 {out}")
     return 0
 
@@ -135,7 +134,10 @@ def cmd_labels(args) -> int:
     to_stdout = args.out in (None, "-")
     kept = {0: 0, 1: 0}
     try:
-        fh = contextlib.nullcontext(sys.stdout) if to_stdout else open(args.out, "w", encoding="utf-8")
+        from keywords.atomic import atomic_file
+        if not to_stdout and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+            raise FileNotFoundError(2, "目录不存在")
+        fh = contextlib.nullcontext(sys.stdout) if to_stdout else atomic_file(args.out, "w", encoding="utf-8")
     except OSError as exc:
         raise CliError(f"无法写入 {args.out}：{exc.strerror}") from None
     with fh as out:

@@ -33,8 +33,11 @@ def cmd_serve(args) -> int:
     with store.opened(args.db) as db:
         if not store.list_users(db):
             print("提示：还没有任何用户，请先运行 certwatch user add 姓名 --role admin", file=sys.stderr)
+    # X-Forwarded-For is believed only from a reverse proxy named here: from
+    # anyone else it would let a client pick the address the login limit counts.
+    trusted = args.trusted_proxy or ""
     config = uvicorn.Config(app, host=host, port=port, log_level=args.log_level.lower(),
-                            proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
+                            proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                             server_header=False)
     server = uvicorn.Server(config)
 
@@ -172,18 +175,24 @@ def cmd_evidence_capture(args) -> int:
 
 def cmd_evidence_verify(args) -> int:
     from pipelines import evidence, store
-    with store.opened(args.db) as db:
+    try:
+        db = store.open_existing(args.db)
+    except store.StoreError as exc:
+        raise CliError(str(exc)) from None
+    try:
         report = evidence.verify(db)
-    names = {"missing": "缺失", "altered": "已被改动", "outside": "路径越出证据目录"}
+    finally:
+        db.close()
     for p in report.problems:
-        line = f"证据 #{p.evidence_id} {p.kind} {p.path}：{names[p.problem]}"
-        if p.problem == "altered":
-            line += f"（记录 {p.expected}，实际 {p.actual}）"
+        where = f"证据 #{p.evidence_id}" if p.evidence_id else "证据链"
+        line = f"{where} {p.kind} {p.path}：{evidence.PROBLEMS[p.problem]}".replace("  ", " ")
+        if p.expected or p.actual:
+            line += f"（记录 {p.expected or '无'}，实际 {p.actual or '无'}）"
         print(line)
     if report.problems:
-        print(f"校验未通过：{report.rows} 条证据、{report.files} 个文件中有 {len(report.problems)} 个问题")
+        print(f"校验未通过：{report.rows} 条证据记录、{report.files} 个文件中发现 {len(report.problems)} 个问题")
         return 1
-    print(f"校验通过：{report.rows} 条证据、{report.files} 个文件的 SHA-256 全部一致")
+    print(f"校验通过：{report.rows} 条证据记录的封存哈希链完整，{report.files} 个文件的 SHA-256 和大小全部一致")
     return 0
 
 
@@ -194,8 +203,8 @@ def register(add) -> None:
             "certwatch serve --db demo/certwatch.db --port 8000")
     p.add_argument("--host", default=None, help="监听地址（默认 127.0.0.1；对外提供请放在 HTTPS 反向代理之后）")
     p.add_argument("--port", type=int, default=None, help="端口（默认 8000；0 表示任选空闲端口）")
-    p.add_argument("--forwarded-allow-ips", default=None,
-                   help="信任其 X-Forwarded-* 头的反向代理地址（默认 127.0.0.1）")
+    p.add_argument("--trusted-proxy", "--forwarded-allow-ips", dest="trusted_proxy", default=None,
+                   help="信任其 X-Forwarded-* 头的反向代理地址（逗号分隔，如 127.0.0.1）；不给则不信任任何转发头")
     p.add_argument("--log-level", default="WARNING")
 
     p = add("user", "审核台用户：创建、列出、修改（角色：管理员/监测员/审核员/只读）",
@@ -231,5 +240,5 @@ def register(add) -> None:
     s.add_argument("--quiet", action="store_true", help="不显示进度")
     s.add_argument("--profiles", help="额外的平台配置目录（其中平台的代理设置同样适用）")
     s.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
-    s = sub_command(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
+    s = sub_command(sub, "verify", "校验证据：逐条核对封存哈希链（记录被改动、删除、调换）并重新计算每个文件的 SHA-256（有问题时退出码 1）",
              cmd_evidence_verify, "certwatch evidence verify --db demo/certwatch.db")

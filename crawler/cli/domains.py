@@ -70,7 +70,10 @@ def _whois_client(args):
         servers, default = servers_from_spec(args.whois_server)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    config = WhoisConfig(servers=servers, default=default, timeout=args.whois_timeout, min_interval=0.2)
+    from crawler import settings
+    timeout = settings.CERTWATCH_WHOIS_TIMEOUT if args.whois_timeout is None else args.whois_timeout
+    config = WhoisConfig(servers=servers, default=default, timeout=timeout, min_interval=0.2,
+                         allow=settings.CERTWATCH_GUARD_ALLOW)
     return WhoisClient(config, db_path=args.db)
 
 
@@ -198,7 +201,8 @@ def register(add) -> None:
     p.add_argument("--jsonl", help="JSON Lines 文件（每行 domain，可选 html、whois、checked_at），- 表示标准输入")
     p.add_argument("--whois-server", default="",
                    help="实时查询 WHOIS：TLD=主机:端口，逗号分隔，* 表示其他所有后缀（如 *=127.0.0.1:4343）")
-    p.add_argument("--whois-timeout", type=float, default=10.0, help="WHOIS 超时秒数（默认 10）")
+    p.add_argument("--whois-timeout", type=float, default=None,
+                   help="WHOIS 超时秒数（默认 $CERTWATCH_WHOIS_TIMEOUT，未设为 10）")
 
     p = add("submit", "登记一条网站线索（如 12350 举报），等待核查", cmd_submit,
             "certwatch submit http://cx-mem-gov.cn/ --source 12350")

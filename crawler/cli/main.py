@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _busy(exc: BaseException) -> bool:
+    """Was the database lock behind this error (a StoreBusy somewhere in its context)?"""
+    from pipelines import store
+    for _ in range(6):
+        exc = exc.__cause__ or exc.__context__
+        if exc is None:
+            return False
+        if isinstance(exc, store.StoreBusy):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,11 +63,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "db", None) is None:
         args.db = default_db()
+    from crawler import settings
+    from pipelines import store
+    store.set_busy_timeout(settings.CERTWATCH_BUSY_TIMEOUT)
     try:
         return args.func(args) or 0
     except CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
+        return 3 if _busy(exc) else 2           # busy: worth retrying
+    except store.StoreBusy as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 3
+    except store.StoreError as exc:          # not a database, unknown record … (no traceback)
+        print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if store.is_locked(exc):
+            print(f"错误：{store.busy_message()}", file=sys.stderr)
+            return 3
+        raise
     except KeyboardInterrupt:
         print("已中断", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from pipelines.profiles import Profile, default_platforms, load_profiles, profil
 from keywords import default_keywords, expand_queries, platform_queries, scope_queries
 from pipelines import platform_pages as pages
 from pipelines import store
+from pipelines.deeptext import deep_text, too_deep
 from pipelines.removal import removal_reason
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,11 @@ class ProfileSpider(scrapy.Spider):
         item = {"kind": "listing", "url": response.url, "platform": profile.name,
                 **pages.detail_fields(profile, response.selector), "keyword": response.meta.get("query", ""),
                 "http_status": response.status}
+        if too_deep(response.text):
+            # lxml dropped what lies below libxml2's depth limit: keep the text, mark the page.
+            stats.inc_value("certwatch/truncated_tree")
+            item["text"] = (item["text"] + " " + deep_text(response.text)).strip()[:100_000]
+            item["page_status"] = "truncated"
         if not item["title"] and not item["text"]:
             stats.inc_value("certwatch/skipped/no_content")
             log.info("详情页没有可提取的内容（选择器可能已失效）：%s", response.url)

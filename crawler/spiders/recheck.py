@@ -174,10 +174,9 @@ class RecheckSpider(scrapy.Spider):
         rel = os.path.join("recheck", f"takedown-{target['takedown_id']}",
                            f"finding-{target['finding_id']}-{stamp}.png")
         path = os.path.join(store.evidence_dir(self.db), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         meta = {"playwright": True, "target": target, "due": due, "decision": d, "shot": (rel, path),
                 "status": status, "final_url": final_url,
-                "playwright_page_methods": [PageMethod("screenshot", path=path, full_page=True)]}
+                "playwright_page_methods": [PageMethod("screenshot", full_page=True, type="png")]}
         # The browser ignores meta["proxy"]: a platform's own proxy (real mode) goes into its context.
         profile = self._profile(target["url"])
         proxy = profile.politeness.get("proxy") if profile is not None else ""
@@ -191,9 +190,13 @@ class RecheckSpider(scrapy.Spider):
         m = response.meta
         rel, path = m["shot"]
         digest = ""
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
+        methods = m.get("playwright_page_methods") or []
+        shot = getattr(methods[0], "result", None) if methods else None
+        if isinstance(shot, bytes) and shot:
+            from keywords.atomic import atomic_write
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write(path, shot)              # whole or absent, like every evidence file
+            digest = hashlib.sha256(shot).hexdigest()
             self.crawler.stats.inc_value("recheck/screenshots")
         else:
             rel = ""

@@ -14,6 +14,12 @@ from .db import (  # noqa: F401
     HUMAN_STATUSES,
     TRACKING_PARAMS,
     StoreError,
+    StoreBusy,
+    Store,
+    set_busy_timeout,
+    busy_message,
+    is_locked,
+    open_existing,
     now_utc,
     BEIJING,
     parse_utc,
@@ -36,6 +42,7 @@ from .findings import (  # noqa: F401
     sweeps_of_finding,
     count_findings,
     findings_of_sweep,
+    finding_versions,
 )
 from .sweeps import (  # noqa: F401
     start_sweep,
@@ -69,6 +76,13 @@ from .sites import (  # noqa: F401
 )
 from .evidence import (  # noqa: F401
     add_evidence,
+    SEALED_FIELDS,
+    HEAD_FILE,
+    record_hash,
+    chain_tail,
+    read_chain_head,
+    write_chain_head,
+    iter_evidence_raw,
     evidence_for,
     iter_evidence,
     items_needing_evidence,

@@ -37,6 +37,77 @@ class StoreError(Exception):
     """A request the store cannot honour (unknown id, bad value)."""
 
 
+class StoreBusy(StoreError):
+    """Another program held the database's write lock longer than the busy
+    timeout (the console answers 503, the CLI a clear message)."""
+
+
+# How long a writer waits for another writer's lock (seconds); the CLI sets it
+# from CERTWATCH_BUSY_TIMEOUT (crawler/settings.py) before opening anything.
+BUSY_TIMEOUT = 30.0
+
+
+def set_busy_timeout(seconds: float) -> None:
+    global BUSY_TIMEOUT
+    BUSY_TIMEOUT = max(0.0, float(seconds))
+
+
+def busy_message() -> str:
+    return (f"数据库正被其他程序写入（如正在进行的巡查或另一位用户的操作），等待 {BUSY_TIMEOUT:g} 秒后仍未释放，"
+            "请稍后重试")
+
+
+def is_locked(exc: BaseException) -> bool:
+    """A SQLite 'database is locked/busy' error."""
+    import sqlite3
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        w in str(exc).lower() for w in ("database is locked", "database is busy", "database table is locked"))
+
+
+class Store(sqlite_utils.Database):
+    """sqlite-utils' Database whose write transactions start with ``BEGIN
+    IMMEDIATE``: the write lock is taken (waiting up to the busy timeout)
+    before the transaction reads anything, so a writer never fails at once
+    on a stale snapshot; a lock held past the timeout is :class:`StoreBusy`."""
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:
+            if is_locked(exc):
+                raise StoreBusy(busy_message()) from None
+            raise
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            self.rollback()
+            if is_locked(exc):
+                raise StoreBusy(busy_message()) from None
+            raise
+
+    def execute(self, sql, parameters=None):
+        try:
+            return super().execute(sql, parameters)
+        except Exception as exc:
+            if is_locked(exc):
+                raise StoreBusy(busy_message()) from None
+            raise
+
+
+def _pragmas(db: sqlite_utils.Database) -> None:
+    db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -74,7 +145,12 @@ def canonical_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     scheme = (parts.scheme or "http").lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port
+    if ":" in host:                     # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:                  # a port out of range: not a port
+        port = None
     netloc = host
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         netloc = f"{host}:{port}"
@@ -91,12 +167,21 @@ def connect(path: str | os.PathLike) -> sqlite_utils.Database:
     if path != ":memory:":
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-    db = sqlite_utils.Database(path)
-    db.execute("PRAGMA busy_timeout = 30000")
-    if path != ":memory:":
-        db.enable_wal()
-    db.execute("PRAGMA synchronous = NORMAL")
-    migrations.apply(db)
+    import sqlite3
+    if path != ":memory:" and os.path.isdir(path):
+        raise StoreError(f"{path} 是一个目录，不是数据库文件")
+    db = Store(sqlite3.connect(path, timeout=BUSY_TIMEOUT))
+    try:
+        _pragmas(db)
+        if path != ":memory:" and db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.enable_wal()
+        db.conn.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if is_locked(exc):
+            raise StoreBusy(busy_message()) from None
+        raise StoreError(f"{path} 不是 certwatch 数据库（无法作为 SQLite 数据库打开：{exc}）") from None
     return db
 
 
@@ -140,7 +225,17 @@ def open_db(path: str | os.PathLike) -> sqlite_utils.Database:
     """Open an existing, migrated store without migrating (per request in
     the console; ``connect`` once at start-up migrates)."""
     import sqlite3
-    conn = sqlite3.connect(os.fspath(path), check_same_thread=False)   # one request, any thread
-    db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA busy_timeout = 30000")
+    conn = sqlite3.connect(os.fspath(path), check_same_thread=False,   # one request, any thread
+                           timeout=BUSY_TIMEOUT)
+    db = Store(conn)
+    _pragmas(db)
     return db
+
+
+def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+    """:func:`connect` for commands that only read (``evidence verify``): a
+    missing file is an error, not a new empty store."""
+    path = os.fspath(path)
+    if path == ":memory:" or not os.path.isfile(path):
+        raise StoreError(f"数据库文件不存在：{path}")
+    return connect(path)

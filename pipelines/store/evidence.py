@@ -4,22 +4,85 @@ sha256, bytes}; ``status`` is ok or failed (failed ones are retried).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from typing import Iterator
 
 import sqlite_utils
 
-from .db import now_utc, StoreError, _dumps, _loads
+from keywords.atomic import atomic_write
+
+from .db import evidence_dir, now_utc, StoreError, _dumps, _loads
+
+
+# The fields a capture's record hash covers, in this order (docs/security.md).
+SEALED_FIELDS = ("seq", "finding_id", "site_id", "url", "final_url", "http_status", "captured_at", "tool",
+                 "status", "error", "operator", "files", "prev_hash")
+HEAD_FILE = "chain-head.json"
+
+
+def _file_entry(f) -> dict:
+    if not isinstance(f, dict):
+        return {"invalid": str(f)}
+    return {k: f.get(k) for k in ("kind", "path", "sha256", "bytes")}
+
+
+def record_hash(row: dict, files: list) -> str:
+    """SHA-256 over a capture's sealed fields (files as a list of {kind,
+    path, sha256, bytes}) and the previous capture's record hash."""
+    fields = {k: row.get(k) for k in SEALED_FIELDS if k != "files"}
+    fields["files"] = [_file_entry(f) for f in files]
+    text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chain_tail(db: sqlite_utils.Database) -> tuple[int, str]:
+    """(seq, record hash) of the last sealed capture; (0, '') for none."""
+    row = db.execute("SELECT seq, record_hash FROM evidence WHERE seq IS NOT NULL"
+                     " ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), row[1] or "") if row else (0, "")
+
+
+def write_chain_head(db: sqlite_utils.Database, seq: int, digest: str) -> None:
+    """The chain's head beside the evidence files (evidence/chain-head.json):
+    a deleted last capture leaves the head pointing past the table's end."""
+    root = evidence_dir(db)
+    os.makedirs(root, exist_ok=True)
+    atomic_write(os.path.join(root, HEAD_FILE), json.dumps({"seq": seq, "record_hash": digest}) + "\n")
+
+
+def read_chain_head(db: sqlite_utils.Database) -> dict | None:
+    path = os.path.join(evidence_dir(db), HEAD_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = json.loads(fh.read(10_000))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"invalid": True}
+    return head if isinstance(head, dict) else {"invalid": True}
 
 
 def add_evidence(db: sqlite_utils.Database, row: dict) -> int:
+    """Append a capture, sealed: its record hash covers its fields and
+    files and the previous capture's record hash (an append-only chain)."""
     if (row.get("finding_id") is None) == (row.get("site_id") is None):
         raise StoreError("证据必须且只能属于一条发现或一个网站")
-    record = dict(row)
-    record["files"] = _dumps(record.get("files") or [])
-    record.setdefault("captured_at", now_utc())
-    record.setdefault("status", "ok")
+    record = {k: None for k in SEALED_FIELDS}
+    record.update(row)
+    files = list(record.get("files") or [])
+    record.setdefault("captured_at", None)
+    record["captured_at"] = record["captured_at"] or now_utc()
+    record["status"] = record.get("status") or "ok"
     with db.atomic():
-        return db["evidence"].insert(record).last_pk
+        seq, prev = chain_tail(db)
+        record["seq"], record["prev_hash"] = seq + 1, prev
+        record["record_hash"] = record_hash(record, files)
+        record["files"] = _dumps(files)
+        pk = db["evidence"].insert(record).last_pk
+        write_chain_head(db, record["seq"], record["record_hash"])
+    return pk
 
 
 def evidence_for(db: sqlite_utils.Database, finding_id: int | None = None,
@@ -39,6 +102,12 @@ def iter_evidence(db: sqlite_utils.Database) -> Iterator[dict]:
     for row in db["evidence"].rows_where(order_by="id"):
         row["files"] = _loads(row.get("files"), [])
         yield row
+
+
+def iter_evidence_raw(db: sqlite_utils.Database) -> Iterator[dict]:
+    """Every capture row as stored (``files`` the stored text), in table
+    order: what ``evidence verify`` walks."""
+    yield from db["evidence"].rows_where(order_by="id")
 
 
 def items_needing_evidence(db: sqlite_utils.Database, limit: int = 0) -> list[dict]:

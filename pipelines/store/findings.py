@@ -63,16 +63,50 @@ def _record_one(db, item: dict, sweep_id: int | None, stamp: str) -> Recorded:
         fid, created = cur.lastrowid, True
     else:
         fid, status, created = row[0], row[1], False
-        fields = {"last_seen": stamp, "last_sweep_id": sweep_id, **content}
+        fields = {"last_seen": stamp, "last_sweep_id": sweep_id}
         if status in MACHINE_STATUSES:
             status = "flagged" if flagged else "new"
-            fields.update(judged, status=status)
+            fields.update(content, **judged, status=status)
+        elif _new_version(db, fid, content, judged, sweep_id, stamp):
+            # A human decided on the stored content: keep it, add what was seen as a version.
+            fields["changed_since_decision"] = 1
         db.execute("UPDATE findings SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
                    [*fields.values(), fid])
     if sweep_id is not None:
         db.execute("INSERT OR IGNORE INTO finding_sweeps (finding_id, sweep_id, seen_at) VALUES (?, ?, ?)",
                    [fid, sweep_id, stamp])
     return Recorded(fid, created, status)
+
+
+_VERSIONED = ("title", "text", "seller", "price", "contacts", "links")
+
+
+def _content_hash(values: dict) -> str:
+    import hashlib
+    text = _dumps({k: values.get(k) or "" for k in _VERSIONED})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _new_version(db, fid: int, content: dict, judged: dict, sweep_id: int | None, stamp: str) -> bool:
+    """Store ``content`` as a new version of a decided finding when it
+    differs from the decided content and from the latest version; True if
+    stored."""
+    digest = _content_hash(content)
+    cur = db.execute("SELECT " + ", ".join(_VERSIONED) + " FROM findings WHERE id = ?", [fid])
+    decided = dict(zip(_VERSIONED, cur.fetchone()))
+    latest = db.execute("SELECT content_hash FROM finding_versions WHERE finding_id = ? ORDER BY id DESC LIMIT 1",
+                        [fid]).fetchone()
+    if digest == (latest[0] if latest else _content_hash(decided)):
+        return False
+    db["finding_versions"].insert({"finding_id": fid, "seen_at": stamp, "sweep_id": sweep_id,
+                                   **content, **judged, "content_hash": digest})
+    return True
+
+
+def finding_versions(db: sqlite_utils.Database, finding_id: int) -> list[dict]:
+    """Content seen after the decision, newest first."""
+    rows = list(db["finding_versions"].rows_where("finding_id = ?", [finding_id], order_by="id desc"))
+    return [_finding_row(r) for r in rows]
 
 
 def _finding_row(row: dict) -> dict:

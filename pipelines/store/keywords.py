@@ -161,9 +161,8 @@ def jieba_userdict(db: sqlite_utils.Database, path: str | None = None, freq: int
         db_file = db_path(db)
         folder = os.path.dirname(os.path.abspath(db_file)) if db_file else tempfile.gettempdir()
         path = os.path.join(folder, "jieba_userdict.txt")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    from keywords.atomic import atomic_file
+    with atomic_file(path, "w", encoding="utf-8") as fh:
         for line in userdict_words(query_keywords(db, active=True), freq):
             fh.write(line + "\n")
-    os.replace(tmp, path)
     return path

@@ -4,6 +4,8 @@ at the end, named for its area.
 """
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -262,6 +264,46 @@ def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
     """The addresses a site answered from when it was checked (sites.ips, a
     JSON list): the 技术信息 of referral packages."""
     db["sites"].add_column("ips", str)
+
+
+@migrations()
+def m_security_1_evidence_chain(db: sqlite_utils.Database) -> None:
+    """Sealed evidence: each capture's position in the chain, the previous
+    capture's record hash and its own (store.evidence.record_hash). Rows
+    captured before are sealed now, in table order."""
+    from .evidence import record_hash
+    for column in ("seq", "prev_hash", "record_hash"):
+        db["evidence"].add_column(column, int if column == "seq" else str)
+    db["evidence"].create_index(["seq"], unique=True)
+    prev, seq = "", 0
+    for row in list(db["evidence"].rows_where(order_by="id")):
+        seq += 1
+        try:
+            files = json.loads(row.get("files") or "[]")
+        except ValueError:
+            files = []
+        row.update(seq=seq, prev_hash=prev)
+        digest = record_hash(row, files if isinstance(files, list) else [])
+        db.execute("UPDATE evidence SET seq = ?, prev_hash = ?, record_hash = ? WHERE id = ?",
+                   [seq, prev, digest, row["id"]])
+        prev = digest
+    if seq:
+        from .evidence import write_chain_head
+        write_chain_head(db, seq, prev)
+
+
+@migrations()
+def m_security_2_finding_versions(db: sqlite_utils.Database) -> None:
+    """Content seen after a human decision: later sweeps add versions here
+    and mark the finding changed since its decision; the finding keeps the
+    content the decision was made on."""
+    db["finding_versions"].create({
+        "id": int, "finding_id": int, "seen_at": str, "sweep_id": int, "platform": str, "title": str, "text": str,
+        "seller": str, "price": str, "contacts": str, "links": str, "page_status": str, "score": int,
+        "flagged": int, "family": str, "reasons": str, "content_hash": str,
+    }, pk="id", not_null={"finding_id", "seen_at"})
+    db["finding_versions"].create_index(["finding_id", "id"])
+    db["findings"].add_column("changed_since_decision", int, not_null_default=0)
 
 
 SCHEMA_VERSION = len(migrations._migrations)

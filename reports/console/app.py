@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -142,9 +143,24 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
     async def csrf_failed(request: Request, exc):
         return _error(request, 403, "请求未通过安全校验（CSRF 令牌缺失或无效），请刷新页面后重试")
 
+    @app.exception_handler(store.StoreBusy)
+    async def store_busy(request: Request, exc):
+        return _error(request, 503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def sqlite_error(request: Request, exc):
+        if store.is_locked(exc):
+            return _error(request, 503, store.busy_message(), {"Retry-After": "5"})
+        raise exc
+
     @app.exception_handler(store.StoreError)
     async def store_error(request: Request, exc):
         return _error(request, 404 if "不存在" in str(exc) else 400, str(exc))
+
+    @app.exception_handler(OverflowError)
+    async def too_large(request: Request, exc):
+        # An id past SQLite's 64-bit integers (/finding/99999999999999999999): no such record.
+        return _error(request, 404, "页面不存在")
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc):
@@ -158,7 +174,9 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
     return app
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
     if not hasattr(request.state, "user"):
         request.state.user = None
-    return web.render(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response = web.render(request, "error.html", {"status": status, "message": message}, status_code=status)
+    response.headers.update(headers or {})
+    return response

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from pipelines import store
 from reports.console import web
@@ -69,8 +70,9 @@ async def login(request: Request, _=web.public, db=Depends(web.get_db)):
     if by_name >= MAX_FAILS_PER_NAME or by_ip >= MAX_FAILS_PER_ADDRESS:
         return _login_page(request, f"登录失败次数过多，请 {RATE_WINDOW_MINUTES} 分钟后再试", 429, name)
     user = store.get_user(db, name=name) if name else None
-    ok = verify_password(password, user["password"] if user else None) and bool(user) \
-        and not user.get("disabled")
+    # scrypt is slow on purpose: off the event loop, so other requests go on meanwhile.
+    ok = await run_in_threadpool(verify_password, password, user["password"] if user else None) \
+        and bool(user) and not user.get("disabled")
     store.record_login_attempt(db, name, ip, ok)
     if not ok:
         return _login_page(request, "用户名或密码错误", 401, name)

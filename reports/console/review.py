@@ -224,6 +224,7 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
             via_sites.append({**other, "domain": s["domain"]})
     return web.render(request, "detail.html", {
         "kind": "finding", "item": f, "title_segments": highlight(f["title"] or "", marks),
+        "versions": store.finding_versions(db, finding_id),
         "text_segments": highlight(f["text"] or "", marks), "reasons": f["reasons"],
         "evidence": _evidence_view(db, finding_id=finding_id),
         "decisions": store.decisions_for(db, finding_id=finding_id),
@@ -305,18 +306,21 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
             "count": len(items), "action": action, "action_label": labels.action(action),
             "items": items, "note": note, "category": category, "back": back})
     ok = fail = 0
-    for item in items:
-        m = ITEM.match(item)
-        if not m:
-            fail += 1
-            continue
-        key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
-        try:
-            store.add_decision(db, user.name, action, note,
-                               category=category if action == "confirm" else "", **key)
-            ok += 1
-        except store.StoreError:
-            fail += 1
+    with db.atomic():          # one transaction: a bulk decision is applied whole or not at all
+        for item in items:
+            m = ITEM.match(item)
+            if not m:
+                fail += 1
+                continue
+            key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
+            try:
+                store.add_decision(db, user.name, action, note,
+                                   category=category if action == "confirm" else "", **key)
+                ok += 1
+            except store.StoreBusy:
+                raise
+            except store.StoreError:
+                fail += 1
     if action == "undo" and fail:
         return done(ok=ok, fail=fail, why="not_undoable")
     if advance and ok == 1 and not fail and len(items) == 1 and action != "undo":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from pipelines import store
 from reports.console import web
@@ -26,7 +27,8 @@ async def users_add(request: Request, user: web.User = web.require_roles("admin"
     form = await request.form()
     name, role = str(form.get("name") or "").strip(), str(form.get("role") or "")
     try:
-        store.add_user(db, name, role, hash_password(str(form.get("password") or "")), created_by=user.name)
+        hashed = await run_in_threadpool(hash_password, str(form.get("password") or ""))
+        store.add_user(db, name, role, hashed, created_by=user.name)
     except (store.StoreError, PasswordError) as exc:
         return _page(request, db, error=str(exc), status=400)
     return _page(request, db, done=f"已创建用户 {name}")
@@ -36,14 +38,16 @@ async def users_add(request: Request, user: web.User = web.require_roles("admin"
 async def users_update(request: Request, user_id: int, user: web.User = web.require_roles("admin"),
                        db=Depends(web.get_db)):
     form = await request.form()
+    if store.get_user(db, user_id=user_id) is None:
+        raise store.StoreError(f"用户 {user_id} 不存在")          # 404, whatever the form says
     role = str(form.get("role") or "") or None
     disabled = {"1": True, "0": False}.get(str(form.get("disabled") or ""))
     password = str(form.get("password") or "")
     if user_id == user.id and (disabled or (role and role != "admin")):
         return _page(request, db, error="不能停用自己或取消自己的管理员角色", status=400)
     try:
-        store.update_user(db, user_id, role=role, disabled=disabled,
-                          password_hash=hash_password(password) if password else None)
+        hashed = await run_in_threadpool(hash_password, password) if password else None
+        store.update_user(db, user_id, role=role, disabled=disabled, password_hash=hashed)
     except (store.StoreError, PasswordError) as exc:
         return _page(request, db, error=str(exc), status=400)
     return _page(request, db, done="已更新")
