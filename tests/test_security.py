@@ -194,7 +194,7 @@ def test_canary_gets_nothing_from_any_fetch_path(net, tmp_path):
     notation: the canary receives no connection at all."""
     base, env, canary = net["base"], net["env"], net["canary"]
     paths = _seed_fetch_paths(tmp_path, base)
-    host = f"127.0.0.1:{net['hostile'].port}"
+    host = "127.0.0.1"          # hosts are host names; the port lives in the search URL
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "hostile.yaml").write_text(
