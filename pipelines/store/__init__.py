@@ -89,22 +89,32 @@ from .review import (  # noqa: F401
     DECISION_STATUS,
     CONFIRM_CATEGORIES,
     add_decision,
+    add_decisions,
     decisions_for,
     QUEUE_SITE_VERDICTS,
     PENDING,
     QueueFilter,
     review_queue,
     queue_counts,
+    keyword_plan,
+    Counts,
+    COUNT_CAP,
     queue_facets,
     related_findings_by_contact,
     sites_of_finding,
     findings_of_site,
     findings_naming_host,
     contacts_of_site,
+    reviewed_findings,
+)
+from .search import (  # noqa: F401
+    MATCH_CAP,
     search_text,
     search_query,
+    index_findings,
     refresh_search_index,
-    reviewed_findings,
+    pending_search_updates,
+    keyword_matches,
 )
 from .takedowns import (  # noqa: F401
     TAKEDOWN_RESULTS,
@@ -135,6 +145,7 @@ from .statistics import (  # noqa: F401
     set_manual_value,
     manual_values,
     flagged_first_seen,
+    flagged_hour_counts,
 )
 from .keywords import (  # noqa: F401
     add_keywords,

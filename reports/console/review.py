@@ -22,6 +22,7 @@ VIEW_ROLES = web.ALL_ROLES
 DECIDE_ROLES = ("reviewer",)          # and admin
 PAGE_SIZE = 50
 MAX_BULK = 500
+SEARCH_CATCH_UP = 5000    # findings indexed per request at most (record_findings indexes its own)
 
 NAV = [("审核队列", "/queue", VIEW_ROLES)]
 router = APIRouter()
@@ -81,17 +82,19 @@ def _query(f: store.QueueFilter, **extra) -> str:
 def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=Depends(web.get_db)):
     f, q = parse_filter(request.query_params)
     if f.keyword:
-        store.refresh_search_index(db)
+        store.refresh_search_index(db, limit=SEARCH_CATCH_UP)    # other writers' changes, if any
     try:
         page = max(1, min(100000, int(request.query_params.get("page") or 1)))
     except ValueError:
         page = 1
-    counts = store.queue_counts(db, q)
+    plan = store.keyword_plan(db, q)
+    counts = store.queue_counts(db, q, plan=plan)
     total = counts.get(q.status, 0) if q.status else sum(counts.values())
-    rows, _ = store.review_queue(db, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, count=False)
+    rows, _ = store.review_queue(db, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, count=False, plan=plan)
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return web.render(request, "queue.html", {
-        "rows": rows, "total": total, "counts": counts, "filter": f, "page": page, "pages": pages,
+        "rows": rows, "total": total, "counts": counts, "capped": counts.capped,
+        "total_capped": bool(counts.capped) and (not q.status or q.status in counts.capped), "filter": f, "page": page, "pages": pages,
         "facets": _facets(request, db), "status_choices": STATUS_CHOICES,
         "query": _query(f), "prev_query": _query(f, page=page - 1) if page > 1 else "",
         "next_query": _query(f, page=page + 1) if page < pages else "",
@@ -271,20 +274,15 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
         return done(why="note_required", fail=len(items))
     if category and category not in store.CONFIRM_CATEGORIES:
         category = ""
-    ok = fail = 0
-    for item in items:
-        m = ITEM.match(item)
-        if not m:
-            fail += 1
-            continue
-        key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
-        try:
-            store.add_decision(db, user.name, action, note,
-                               category=category if action == "confirm" else "", **key)
-            ok += 1
-        except store.StoreError:
-            fail += 1
-    return done(ok=ok, fail=fail)
+    parsed = [ITEM.match(item) for item in items]
+    findings = [int(m.group(2)) for m in parsed if m and m.group(1) == "finding"]
+    sites = [int(m.group(2)) for m in parsed if m and m.group(1) == "site"]
+    try:            # one transaction for the whole selection
+        decided, missing = store.add_decisions(db, user.name, action, findings, sites, note,
+                                               category=category if action == "confirm" else "")
+    except store.StoreError:
+        return done(fail=len(items))
+    return done(ok=len(decided), fail=sum(1 for m in parsed if not m) + len(missing))
 
 
 def _to_referral(db, items: list[str], done):
