@@ -192,13 +192,18 @@ def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
     folded = changing.sub(replace, text)
     if len(folded) == len(text):       # 1:1 (a deletion and an expansion in
         return folded, list(range(len(text)))   # one text only shifts quotes)
-    chars: list[str] = []
+    # Lengths differ: map back through the changed characters only (runs of
+    # unchanged text are whole ranges), not character by character.
     origin: list[int] = []
-    for i, ch in enumerate(text):
-        for c in table[ord(ch)]:
-            chars.append(c)
-            origin.append(i)
-    return "".join(chars), origin
+    pos = 0
+    for m in changing.finditer(text):
+        i = m.start()
+        if i > pos:
+            origin.extend(range(pos, i))
+        origin.extend([i] * len(table[ord(m[0])]))
+        pos = i + 1
+    origin.extend(range(pos, len(text)))
+    return folded, origin
 
 
 # Every _URLISH match has "@", "://", "www." or a dot before a top-level

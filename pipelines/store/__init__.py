@@ -133,6 +133,7 @@ from .takedowns import (  # noqa: F401
     takedown_sent_times,
     takedown_summaries,
     takedown_candidate_counts,
+    takedown_evidence,
 )
 from .statistics import (  # noqa: F401
     stats_fake_sites,
