@@ -32,6 +32,7 @@ class LazyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
             if not self.started:
                 await self._maybe_future_from_coro(self._launch())
                 self.started = True
+                self.stats.inc_value("certwatch/browser_started")   # the sweep record shows it
 
     async def download_request(self, request, spider=None):
         if request.meta.get("playwright") and not self.started:

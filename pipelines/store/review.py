@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from .db import now_utc, StoreError, _loads
-from .search import keyword_matches, search_query
+from .search import MATCH_CAP, keyword_matches, search_query
 
 DECISION_STATUS = {
     "confirm": "confirmed", "dismiss": "dismissed", "refer": "referred",
@@ -117,7 +117,7 @@ def _like(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def keyword_plan(db: sqlite_utils.Database, f: QueueFilter) -> tuple | None:
+def keyword_plan(db: sqlite_utils.Database, f: QueueFilter, cap: int | None = None) -> tuple | None:
     """How the queue filters findings by ``f.keyword``: ("ids", [id, …]) when
     at most search.MATCH_CAP findings match, ("probe", phrase) when more do,
     ("like", None) for a keyword without letters or digits; None: no keyword."""
@@ -126,7 +126,7 @@ def keyword_plan(db: sqlite_utils.Database, f: QueueFilter) -> tuple | None:
     match = search_query(f.keyword)
     if not match:
         return ("like", None)
-    ids = keyword_matches(db, match)
+    ids = keyword_matches(db, match, MATCH_CAP if cap is None else cap)
     return ("ids", ids) if ids is not None else ("probe", match)
 
 
