@@ -266,6 +266,14 @@ def queue_counts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None =
         elif f.contact or (plan and plan[0] == "ids"):        # few rows: count them all
             rows = db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart[0]}"
                               " GROUP BY f.status", fpart[1]).fetchall()
+        elif plan and plan[0] == "probe":
+            # More than MATCH_CAP findings match: count those among the first
+            # COUNT_CAP matches (a lower bound for every status, shown "n+").
+            fpart_ids, _ = _queue_parts(f, with_status=False, keyword_plan=(
+                "ids", keyword_matches(db, plan[1], None, first=COUNT_CAP)))
+            rows = db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart_ids[0]}"
+                              " GROUP BY f.status", fpart_ids[1]).fetchall()
+            out.capped.update(PENDING if s == "flagged" else s for s, _ in rows)
         else:
             rows = []
             for status in statuses:

@@ -15,7 +15,7 @@ import sqlite_utils
 
 # A keyword matching more findings than this is "common": the queue walks its
 # own score order and probes the index per row instead of listing every match.
-MATCH_CAP = 5000
+MATCH_CAP = 20_000
 
 
 def search_text(value: str) -> str:
@@ -78,9 +78,12 @@ def pending_search_updates(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT COUNT(*) FROM search_dirty").fetchone()[0]
 
 
-def keyword_matches(db: sqlite_utils.Database, match: str, cap: int = MATCH_CAP) -> list[int] | None:
+def keyword_matches(db: sqlite_utils.Database, match: str, cap: int | None = MATCH_CAP,
+                    first: int = MATCH_CAP) -> list[int] | None:
     """Ids of the findings matching an FTS5 phrase, or None when more than
-    ``cap`` do (the caller then probes row by row)."""
+    ``cap`` do (the caller then probes row by row); with cap None, the first
+    ``first`` ids whatever the total."""
+    limit = first if cap is None else cap + 1
     ids = [r[0] for r in db.execute("SELECT rowid FROM findings_fts WHERE findings_fts MATCH ? LIMIT ?",
-                                    [match, cap + 1]).fetchall()]
-    return None if len(ids) > cap else ids
+                                    [match, limit]).fetchall()]
+    return ids if cap is None or len(ids) <= cap else None
