@@ -33,7 +33,7 @@ ODD = ["ﬁ", "㎏", "①", "⑴", "㈠", "\u200b", "\u200d", "\ufeff", "丨", "
 
 def corpus_texts() -> list[tuple[str, str]]:
     rows = []
-    paths = sorted((ROOT / "tests/data").glob("*.jsonl")) + [ROOT / "crawler/sandbox/data/listings.jsonl"]
+    paths = sorted((ROOT / "tests/data").rglob("*.jsonl")) + [ROOT / "crawler/sandbox/data/listings.jsonl"]
     for path in paths:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
