@@ -257,6 +257,13 @@ def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
     db["recheck_runs"].create_index(["status"])
 
 
+@migrations()
+def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
+    """The addresses a site answered from when it was checked (sites.ips, a
+    JSON list): the 技术信息 of referral packages."""
+    db["sites"].add_column("ips", str)
+
+
 # A first-seen stamp as now_utc() writes it is keyed by its UTC hour in
 # flagged_hours; any other stamp is kept whole (charts work its week out).
 _HOUR_KEY = ("CASE WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'"
