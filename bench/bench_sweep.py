@@ -1,15 +1,20 @@
 """Sweep throughput: the full certwatch pipeline beside a bare Scrapy spider
 fetching the same pages, and the sandbox alone.
 
-    .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证] [--replicas]
+    .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证] [--rounds 5] [--replicas]
 
 1. starts the sandbox with a scaled world (--scale copies of every listing);
-2. full: `search`+`listings` over the HTTP platforms (no browser) with the
-   whole pipeline (validate → classify → store), recording every URL fetched;
+2. full: one sweep over the HTTP platforms (no browser) with the whole
+   pipeline (validate → classify → store) into a fresh database, recording
+   every URL fetched;
 3. bare: a minimal Scrapy spider fetching exactly those URLs, no pipelines;
-4. sandbox alone: 16 keep-alive connections fetching the same URLs.
-Prints pages/s of each, their ratio and each run's peak memory (RSS).
-With --replicas the full run sweeps the real platforms' replicas instead
+4. rounds 2–5 alternate full and bare again (interleaved: a change in the
+   machine's load hits both), each in a fresh process;
+5. sandbox alone: 16 keep-alive connections fetching the same URLs.
+Prints, per run, pages/s, CPU-ms per page and peak RSS (the crawl process and,
+separately, its children: a browser driver would show there); then the
+median of the rounds and the median of the per-round ratios full/bare.
+With --replicas the full runs sweep the real platforms' replicas instead
 (the real profiles, https through the sandbox proxy, generic pages, JSON).
 """
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +58,12 @@ class RecordUrls:
             fh.writelines(u + "\n" for u in self.urls)
 
 
+def _usage() -> dict:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"rss_mb": me.ru_maxrss / 1024, "children_rss_mb": kids.ru_maxrss / 1024}
+
+
 SANDBOX_PLATFORMS = ["zhaozhao", "gongyou", "fenleixinxi"]
 REPLICA_PLATFORMS = ["baidu", "bing", "sogou", "so360", "tieba", "wuba", "baixing", "huangye88", "b2b168",
                      "liebiao", "github"]
@@ -59,6 +71,7 @@ REPLICA_PLATFORMS = ["baidu", "bing", "sogou", "so360", "tieba", "wuba", "baixin
 
 def run_full(sandbox: str, db: str, urls_file: str, pages: int, keyword: str, platforms=SANDBOX_PLATFORMS) -> dict:
     from crawler.sweep import SweepOptions, run
+    c0 = time.process_time()
     t0 = time.perf_counter()
     result = run(SweepOptions(db=db, sandbox=sandbox, platforms=list(platforms),
                               max_pages=pages, keyword_filter=keyword, progress=False, log_level="ERROR",
@@ -66,9 +79,10 @@ def run_full(sandbox: str, db: str, urls_file: str, pages: int, keyword: str, pl
                                                              "bench.bench_sweep.RecordUrls": 900},
                                               "BENCH_URLS_FILE": urls_file}))
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     pages_done = sum(v for k, v in result.stats.items() if k.startswith("downloader/response_status_count/"))
-    return {"pages": pages_done, "seconds": dt, "items": result.stats.get("certwatch/items", 0),
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"pages": pages_done, "seconds": dt, "cpu": cpu, "items": result.stats.get("certwatch/items", 0),
+            "stored": result.stats.get("certwatch/stored", 0), **_usage()}
 
 
 def run_bare(sandbox: str, urls_file: str) -> dict:
@@ -94,12 +108,14 @@ def run_bare(sandbox: str, urls_file: str) -> dict:
                               "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor"})
     crawler = process.create_crawler(Bare)
     process.crawl(crawler)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     process.start()
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     pages = sum(v for k, v in crawler.stats.get_stats().items()
                 if k.startswith("downloader/response_status_count/"))
-    return {"pages": pages, "seconds": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"pages": pages, "seconds": dt, "cpu": cpu, **_usage()}
 
 
 async def _sandbox_load(sandbox: str, urls: list[str], conns: int = 16) -> float:
@@ -122,16 +138,23 @@ async def _sandbox_load(sandbox: str, urls: list[str], conns: int = 16) -> float
     return time.perf_counter() - t0
 
 
+def _line(name: str, r: dict) -> str:
+    return (f"{name:<12} {r['pages']:>6} pages in {r['seconds']:6.1f} s = {r['pages'] / r['seconds']:6.0f} pages/s, "
+            f"{r['cpu'] * 1000 / r['pages']:5.2f} CPU-ms/page, peak RSS {r['rss_mb']:4.0f} MB"
+            f" (children {r['children_rss_mb']:.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=int, default=46)
     ap.add_argument("--pages", type=int, default=25)
     ap.add_argument("--keyword", default="电工证", help="certificate-term filter for the queries")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--replicas", action="store_true", help="sweep the real platforms' replicas")
     ap.add_argument("--mode", choices=["all", "full", "bare"], default="all")
     ap.add_argument("--sandbox")
     ap.add_argument("--db")
     ap.add_argument("--urls")
-    ap.add_argument("--replicas", action="store_true", help="sweep the real platforms' replicas")
     args = ap.parse_args()
     if args.mode == "full":
         print(json.dumps(run_full(args.sandbox, args.db, args.urls, args.pages, args.keyword,
@@ -143,28 +166,49 @@ def main() -> None:
 
     from crawler.sandbox import process
     proc, sandbox = process.start(scale=args.scale)
+    fulls, bares = [], []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             urls_file = os.path.join(tmp, "urls.txt")
-            db = os.path.join(tmp, "bench.db")
-            me = [sys.executable, __file__, "--sandbox", sandbox, "--urls", urls_file]
-            full = json.loads(subprocess.run(me + ["--mode", "full", "--db", db, "--pages", str(args.pages),
-                                                    "--keyword", args.keyword] + (["--replicas"] if args.replicas else []),
-                                             capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()[-1])
-            bare = json.loads(subprocess.run(me + ["--mode", "bare"], capture_output=True, text=True,
-                                             check=True, cwd=ROOT).stdout.splitlines()[-1])
+            me = [sys.executable, __file__, "--sandbox", sandbox]
+
+            def child(*extra) -> dict:
+                out = subprocess.run(me + list(extra), capture_output=True, text=True, check=True, cwd=ROOT)
+                return json.loads(out.stdout.splitlines()[-1])
+
+            print(f"world: scale {args.scale}, page limit {args.pages}, keyword {args.keyword}; "
+                  f"{args.rounds} interleaved rounds")
+            for k in range(args.rounds):
+                urls = urls_file if k == 0 else os.path.join(tmp, "urls-again.txt")
+                full = child("--mode", "full", "--db", os.path.join(tmp, f"bench{k}.db"), "--urls", urls,
+                             "--pages", str(args.pages), "--keyword", args.keyword,
+                             *(["--replicas"] if args.replicas else []))
+                bare = child("--mode", "bare", "--urls", urls_file)
+                fulls.append(full)
+                bares.append(bare)
+                print(f"round {k + 1}: " + _line("full", full) + f", items {full['items']}, stored {full['stored']}")
+                print(f"         " + _line("bare scrapy", bare)
+                      + f"  ratio {full['pages'] / full['seconds'] / (bare['pages'] / bare['seconds']):.2f}")
             urls = [u.strip() for u in open(urls_file, encoding="utf-8") if u.strip()]
             alone = asyncio.run(_sandbox_load(sandbox, urls))
     finally:
         process.stop(proc)
-    f_rate = full["pages"] / full["seconds"]
-    b_rate = bare["pages"] / bare["seconds"]
-    print(f"world: scale {args.scale}, page limit {args.pages}; {'real platforms on replicas' if args.replicas else 'sandbox platforms'}; "
-          f"pages fetched: {full['pages']} (items {full['items']})")
-    print(f"full pipeline : {full['pages']:>6} pages in {full['seconds']:6.1f} s = {f_rate:7.0f} pages/s, peak RSS {full['rss_mb']:.0f} MB")
-    print(f"bare scrapy   : {bare['pages']:>6} pages in {bare['seconds']:6.1f} s = {b_rate:7.0f} pages/s, peak RSS {bare['rss_mb']:.0f} MB")
-    print(f"ratio full/bare: {f_rate / b_rate:.2f}")
-    print(f"sandbox alone : {len(urls):>6} pages in {alone:6.1f} s = {len(urls) / alone:7.0f} pages/s (16 keep-alive connections)")
+
+    def med(runs, fn):
+        return statistics.median(fn(r) for r in runs)
+
+    ratios = [(f["pages"] / f["seconds"]) / (b["pages"] / b["seconds"]) for f, b in zip(fulls, bares)]
+    cpu_f = med(fulls, lambda r: r["cpu"] * 1000 / r["pages"])
+    cpu_b = med(bares, lambda r: r["cpu"] * 1000 / r["pages"])
+    print(f"median of {args.rounds} rounds:")
+    print(f"  full pipeline : {med(fulls, lambda r: r['pages'] / r['seconds']):7.0f} pages/s, {cpu_f:5.2f} CPU-ms/page, "
+          f"peak RSS {med(fulls, lambda r: r['rss_mb']):.0f} MB (children {max(r['children_rss_mb'] for r in fulls):.0f} MB)")
+    print(f"  bare scrapy   : {med(bares, lambda r: r['pages'] / r['seconds']):7.0f} pages/s, {cpu_b:5.2f} CPU-ms/page, "
+          f"peak RSS {med(bares, lambda r: r['rss_mb']):.0f} MB")
+    print(f"  ratio full/bare pages/s: {statistics.median(ratios):.2f} (rounds: "
+          + ", ".join(f"{r:.2f}" for r in ratios) + f"); CPU per page {cpu_f / cpu_b:.2f}×")
+    print(f"  sandbox alone : {len(urls):>6} pages in {alone:6.1f} s = {len(urls) / alone:7.0f} pages/s "
+          "(16 keep-alive connections)")
 
 
 if __name__ == "__main__":

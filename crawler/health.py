@@ -89,13 +89,21 @@ def block_reason(profile: Profile, response, page_kind: str) -> str | None:
         except Exception:  # parsel raises several kinds on odd documents
             return None
     visible = " ".join(response.css("body ::text").getall()).strip() if "<" in text else text.strip()
-    if page_kind == "search" and not visible:
+    if page_kind == "search" and not visible and not _has_structure(response, text):
         return "empty_page"
     low = visible.lower()
     for reason, markers in GENERIC_MARKERS.items():
         if any(m in low for m in markers):
             return reason
     return None
+
+
+def _has_structure(response, text: str) -> bool:
+    """A page body with elements (an empty result list, a pager) is a page
+    that says "no results"; a blank one (nothing, or only scripts) is not."""
+    if "<" not in text:
+        return False
+    return bool(response.xpath("//body//*[not(self::script or self::style or self::noscript or self::br)]"))
 
 
 class PlatformHealthMiddleware:

@@ -122,6 +122,15 @@ USER_AGENT = f"certwatch/0.1 (certificate-fraud monitoring; contact: {CERTWATCH_
 ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
+# Items a response's output is processed with at once. Scrapy starts this
+# many asyncio tasks per response whatever it yields (default 100): a page
+# yields one item or a few requests, and the pipelines never wait on the
+# network per item, so 1 does the same work with less scheduling
+# (bench/bench_sweep.py; docs/benchmarks.md).
+CONCURRENT_ITEMS = 1
+# Spider middlewares certwatch does not use: DepthMiddleware only counts
+# link depth (no DEPTH_LIMIT here), at a cost on every request a page yields.
+SPIDER_MIDDLEWARES = {"scrapy.spidermiddlewares.depth.DepthMiddleware": None}
 DOWNLOAD_DELAY = 0
 AUTOTHROTTLE_ENABLED = False
 
@@ -179,10 +188,12 @@ EXTENSIONS = {
     "crawler.extensions.SweepRecorder": 500,
 }
 
-# scrapy-playwright: only requests with meta["playwright"] use the browser.
+# scrapy-playwright: only requests with meta["playwright"] use the browser,
+# and Playwright starts on the first of them (crawler/browserhandler.py): a
+# sweep of plain-HTTP platforms starts no Node driver and no Chromium.
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "crawler.browserhandler.LazyPlaywrightHandler",
+    "https": "crawler.browserhandler.LazyPlaywrightHandler",
 }
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # Browser: Debian's chromium where present (CERTWATCH_CHROMIUM overrides),

@@ -1,5 +1,6 @@
-"""Run a sweep: the ``search`` and ``listings`` spiders in one Scrapy
-process, recorded as one row in ``sweeps``."""
+"""Run a sweep: the ``search`` and ``listings`` spiders' work in one Scrapy
+crawler (one duplicate filter, one stats collector), recorded as one row in
+``sweeps``."""
 from __future__ import annotations
 
 import logging
@@ -79,6 +80,24 @@ def sandbox_whois(settings, sandbox: str) -> None:
         settings.set("CERTWATCH_WHOIS_SERVERS", f"*={addr}", priority="cmdline")
 
 
+def sweep_spiders(process: CrawlerProcess, names) -> list:
+    """The spider classes to crawl: the profile spiders named (``search``,
+    ``listings``) as ONE spider, so one crawler runs them with one duplicate
+    filter (a detail page reachable from a search engine's results and from
+    a marketplace's own search is fetched, judged and stored once), one
+    stats collector (the progress line, the sweep row and the per-platform
+    summary count the same items) and one downloader; other spiders as they are."""
+    from crawler.spiders.base import ProfileSpider
+    classes = [process.spider_loader.load(name) for name in names]
+    profile = [c for c in classes if issubclass(c, ProfileSpider)]
+    if len(profile) < 2:
+        return classes
+    kinds = tuple(k for c in profile for k in c.kinds)
+    combined = type("SweepSpider", tuple(profile), {"name": "sweep", "kinds": kinds,
+                                                    "__doc__": "+".join(c.name for c in profile)})
+    return [combined] + [c for c in classes if c not in profile]
+
+
 @dataclass
 class SweepResult:
     sweep_id: int
@@ -119,8 +138,8 @@ def run(opts: SweepOptions) -> SweepResult:
     settings = crawl_settings(opts, sweep_id)
     process = CrawlerProcess(settings)
     crawlers = []
-    for name in opts.spiders:
-        crawler = process.create_crawler(name)
+    for spider in sweep_spiders(process, opts.spiders):
+        crawler = process.create_crawler(spider)
         crawlers.append(crawler)
         process.crawl(crawler)
     ticker = None

@@ -10,6 +10,7 @@ verbatim (only case-folded). The tables are data: ``keywords/normalize.yaml``.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -192,13 +193,18 @@ def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
     folded = changing.sub(replace, text)
     if len(folded) == len(text):       # 1:1 (a deletion and an expansion in
         return folded, list(range(len(text)))   # one text only shifts quotes)
-    chars: list[str] = []
+    # Lengths differ: map back through the changed characters only (runs of
+    # unchanged text are whole ranges), not character by character.
     origin: list[int] = []
-    for i, ch in enumerate(text):
-        for c in table[ord(ch)]:
-            chars.append(c)
-            origin.append(i)
-    return "".join(chars), origin
+    pos = 0
+    for m in changing.finditer(text):
+        i = m.start()
+        if i > pos:
+            origin.extend(range(pos, i))
+        origin.extend([i] * len(table[ord(m[0])]))
+        pos = i + 1
+    origin.extend(range(pos, len(text)))
+    return folded, origin
 
 
 # Every _URLISH match has "@", "://", "www." or a dot before a top-level
@@ -206,10 +212,32 @@ def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
 _URL_GATE = re.compile(r"@|://|www\.|\.(?:" + _TLDS + ")")
 
 
+# No _URLISH match holds one of these characters (each branch's character
+# classes exclude them): matches lie inside the runs between them.
+_RUN_BREAK = re.compile(r"[\s<>\"'，。！？、；）】]")
+
+
 def _protected(folded: str) -> list[tuple[int, int]]:
+    """Spans of URLs, e-mail addresses and domain names. Every match holds a
+    _URL_GATE hit and lies within one run free of _RUN_BREAK characters, so
+    only the runs holding a gate hit are searched (the same matches as a
+    search of the whole text: the regex otherwise tries every position)."""
     if ("." not in folded and "@" not in folded) or not _URL_GATE.search(folded):
         return []
-    return [m.span() for m in (_URLISH if "@" in folded else _URLISH_NO_EMAIL).finditer(folded)]
+    urlish = _URLISH if "@" in folded else _URLISH_NO_EMAIL
+    breaks = [m.start() for m in _RUN_BREAK.finditer(folded)]
+    out: list[tuple[int, int]] = []
+    done = 0                       # runs before this are searched
+    for gate in _URL_GATE.finditer(folded):
+        g = gate.start()
+        if g < done:
+            continue
+        k = bisect.bisect_right(breaks, g)
+        start = breaks[k - 1] + 1 if k else 0
+        end = breaks[k] if k < len(breaks) else len(folded)
+        out += [m.span() for m in urlish.finditer(folded, start, end)]
+        done = end
+    return out
 
 
 _SEPARATOR_CATEGORIES = frozenset({"So", "Sm", "Sk", "Sc", "Pd", "Pc", "Zs", "Mn", "Me", "Cf"})

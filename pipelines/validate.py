@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from scrapy.exceptions import DropItem
 
 log = logging.getLogger(__name__)
 
+# Control characters other than newline and tab (one C-level pass, not a loop per character).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 MAX_FIELD = {"title": 1_000, "text": 100_000, "seller": 200, "price": 50, "keyword": 200}
 
 
@@ -20,9 +23,7 @@ def clean_item(item: dict) -> dict:
         value = out.get(key)
         if value is None:
             continue
-        value = str(value)
-        value = "".join(ch for ch in value if ch in "\n\t" or ch >= " ")
-        out[key] = value[:limit]
+        out[key] = _CONTROL.sub("", str(value))[:limit]
     if out.get("kind", "listing") == "listing" and not (out.get("title") or "").strip() \
             and not (out.get("text") or "").strip():
         raise ValueError("标题和正文都为空")

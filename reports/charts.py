@@ -8,7 +8,7 @@ import io
 import os
 import re
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date, timedelta
 
 from pipelines import store
@@ -83,12 +83,10 @@ def series(db, period: Period, keys=None) -> dict:
     keys = set(CHARTS if keys is None else keys)
     start, end = period.utc_range()
     flagged: dict[str, Counter] = {}
-    if "flagged" in keys:
-        by_platform: dict[str, list] = defaultdict(list)
-        for seen, platform in store.flagged_first_seen(db, start, end):
-            by_platform[platform].append(seen)
-        for platform, stamps in by_platform.items():
-            flagged.setdefault(labels.platform_title(platform), Counter()).update(_week_counter(stamps))
+    if "flagged" in keys:        # per platform and hour, kept by the store at write time
+        for key, platform, n in store.flagged_hour_counts(db, start, end):
+            week = week_of(key + ":00:00.000000Z" if len(key) == 13 else key)
+            flagged.setdefault(labels.platform_title(platform), Counter())[week] += n
     requested, removed, sites = Counter(), Counter(), Counter()
     if "takedowns" in keys:
         requested = _week_counter(store.takedown_sent_times(db, start, end))
@@ -111,11 +109,28 @@ def render(db, period: Period, out_dir: str) -> list[str]:
     return paths
 
 
+_DRAWN: dict = {}      # (chart, period, its numbers) -> PNG: drawn again only when they change
+_DRAWN_MAX = 64
+
+
 def render_one(db, period: Period, key: str) -> bytes:
-    """One chart as PNG bytes (the console serves these)."""
+    """One chart as PNG bytes (the console serves these). The numbers are
+    read each time (aggregates kept at write time); the picture is drawn
+    only when they differ from the last drawing of that chart and period."""
     if key not in CHARTS:
         raise KeyError(key)
-    return _draw(key, series(db, period, (key,)), period)
+    data = series(db, period, (key,))
+    cache_key = (key, period.start, period.end, period.label, repr(sorted(
+        (k, sorted(v.items(), key=repr) if isinstance(v, dict) else v) for k, v in data.items())))
+    with _LOCK:
+        png = _DRAWN.get(cache_key)
+    if png is None:
+        png = _draw(key, data, period)
+        with _LOCK:
+            if len(_DRAWN) >= _DRAWN_MAX:
+                _DRAWN.clear()
+            _DRAWN[cache_key] = png
+    return png
 
 
 def _draw(key: str, data: dict, period: Period) -> bytes:

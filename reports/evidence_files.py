@@ -8,7 +8,12 @@ from pipelines.evidence import file_path
 
 def latest_capture(db, finding_id: int | None = None, site_id: int | None = None) -> dict | None:
     """The newest capture with status ok and at least one file, or None."""
-    rows = store.evidence_for(db, finding_id=finding_id, site_id=site_id)
+    return latest_good(store.evidence_for(db, finding_id=finding_id, site_id=site_id))
+
+
+def latest_good(rows: list[dict]) -> dict | None:
+    """Of one item's evidence rows (oldest first), the newest with status ok
+    and at least one file."""
     good = [r for r in rows if (r.get("status") or "ok") == "ok" and r.get("files")]
     return good[-1] if good else None
 

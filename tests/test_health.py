@@ -148,6 +148,11 @@ def test_block_reason_generic_and_profile_signals():
     redirected = _response("http://passport.gongyou.cn/login?from=x", page.format("账号"))
     redirected.request = Request("http://bbs.gongyou.cn/search.php")
     assert block_reason(forum, redirected, "search") == "redirect"
+    # An empty result list is "no results", not a blank page (a clean sandbox sweep counted 8 blocks).
+    no_rows = page.format('<table class="threads"></table><div class="pg"></div>')
+    assert block_reason(forum, _response("http://bbs.gongyou.cn/search.php", no_rows), "search") is None
+    assert block_reason(forum, _response("http://bbs.gongyou.cn/search.php", page.format("<br><br>")),
+                        "search") == "empty_page"
     genuine_empty = page.format('<p class="nores">没有找到相关结果</p>')
     assert block_reason(forum, _response("http://bbs.gongyou.cn/search.php", genuine_empty), "search") is None
     marker = page.format("<h2>请完成安全验证</h2>")

@@ -77,10 +77,22 @@ def test_demo_sweep_record(demo):
     stats = full["stats"]
     assert stats["certwatch/removed"] > 0            # removed listings were seen and skipped
     assert stats["certwatch/search_pages/taohuo"] > 0  # the JS marketplace went through the browser
+    assert stats["certwatch/browser_started"] >= 1     # started by its first rendering request
     assert any(k.startswith("downloader/response_status_count/404") for k in stats)
     w = world()
     removed = {l.url for l in w.listings if l.removed}
     assert not removed & stored_urls(db_path)
+    # One crawler, one duplicate filter: the sweep record, the per-platform
+    # summary and the store count each listing once, and agree on flagged.
+    db = store.connect(db_path)
+    summary = store.sweep_summary(db, sweep["id"])
+    platforms = store.sweep_platforms(db, sweep["id"])
+    stored = store.count_findings(db)
+    db.close()
+    assert full["items"] == sum(r["listings"] for r in summary) == sum(p["items"] for p in platforms) == stored
+    assert full["flagged"] == sum(r["flagged"] for r in summary)
+    # A clean sandbox: no platform reports blocks (an empty result list is not a blank page).
+    assert not [p for p in platforms if p["blocked"]], platforms
 
 
 def test_marketplace_through_chromium(sandbox, db_path):
@@ -95,6 +107,11 @@ def test_gbk_classifieds_decoded(sandbox, db_path):
     proc = run_cli("sweep", "--db", db_path, "--sandbox", sandbox, "--platforms", "fenleixinxi",
                    "--keyword", "电工", "--quiet")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    db = store.connect(db_path)
+    stats = store.list_sweeps(db)[0]
+    stats = store.get_sweep(db, stats["id"])["stats"]
+    db.close()
+    assert "certwatch/browser_started" not in stats      # HTTP only: Playwright never started
     w = world()
     by_url = {l.url: l for l in w.listings}
     db = store.connect(db_path)

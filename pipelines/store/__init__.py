@@ -105,23 +105,33 @@ from .review import (  # noqa: F401
     DECISION_STATUS,
     CONFIRM_CATEGORIES,
     add_decision,
+    add_decisions,
     decisions_for,
     QUEUE_SITE_VERDICTS,
     PENDING,
     QueueFilter,
     review_queue,
     queue_counts,
+    keyword_plan,
+    Counts,
+    COUNT_CAP,
     queue_facets,
     related_findings_by_contact,
     sites_of_finding,
     findings_of_site,
     findings_naming_host,
     contacts_of_site,
-    search_text,
-    search_query,
-    refresh_search_index,
     reviewed_findings,
     UNDOABLE_STATUSES,
+)
+from .search import (  # noqa: F401
+    MATCH_CAP,
+    search_text,
+    search_query,
+    index_findings,
+    refresh_search_index,
+    pending_search_updates,
+    keyword_matches,
 )
 from .review_nav import (  # noqa: F401
     queue_neighbours,
@@ -144,6 +154,7 @@ from .takedowns import (  # noqa: F401
     takedown_sent_times,
     takedown_summaries,
     takedown_candidate_counts,
+    takedown_evidence,
 )
 from .statistics import (  # noqa: F401
     stats_fake_sites,
@@ -156,6 +167,7 @@ from .statistics import (  # noqa: F401
     set_manual_value,
     manual_values,
     flagged_first_seen,
+    flagged_hour_counts,
 )
 from .keywords import (  # noqa: F401
     add_keywords,

@@ -10,6 +10,7 @@ from typing import Iterator
 import sqlite_utils
 
 from .db import canonical_url, MACHINE_STATUSES, now_utc, StoreError, _dumps, _loads
+from .search import index_findings
 
 
 def save_platform(db: sqlite_utils.Database, name: str, kind: str, title: str, profile: dict) -> None:
@@ -35,6 +36,7 @@ def record_findings(db: sqlite_utils.Database, items: list[dict], sweep_id: int 
     with db.atomic():
         for item in items:
             out.append(_record_one(db, item, sweep_id, stamp))
+        index_findings(db, [r.id for r in out])      # keyword search: ready with the rows
     return out
 
 

@@ -4,12 +4,13 @@ index and reviewed findings as labelled data.
 """
 from __future__ import annotations
 
-import unicodedata
+import json
 from dataclasses import dataclass
 
 import sqlite_utils
 
 from .db import now_utc, StoreError, _loads
+from .search import MATCH_CAP, keyword_matches, search_query
 
 DECISION_STATUS = {
     "confirm": "confirmed", "dismiss": "dismissed", "refer": "referred",
@@ -51,6 +52,54 @@ def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = 
                                       "category": category or None})
         db[table].update(key, {"status": DECISION_STATUS[action]})
     return cur.last_pk
+
+
+def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids=(), site_ids=(),
+                  note: str = "", category: str = "") -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """add_decision for many items at once: one transaction, one INSERT of
+    the decision rows and one UPDATE of the statuses per table. Returns
+    (decided, missing) as ("finding"|"site", id) pairs; unknown ids are
+    skipped, and so is an undo _check_undo refuses (both reported in
+    ``missing``); a bad action, category or missing note raises StoreError
+    and decides nothing."""
+    if action not in DECISION_STATUS:
+        raise StoreError(f"未知的处理动作：{action}")
+    if action == "dismiss" and not note.strip():
+        raise StoreError("排除误报必须填写理由")
+    if action == "confirm" and category and category not in CONFIRM_CATEGORIES:
+        raise StoreError(f"未知的确认类别：{category}")
+    decided: list[tuple[str, int]] = []
+    missing: list[tuple[str, int]] = []
+    stamp = now_utc()
+    with db.atomic():
+        for kind, table, ids, default in (("finding", "findings", finding_ids, "illicit_info"),
+                                          ("site", "sites", site_ids, "fake_gov_site")):
+            ids = list(dict.fromkeys(int(i) for i in ids))
+            if not ids:
+                continue
+            listed = json.dumps(ids)
+            found = dict(db.execute(
+                f"SELECT id, status FROM {table} WHERE id IN (SELECT value FROM json_each(?))", [listed]))
+            ok = []
+            for i in ids:
+                try:
+                    if i not in found:
+                        raise StoreError(f"记录 {i} 不存在")
+                    if action == "undo":
+                        _check_undo(db, found[i], i if kind == "finding" else None, i if kind == "site" else None)
+                    ok.append(i)
+                except StoreError:
+                    missing.append((kind, i))
+            cat = (category or default) if action == "confirm" else None
+            db.conn.executemany(
+                "INSERT INTO decisions (finding_id, site_id, user, at, action, note, category)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(i if kind == "finding" else None, i if kind == "site" else None, user, stamp, action, note, cat)
+                 for i in ok])
+            db.execute(f"UPDATE {table} SET status = ? WHERE id IN (SELECT value FROM json_each(?))",
+                       [DECISION_STATUS[action], json.dumps(ok)])
+            decided += [(kind, i) for i in ok]
+    return decided, missing
 
 
 def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
@@ -97,7 +146,20 @@ def _like(value: str) -> str:
     return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _queue_parts(f: QueueFilter, with_status: bool = True):
+def keyword_plan(db: sqlite_utils.Database, f: QueueFilter, cap: int | None = None) -> tuple | None:
+    """How the queue filters findings by ``f.keyword``: ("ids", [id, …]) when
+    at most search.MATCH_CAP findings match, ("probe", phrase) when more do,
+    ("like", None) for a keyword without letters or digits; None: no keyword."""
+    if not f.keyword:
+        return None
+    match = search_query(f.keyword)
+    if not match:
+        return ("like", None)
+    ids = keyword_matches(db, match, MATCH_CAP if cap is None else cap)
+    return ("ids", ids) if ids is not None else ("probe", match)
+
+
+def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple | None = None):
     """Two (where, args) pairs, for findings and for sites; None = excluded."""
     fw, fa = ["f.status != 'new'"], []
     sw, sa = ["(s.verdict IN ('fake_gov_site', 'suspicious') OR s.status NOT IN ('new', 'flagged'))"], []
@@ -128,12 +190,13 @@ def _queue_parts(f: QueueFilter, with_status: bool = True):
         sw.append("s.first_seen < ?"); sa.append(f.date_to)
     if f.keyword:
         like = _like(f.keyword)
-        match = search_query(f.keyword)
-        if match:       # see refresh_search_index: callers refresh before querying
-            # unary + : walk the queue's own index and probe the match set,
-            # rather than fetching every matching row first.
-            fw.append("+f.id IN (SELECT rowid FROM findings_fts WHERE findings_fts MATCH ?)")
-            fa.append(match)
+        plan = keyword_plan or ("like", None)
+        if plan[0] == "ids":        # a few matches: the queue reads just those rows
+            fw.append("f.id IN (SELECT value FROM json_each(?))")
+            fa.append(json.dumps(plan[1]))
+        elif plan[0] == "probe":    # many: walk the queue's own order, probe the index per row
+            fw.append("EXISTS (SELECT 1 FROM findings_fts WHERE findings_fts MATCH ? AND rowid = f.id)")
+            fa.append(plan[1])
         else:
             fw.append("(f.title LIKE ? ESCAPE '\\' OR f.text LIKE ? ESCAPE '\\' OR f.url LIKE ? ESCAPE '\\')")
             fa += [like] * 3
@@ -163,19 +226,25 @@ _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS s
 
 
 def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
-                 offset: int = 0, count: bool = True) -> tuple[list[dict], int]:
+                 offset: int = 0, count: bool = True, plan: tuple | None = ...) -> tuple[list[dict], int]:
     """One page of the queue (highest score first) and the total matching
-    (-1 with ``count=False``: take it from queue_counts instead)."""
-    fpart, spart = _queue_parts(f)
+    (-1 with ``count=False``: take it from queue_counts instead). ``plan``:
+    keyword_plan(db, f), when the caller has it already."""
+    fpart, spart = _queue_parts(f, keyword_plan=keyword_plan(db, f) if plan is ... else plan)
     selects, args, counts, cargs = [], [], [], []
+    # Each side keeps only its first offset+limit rows (read in index order)
+    # before the two are merged: the page never sorts the whole queue.
+    first = int(offset) + int(limit)
     if fpart:
-        selects.append(f"SELECT {_QUEUE_FINDING_COLS} FROM findings f WHERE {fpart[0]}")
-        args += fpart[1]
+        selects.append(f"SELECT * FROM (SELECT {_QUEUE_FINDING_COLS} FROM findings f WHERE {fpart[0]}"
+                       " ORDER BY f.score DESC, f.id DESC LIMIT ?)")
+        args += [*fpart[1], first]
         counts.append(f"SELECT COUNT(*) FROM findings f WHERE {fpart[0]}")
         cargs += fpart[1]
     if spart:
-        selects.append(f"SELECT {_QUEUE_SITE_COLS} FROM sites s WHERE {spart[0]}")
-        args += spart[1]
+        selects.append(f"SELECT * FROM (SELECT {_QUEUE_SITE_COLS} FROM sites s WHERE {spart[0]}"
+                       " ORDER BY s.score DESC, s.id DESC LIMIT ?)")
+        args += [*spart[1], first]
         counts.append(f"SELECT COUNT(*) FROM sites s WHERE {spart[0]}")
         cargs += spart[1]
     if not selects:
@@ -203,14 +272,54 @@ def _split_args(fpart, spart):
     return [p[1] for p in (fpart, spart) if p]
 
 
-def queue_counts(db: sqlite_utils.Database, f: QueueFilter) -> dict[str, int]:
+class Counts(dict):
+    """{status: n}; statuses in ``capped`` have at least n (counting stopped there)."""
+
+    def __init__(self, *args, capped=()):
+        super().__init__(*args)
+        self.capped = set(capped)
+
+
+COUNT_CAP = 1000     # a status count that would scan more rows stops here ("1000+")
+
+
+def queue_counts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None = ...) -> Counts:
     """Items per status under the other filters (status 'flagged' and a
-    site's 'new' count as pending)."""
-    fpart, spart = _queue_parts(f, with_status=False)
-    out: dict[str, int] = {}
+    site's 'new' count as pending). Findings are counted from finding_counts
+    (kept by triggers) unless a date, keyword or contact filter applies;
+    counts under a date range or a common keyword stop at COUNT_CAP."""
+    plan = keyword_plan(db, f) if plan is ... else plan
+    fpart, spart = _queue_parts(f, with_status=False, keyword_plan=plan)
+    out = Counts()
     if fpart:
-        for status, n in db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart[0]}"
-                                    " GROUP BY f.status", fpart[1]):
+        statuses = _status_counts(db, f)
+        if not (f.date_from or f.date_to or f.keyword or f.contact):
+            rows = statuses.items()
+        elif f.contact or (plan and plan[0] == "ids"):        # few rows: count them all
+            rows = db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart[0]}"
+                              " GROUP BY f.status", fpart[1]).fetchall()
+        elif plan and plan[0] == "probe":
+            # More than MATCH_CAP findings match: count those among the first
+            # COUNT_CAP matches (a lower bound for every status, shown "n+").
+            fpart_ids, _ = _queue_parts(f, with_status=False, keyword_plan=(
+                "ids", keyword_matches(db, plan[1], None, first=COUNT_CAP)))
+            rows = db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart_ids[0]}"
+                              " GROUP BY f.status", fpart_ids[1]).fetchall()
+            out.capped.update(PENDING if s == "flagged" else s for s, _ in rows)
+        else:
+            rows = []
+            for status in statuses:
+                if status == "new":
+                    continue
+                n = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM findings f WHERE {fpart[0]}"
+                               " AND f.status = ? LIMIT ?)", [*fpart[1], status, COUNT_CAP + 1]).fetchone()[0]
+                if n > COUNT_CAP:
+                    out.capped.add(PENDING if status == "flagged" else status)
+                    n = COUNT_CAP
+                rows.append((status, n))
+        for status, n in rows:
+            if status == "new" or not n:
+                continue
             key = PENDING if status == "flagged" else status
             out[key] = out.get(key, 0) + n
     if spart:
@@ -221,13 +330,24 @@ def queue_counts(db: sqlite_utils.Database, f: QueueFilter) -> dict[str, int]:
     return out
 
 
+def _status_counts(db: sqlite_utils.Database, f: QueueFilter) -> dict[str, int]:
+    """Findings per status under the platform and family filters (finding_counts)."""
+    where, args = ["n > 0"], []
+    if f.platform:
+        where.append("platform = ?"); args.append(f.platform)
+    if f.family:
+        where.append("family = ?"); args.append(f.family)
+    return {status: int(n) for status, n in db.execute(
+        "SELECT status, SUM(n) FROM finding_counts WHERE " + " AND ".join(where) + " GROUP BY status", args)}
+
+
 def queue_facets(db: sqlite_utils.Database) -> dict[str, list[str]]:
     """Values for the queue's filter menus."""
     return {
         "platform": [r[0] for r in db.execute(
-            "SELECT DISTINCT platform FROM findings WHERE platform != '' ORDER BY platform")],
+            "SELECT DISTINCT platform FROM finding_counts WHERE platform != '' AND n > 0 ORDER BY platform")],
         "family": [r[0] for r in db.execute(
-            "SELECT DISTINCT family FROM findings WHERE family != '' ORDER BY family")],
+            "SELECT DISTINCT family FROM finding_counts WHERE family != '' AND n > 0 ORDER BY family")],
     }
 
 
@@ -281,41 +401,6 @@ def contacts_of_site(db: sqlite_utils.Database, site_id: int, limit: int = 50) -
         " JOIN finding_contacts c ON c.finding_id = l.finding_id WHERE l.site_id = ?"
         " GROUP BY c.kind, c.value ORDER BY 3 DESC LIMIT ?", [site_id, limit]).fetchall()
     return [{"kind": r[0], "value": r[1], "count": r[2]} for r in rows]
-
-
-def search_text(value: str) -> str:
-    """NFKC-folded and lower-cased, every character a token of its own: an
-    FTS5 phrase of characters is then a substring match (Chinese has no
-    spaces, and a WeChat ID may be found by any part of it)."""
-    return " ".join(unicodedata.normalize("NFKC", value or "").lower())
-
-
-def search_query(keyword: str) -> str | None:
-    """The FTS5 phrase for ``keyword``; None if it has no letter or digit."""
-    chars = [c for c in unicodedata.normalize("NFKC", keyword or "").lower() if c.isalnum()]
-    if not chars:
-        return None
-    return '"' + " ".join(chars) + '"'
-
-
-def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000) -> int:
-    """Index findings changed since the last call; returns how many."""
-    done = 0
-    while True:
-        rows = db.execute(
-            "SELECT d.finding_id, f.id, f.title, f.text, f.url, f.seller, f.keyword FROM search_dirty d"
-            " LEFT JOIN findings f ON f.id = d.finding_id ORDER BY d.finding_id LIMIT ?", [batch]).fetchall()
-        if not rows:
-            return done
-        with db.atomic():
-            gone = [r[0] for r in rows if r[1] is None]
-            db.conn.executemany("DELETE FROM findings_fts WHERE rowid = ?", [(g,) for g in gone])
-            db.conn.executemany("REPLACE INTO findings_fts (rowid, body) VALUES (?, ?)",
-                                [(r[0], search_text(" ".join(v or "" for v in r[2:])))
-                                 for r in rows if r[1] is not None])
-            db.execute("DELETE FROM search_dirty WHERE finding_id IN (%s)" % ",".join("?" * len(rows)),
-                       [r[0] for r in rows])
-        done += len(rows)
 
 
 def reviewed_findings(db: sqlite_utils.Database, since: str | None = None) -> list[dict]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from .review import QueueFilter, _QUEUE_FINDING_COLS, _QUEUE_SITE_COLS, _queue_parts
+from .review import QueueFilter, _QUEUE_FINDING_COLS, _QUEUE_SITE_COLS, _queue_parts, keyword_plan
 
 _KEYS = ("kind", "id", "title", "score", "status")
 
 
-def _union(f: QueueFilter) -> tuple[str, list] | None:
-    fpart, spart = _queue_parts(f)
+def _union(db, f: QueueFilter) -> tuple[str, list] | None:
+    fpart, spart = _queue_parts(f, keyword_plan=keyword_plan(db, f))
     selects, args = [], []
     if fpart:
         selects.append(f"SELECT {_QUEUE_FINDING_COLS} FROM findings f WHERE {fpart[0]}")
@@ -26,7 +26,7 @@ def _union(f: QueueFilter) -> tuple[str, list] | None:
 
 
 def _one(db, f: QueueFilter, where: str, where_args: list, order: str) -> dict | None:
-    union = _union(f)
+    union = _union(db, f)
     if union is None:
         return None
     sql = (f"SELECT kind, id, title, score, status FROM ({union[0]}) WHERE {where}"

@@ -306,4 +306,48 @@ def m_security_2_finding_versions(db: sqlite_utils.Database) -> None:
     db["findings"].add_column("changed_since_decision", int, not_null_default=0)
 
 
+# A first-seen stamp as now_utc() writes it is keyed by its UTC hour in
+# flagged_hours; any other stamp is kept whole (charts work its week out).
+_HOUR_KEY = ("CASE WHEN {c} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'"
+             " THEN substr({c}, 1, 13) ELSE {c} END")
+
+
+@migrations()
+def m_speed_1_counters(db: sqlite_utils.Database) -> None:
+    """Counts the console shows, kept by triggers as findings are written,
+    so no page scans findings: finding_counts (findings per status,
+    platform, family; NULL stored as '') and flagged_hours (flagged findings
+    per platform and first-seen UTC hour, for the weekly chart)."""
+    db.execute("CREATE TABLE finding_counts (status TEXT NOT NULL, platform TEXT NOT NULL,"
+               " family TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (status, platform, family))")
+    db.execute("INSERT INTO finding_counts (status, platform, family, n) SELECT COALESCE(status, ''),"
+               " COALESCE(platform, ''), COALESCE(family, ''), COUNT(*) FROM findings GROUP BY 1, 2, 3")
+    db.execute("CREATE TABLE flagged_hours (hour TEXT NOT NULL, platform TEXT NOT NULL, n INTEGER NOT NULL,"
+               " PRIMARY KEY (hour, platform))")
+    db.execute("INSERT INTO flagged_hours (hour, platform, n) SELECT " + _HOUR_KEY.format(c="first_seen")
+               + ", COALESCE(platform, ''), COUNT(*) FROM findings WHERE flagged = 1 AND first_seen IS NOT NULL"
+               " GROUP BY 1, 2")
+
+    def count(row: str, step: str) -> str:
+        return (f"INSERT INTO finding_counts (status, platform, family, n) VALUES (COALESCE({row}.status, ''),"
+                f" COALESCE({row}.platform, ''), COALESCE({row}.family, ''), {step})"
+                f" ON CONFLICT (status, platform, family) DO UPDATE SET n = n + ({step}); ")
+
+    def hour(row: str, step: str) -> str:
+        return (f"INSERT INTO flagged_hours (hour, platform, n) SELECT {_HOUR_KEY.format(c=row + '.first_seen')},"
+                f" COALESCE({row}.platform, ''), {step} WHERE {row}.flagged = 1 AND {row}.first_seen IS NOT NULL"
+                f" ON CONFLICT (hour, platform) DO UPDATE SET n = n + ({step}); ")
+
+    db.execute("CREATE TRIGGER findings_counts_ai AFTER INSERT ON findings BEGIN "
+               + count("NEW", "1") + hour("NEW", "1") + "END")
+    db.execute("CREATE TRIGGER findings_counts_ad AFTER DELETE ON findings BEGIN "
+               + count("OLD", "-1") + hour("OLD", "-1") + "END")
+    db.execute("CREATE TRIGGER findings_counts_au AFTER UPDATE OF status, platform, family ON findings"
+               " WHEN OLD.status IS NOT NEW.status OR OLD.platform IS NOT NEW.platform"
+               " OR OLD.family IS NOT NEW.family BEGIN " + count("OLD", "-1") + count("NEW", "1") + "END")
+    db.execute("CREATE TRIGGER findings_hours_au AFTER UPDATE OF flagged, first_seen, platform ON findings"
+               " WHEN OLD.flagged IS NOT NEW.flagged OR OLD.first_seen IS NOT NEW.first_seen"
+               " OR OLD.platform IS NOT NEW.platform BEGIN " + hour("OLD", "-1") + hour("NEW", "1") + "END")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

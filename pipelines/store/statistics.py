@@ -125,3 +125,14 @@ def flagged_first_seen(db: sqlite_utils.Database, start: str, end: str) -> list[
     return [tuple(r) for r in db.execute(
         "SELECT first_seen, platform FROM findings WHERE flagged = 1 AND first_seen >= ?"
         " AND first_seen < ? ORDER BY first_seen", [start, end]).fetchall()]
+
+
+def flagged_hour_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, str, int]]:
+    """(key, platform, n): flagged findings first seen in [start, end) per
+    platform and key, the UTC hour "YYYY-MM-DDTHH" of a canonical stamp (or
+    the whole stamp otherwise), from flagged_hours (kept by triggers).
+    ``start`` and ``end`` fall on whole hours (periods are Beijing days)."""
+    return [(k, p, int(n)) for k, p, n in db.execute(
+        "SELECT hour, platform, n FROM flagged_hours WHERE n > 0 AND CASE WHEN length(hour) = 13"
+        " THEN hour >= substr(?, 1, 13) AND hour < substr(?, 1, 13) ELSE hour >= ? AND hour < ? END"
+        " ORDER BY hour", [start, end, start, end]).fetchall()]

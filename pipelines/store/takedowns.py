@@ -48,21 +48,26 @@ def takedown_candidates(db: sqlite_utils.Database, platform: str) -> list[dict]:
 
 def create_takedown(db: sqlite_utils.Database, platform: str, user: str, unit: str = "") -> int | None:
     """Gather the candidates into a new numbered batch; None when there are none."""
-    with db.atomic():
-        found = takedown_candidates(db, platform)
+    marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
+    with db.atomic():       # three statements whatever the batch size
+        found = [r[0] for r in db.execute(
+            f"SELECT id FROM findings WHERE platform = ? AND status IN ({marks})"
+            " AND id NOT IN (SELECT finding_id FROM takedown_items)"
+            " AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
+            "            AND finding_id IS NOT NULL) ORDER BY id", [platform, *REQUESTABLE_STATUSES])]
         if not found:
             return None
         stamp = now_utc()
+        listed = _dumps(found)
         batch = db["takedowns"].insert({
             "platform": platform, "created_at": stamp, "status": "created",
-            "items": _dumps([f["id"] for f in found]), "unit": unit, "created_by": user,
+            "items": listed, "unit": unit, "created_by": user,
         }).last_pk
-        db.conn.executemany(
-            "INSERT INTO takedown_items (takedown_id, finding_id, seq, url, platform, added_at, result)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'requested')",
-            [(batch, f["id"], seq, f["url"], platform, stamp) for seq, f in enumerate(found, 1)])
-        db.conn.executemany("UPDATE findings SET status = 'takedown_requested' WHERE id = ? AND status = 'confirmed'",
-                            [(f["id"],) for f in found])
+        db.execute("INSERT INTO takedown_items (takedown_id, finding_id, seq, url, platform, added_at, result)"
+                   " SELECT ?, f.id, j.key + 1, f.url, ?, ?, 'requested' FROM json_each(?) j"
+                   " JOIN findings f ON f.id = j.value ORDER BY j.key", [batch, platform, stamp, listed])
+        db.execute("UPDATE findings SET status = 'takedown_requested'"
+                   " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'confirmed'", [listed])
     return batch
 
 
@@ -226,10 +231,24 @@ def takedown_candidate_counts(db: sqlite_utils.Database) -> dict[str, int]:
     len(takedown_candidates(db, platform)), 0 when all are batched. One
     statement."""
     marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
+    # Probes of the unique finding_id indexes per row: neither set is built.
     rows = db.execute(
-        "SELECT platform, SUM(id NOT IN (SELECT finding_id FROM takedown_items)"
-        "  AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
-        "             AND finding_id IS NOT NULL))"
-        f" FROM findings WHERE status IN ({marks}) AND platform IS NOT NULL GROUP BY platform",
+        "SELECT f.platform, SUM(NOT EXISTS (SELECT 1 FROM takedown_items t WHERE t.finding_id = f.id)"
+        "  AND EXISTS (SELECT 1 FROM decisions d WHERE d.finding_id = f.id AND d.action IN ('confirm', 'refer')))"
+        f" FROM findings f WHERE f.status IN ({marks}) AND f.platform IS NOT NULL GROUP BY f.platform",
         list(REQUESTABLE_STATUSES)).fetchall()
     return {platform: int(n or 0) for platform, n in rows}
+
+
+def takedown_evidence(db: sqlite_utils.Database, takedown_id: int) -> dict[int, list[dict]]:
+    """Evidence rows of a batch's findings, {finding_id: rows oldest first},
+    as evidence_for gives them; one statement."""
+    cur = db.execute("SELECT e.* FROM evidence e JOIN takedown_items i ON i.finding_id = e.finding_id"
+                     " WHERE i.takedown_id = ? ORDER BY e.id", [takedown_id])
+    names = [d[0] for d in cur.description]
+    out: dict[int, list[dict]] = {}
+    for r in cur.fetchall():
+        row = dict(zip(names, r))
+        row["files"] = _loads(row.get("files"), [])
+        out.setdefault(row["finding_id"], []).append(row)
+    return out

@@ -52,6 +52,7 @@ from pipelines import store
 from reports.console import web
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+STARTUP_INDEX_LIMIT = 20_000
 
 # Page modules; each exposes ``router`` (APIRouter) and ``NAV`` (a list of
 # (label, path, roles)). Other areas append theirs here.
@@ -91,7 +92,9 @@ def _route_guard(route: APIRoute) -> str | None:
 def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
     """The console over the store at ``db_path`` (created and migrated here)."""
     with store.opened(db_path) as db:
-        store.refresh_search_index(db)      # keyword search is ready from the first request
+        # record_findings indexes what it writes; only other writers' changes
+        # wait here, a bounded number (the queue's keyword search catches up the rest).
+        store.refresh_search_index(db, limit=STARTUP_INDEX_LIMIT)
     app = FastAPI(title="certwatch 审核台", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db_path = os.path.abspath(db_path)
     templates = Jinja2Templates(directory=os.path.join(HERE, "templates"))

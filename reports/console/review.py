@@ -24,6 +24,7 @@ DECIDE_ROLES = ("reviewer",)          # and admin
 PAGE_SIZE = 50
 PAGE_SIZES = (10, 20, 50, 100, 200)
 MAX_BULK = 500
+SEARCH_CATCH_UP = 5000    # findings indexed per request at most (record_findings indexes its own)
 BULK_CONFIRM_OVER = 5        # a bulk decision on more items asks once more, stating the count
 
 NAV = [("审核队列", "/queue", VIEW_ROLES)]
@@ -94,22 +95,24 @@ def _page_size(params) -> int:
 def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=Depends(web.get_db)):
     f, q = parse_filter(request.query_params)
     if f.keyword:
-        store.refresh_search_index(db)
+        store.refresh_search_index(db, limit=SEARCH_CATCH_UP)    # other writers' changes, if any
     try:
         page = max(1, min(100000, int(request.query_params.get("page") or 1)))
     except ValueError:
         page = 1
     size = _page_size(request.query_params)
-    counts = store.queue_counts(db, q)
+    plan = store.keyword_plan(db, q)
+    counts = store.queue_counts(db, q, plan=plan)
     total = counts.get(q.status, 0) if q.status else sum(counts.values())
     pages = max(1, (total + size - 1) // size)
     page = min(page, pages)
-    rows, _ = store.review_queue(db, q, limit=size, offset=(page - 1) * size, count=False)
+    rows, _ = store.review_queue(db, q, limit=size, offset=(page - 1) * size, count=False, plan=plan)
     for row in rows:
         row["snippet"] = snippet(row)
     sized = {"size": size if size != PAGE_SIZE else None}
     return web.render(request, "queue.html", {
-        "rows": rows, "total": total, "counts": counts, "filter": f, "page": page, "pages": pages,
+        "rows": rows, "total": total, "counts": counts, "capped": counts.capped,
+        "total_capped": bool(counts.capped) and (not q.status or q.status in counts.capped), "filter": f, "page": page, "pages": pages,
         "facets": _facets(request, db), "status_choices": STATUS_CHOICES,
         "query": _query(f), "size": size, "size_links": [(n, _query(f, size=n)) for n in PAGE_SIZES],
         "page_links": [(n, _query(f, page=n, **sized) if n else "") for n in page_numbers(page, pages)],
@@ -305,22 +308,17 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
         return web.render(request, "decide_confirm.html", {
             "count": len(items), "action": action, "action_label": labels.action(action),
             "items": items, "note": note, "category": category, "back": back})
-    ok = fail = 0
-    with db.atomic():          # one transaction: a bulk decision is applied whole or not at all
-        for item in items:
-            m = ITEM.match(item)
-            if not m:
-                fail += 1
-                continue
-            key = {"finding_id": int(m.group(2))} if m.group(1) == "finding" else {"site_id": int(m.group(2))}
-            try:
-                store.add_decision(db, user.name, action, note,
-                                   category=category if action == "confirm" else "", **key)
-                ok += 1
-            except store.StoreBusy:
-                raise
-            except store.StoreError:
-                fail += 1
+    parsed = [ITEM.match(item) for item in items]
+    findings = [int(m.group(2)) for m in parsed if m and m.group(1) == "finding"]
+    sites = [int(m.group(2)) for m in parsed if m and m.group(1) == "site"]
+    try:            # one transaction for the whole selection
+        decided, refused = store.add_decisions(db, user.name, action, findings, sites, note,
+                                               category=category if action == "confirm" else "")
+    except store.StoreBusy:
+        raise                   # the console answers 503: nothing was decided
+    except store.StoreError:
+        return done(fail=len(items))
+    ok, fail = len(decided), sum(1 for m in parsed if not m) + len(refused)
     if action == "undo" and fail:
         return done(ok=ok, fail=fail, why="not_undoable")
     if advance and ok == 1 and not fail and len(items) == 1 and action != "undo":

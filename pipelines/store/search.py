@@ -1,0 +1,89 @@
+"""The keyword search index (findings_fts, FTS5): title, text, URL, seller
+and keyword of each finding with every character a token (search_text), so
+an FTS5 phrase of characters is a substring match — Chinese has no spaces,
+and a WeChat ID is found by any part of it.
+
+The index is written with the findings (record_findings calls
+index_findings in the same transaction); triggers mark findings changed by
+any other writer in search_dirty, and refresh_search_index catches those up.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import sqlite_utils
+
+# A keyword matching more findings than this is "common": the queue walks its
+# own score order and probes the index per row instead of listing every match.
+MATCH_CAP = 20_000
+
+
+def search_text(value: str) -> str:
+    """NFKC-folded and lower-cased, every character a token of its own."""
+    return " ".join(unicodedata.normalize("NFKC", value or "").lower())
+
+
+def search_query(keyword: str) -> str | None:
+    """The FTS5 phrase for ``keyword``; None if it has no letter or digit."""
+    chars = [c for c in unicodedata.normalize("NFKC", keyword or "").lower() if c.isalnum()]
+    if not chars:
+        return None
+    return '"' + " ".join(chars) + '"'
+
+
+_ROW = "SELECT f.id, f.title, f.text, f.url, f.seller, f.keyword FROM findings f"
+
+
+def _write(db: sqlite_utils.Database, ids: list[int], rows: list) -> None:
+    present = {r[0] for r in rows}
+    db.conn.executemany("DELETE FROM findings_fts WHERE rowid = ?", [(i,) for i in ids if i not in present])
+    db.conn.executemany("REPLACE INTO findings_fts (rowid, body) VALUES (?, ?)",
+                        [(r[0], search_text(" ".join(v or "" for v in r[1:]))) for r in rows])
+    db.conn.executemany("DELETE FROM search_dirty WHERE finding_id = ?", [(i,) for i in ids])
+
+
+def index_findings(db: sqlite_utils.Database, ids: list[int]) -> None:
+    """Index these findings now, if their searchable text changed (the
+    caller's transaction; see record_findings)."""
+    dirty = []
+    for k in range(0, len(ids), 500):
+        part = ids[k:k + 500]
+        dirty += [r[0] for r in db.execute(
+            "SELECT finding_id FROM search_dirty WHERE finding_id IN (%s)" % ",".join("?" * len(part)), part)]
+    for k in range(0, len(dirty), 500):
+        part = dirty[k:k + 500]
+        rows = db.execute(_ROW + " WHERE f.id IN (%s)" % ",".join("?" * len(part)), part).fetchall()
+        _write(db, part, rows)
+
+
+def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000, limit: int | None = None) -> int:
+    """Index findings changed by writers other than record_findings since the
+    last call (at most ``limit``); returns how many."""
+    done = 0
+    while limit is None or done < limit:
+        size = batch if limit is None else min(batch, limit - done)
+        ids = [r[0] for r in db.execute("SELECT finding_id FROM search_dirty ORDER BY finding_id LIMIT ?",
+                                        [size]).fetchall()]
+        if not ids:
+            break
+        with db.atomic():
+            rows = db.execute(_ROW + " JOIN search_dirty d ON d.finding_id = f.id WHERE d.finding_id"
+                              " BETWEEN ? AND ?", [ids[0], ids[-1]]).fetchall()
+            _write(db, ids, [r for r in rows if r[0] in set(ids)])
+        done += len(ids)
+    return done
+
+
+def pending_search_updates(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM search_dirty").fetchone()[0]
+
+
+def keyword_matches(db: sqlite_utils.Database, match: str, cap: int | None = MATCH_CAP,
+                    first: int = MATCH_CAP) -> list[int] | None:
+    """Ids of the findings matching an FTS5 phrase, or None when more than
+    ``cap`` do (the caller then probes row by row); with cap None, the first
+    ``first`` ids whatever the total."""
+    limit = first if cap is None else cap + 1
+    ids = [r[0] for r in db.execute("SELECT rowid FROM findings_fts WHERE findings_fts MATCH ? LIMIT ?",
+                                    [match, limit]).fetchall()]
+    return ids if cap is None or len(ids) <= cap else None
