@@ -51,12 +51,15 @@ def _q(period) -> str:
 # ---------------------------------------------------------------- 统计报表
 
 def _stats_page(request, db, period, error="", done="", status=200):
-    table = stats.compute(db, period)
+    q = request.query_params
+    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
+                                                                                          "date"))))
     groups = [(column, [stats.item_detail(key, item) for item in table.computed[key]])
               for key, column in zip(stats.COMPUTED_KEYS, stats.CYBERSPACE)]
     return web.render(request, "reports_stats.html", {
         "period": period, "title": period.title(), "groups": groups, "manual": table.manual,
-        "manual_fields": stats.MANUAL, "q": _q(period), "error": error, "done": done}, status_code=status)
+        "manual_groups": [(g, names) for g, names in stats.GROUPS if names is not stats.CYBERSPACE],
+        "filler": table.filler, "error": error, "done": done}, status_code=status)
 
 
 @router.get("/reports/stats")
@@ -72,8 +75,8 @@ def stats_download(request: Request, user: web.User = web.require_roles(*VIEW), 
     if error or fmt not in ("xlsx", "csv", "md"):
         return _stats_page(request, db, period, error or "格式应为 xlsx/csv/md", status=400)
     q = request.query_params
-    table = stats.compute(db, period, stats.Filler(q.get("unit") or "", q.get("person") or "",
-                                                   q.get("phone") or "", ""))
+    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
+                                                                                          "date"))))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"t.{fmt}")
         stats.write(table, path, fmt)
