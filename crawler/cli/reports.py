@@ -141,6 +141,19 @@ def cmd_takedown_compliance(args) -> int:
 
 # ---------------------------------------------------------------- referral
 
+def cmd_referral_add(args) -> int:
+    from reports.referral import ReferralError, mark, pending
+    with open_store(args) as db:
+        try:
+            refs = mark(db, args.items, args.user, args.note or "")
+        except ReferralError as exc:
+            raise CliError(str(exc)) from None
+        waiting = len(pending(db))
+    print(f"已移交公安（待生成移交包）{len(refs)} 条；待移交清单共 {waiting} 条。"
+          f"生成移交包：certwatch referral create --unit 区公安分局")
+    return 0
+
+
 def cmd_referral_create(args) -> int:
     from reports.referral import ReferralError, create
     out_dir = args.outdir or os.path.join(os.path.dirname(os.path.abspath(args.db)), "referrals")
@@ -149,7 +162,8 @@ def cmd_referral_create(args) -> int:
             ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
         except ReferralError as exc:
             raise CliError(str(exc)) from None
-    print(f"已生成线索移交单 #{ref['id']}（接收单位：{ref['unit']}）")
+    n = len(ref["items"].get("findings", [])) + len(ref["items"].get("sites", []))
+    print(f"已生成线索移交单 #{ref['id']}（接收单位：{ref['unit']}），{n} 条")
     print(f"移交包：{ref['package']}")
     print(f"清单 SHA-256：{ref['sha256']}")
     for note in ref["missing_evidence"]:
@@ -159,11 +173,22 @@ def cmd_referral_create(args) -> int:
 
 def cmd_referral_list(args) -> int:
     from pipelines import store
+    from reports import labels
     from reports.periods import beijing
+    from reports.referral import ItemRef, pending, ref_text
     with open_store(args) as db:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
+        waiting = pending(db)
     print(table(rows, ["编号", "移交时间", "接收单位", "信息", "网站", "移交包"]))
+    if waiting:
+        print(f"\n待移交（已移交公安、尚未生成移交包）{len(waiting)} 条：")
+        print(table([[ref_text(ItemRef(p["kind"], p["id"])), "信息" if p["kind"] == "finding" else "网站",
+                      (p["title"] or p["url"] or "")[:40],
+                      labels.platform_title(p["where"]) if p["kind"] == "finding" else p["where"],
+                      p["user"], beijing(p["at"])] for p in waiting],
+                    ["条目", "类型", "标题", "平台/域名", "处理人", "时间"]))
+    print("（时间均为北京时间）")
     return 0
 
 
@@ -261,15 +286,21 @@ def register(add) -> None:
     _period_args(p)
     p.add_argument("--days", type=int, default=7, help="发出多少天后仍在线算超期（默认 7）")
 
-    sub = _group(add, "referral", "线索移交：生成移交公安的证据包", "certwatch referral create --items 12,s4 --unit 区公安分局")
-    p = sub_command(sub, "create", "把已确认的信息/网站打包移交（汇总表、截图、网页、取证记录、哈希清单）",
-             cmd_referral_create, "certwatch referral create --items 12,13,s4 --unit 区公安分局 --user 张三")
+    sub = _group(add, "referral", "线索移交：移交公安（待移交清单）与生成移交公安的证据包",
+                 "certwatch referral create --unit 区公安分局")
+    p = sub_command(sub, "add", "移交公安：把条目加入待移交清单（与审核台的“移交公安”相同），生成移交包后计为已移交",
+             cmd_referral_add, "certwatch referral add --items 12,s4 --user 李四")
     p.add_argument("--items", required=True, help="条目：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
+    p.add_argument("--user", default="审核员", help=user_help)
+    p.add_argument("--note", help="说明")
+    p = sub_command(sub, "create", "生成移交包：默认为待移交清单中的全部条目（汇总表、截图、网页、取证记录、哈希清单）",
+             cmd_referral_create, "certwatch referral create --unit 区公安分局 --user 张三")
+    p.add_argument("--items", help="只移交这些条目（须已确认或已移交公安）：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
     p.add_argument("--unit", required=True, help="接收单位（如 区公安分局）")
     p.add_argument("--user", default="审核员", help=user_help)
     p.add_argument("--note", help="备注")
     p.add_argument("--outdir", help="移交包目录（默认数据库旁的 referrals/）")
-    sub_command(sub, "list", "列出移交单", cmd_referral_list, "certwatch referral list")
+    sub_command(sub, "list", "列出移交单和待移交清单", cmd_referral_list, "certwatch referral list")
 
     sub = _group(add, "report", "统计报表：附表、手工填报项、图表", "certwatch report stats --out 统计表.xlsx")
     p = sub_command(sub, "stats", "生成统计表（附表：网络空间治理三项由系统统计，其余为手工填报）", cmd_report_stats,

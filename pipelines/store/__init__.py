@@ -88,6 +88,7 @@ from .accounts import (  # noqa: F401
 from .review import (  # noqa: F401
     DECISION_STATUS,
     CONFIRM_CATEGORIES,
+    SYSTEM_ACTIONS,
     add_decision,
     decisions_for,
     QUEUE_SITE_VERDICTS,
@@ -129,6 +130,7 @@ from .statistics import (  # noqa: F401
     stats_removed,
     stats_referred,
     create_referral,
+    pending_referrals,
     set_referral_package,
     get_referral,
     list_referrals,

@@ -11,9 +11,15 @@ import sqlite_utils
 
 from .db import now_utc, StoreError, _loads
 
+# 移交公安 is one flow: a reviewer's "refer" puts the item into the pending
+# referral (referral_pending); the referral package (线索移交, store
+# create_referral) records "refer_package" on each item it holds (referred).
 DECISION_STATUS = {
-    "confirm": "confirmed", "dismiss": "dismissed", "refer": "referred",
+    "confirm": "confirmed", "dismiss": "dismissed", "refer": "referral_pending",
+    "refer_package": "referred",
 }
+# Actions only the program records (never a reviewer's button).
+SYSTEM_ACTIONS = ("refer_package",)
 
 
 # What a confirm says the item is (decisions.category).

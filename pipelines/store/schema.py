@@ -279,4 +279,14 @@ def m_reports_2_stats_headers(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE OR IGNORE report_manual SET field = ? WHERE field = ?", [new, old])
 
 
+@migrations()
+def m_reports_3_pending_referrals(db: sqlite_utils.Database) -> None:
+    """One 移交公安: a reviewer's refer decision now means "to be referred"
+    (referral_pending) until a referral package holds the item (referred).
+    Items marked referred by a decision alone, in no package, are pending."""
+    for table, column in (("findings", "finding_id"), ("sites", "site_id")):
+        db.execute(f"UPDATE {table} SET status = 'referral_pending' WHERE status = 'referred'"
+                   f" AND id NOT IN (SELECT {column} FROM referral_items WHERE {column} IS NOT NULL)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -194,22 +194,36 @@ def _referral_dir(request: Request) -> str:
 def _referrals_page(request, db, error="", done="", status=200, form=None):
     rows = [{**r, "n_findings": len(r["items"].get("findings", [])), "n_sites": len(r["items"].get("sites", []))}
             for r in store.list_referrals(db)]
-    return web.render(request, "reports_referrals.html", {"referrals": rows, "error": error, "done": done,
-                                                           "form": form or {}}, status_code=status)
+    pending = [{**p, "ref": referral.ref_text(referral.ItemRef(p["kind"], p["id"]))} for p in referral.pending(db)]
+    form = form or {}
+    chosen = set(form.get("items") or [p["ref"] for p in pending])     # all pending, unless the form said
+    return web.render(request, "reports_referrals.html", {"referrals": rows, "pending": pending, "chosen": chosen,
+                                                           "error": error, "done": done, "form": form},
+                      status_code=status)
 
 
 @router.get("/reports/referrals")
 def referrals_page(request: Request, user: web.User = web.require_roles("reviewer", "monitor"),
                    db=Depends(web.get_db)):
-    return _referrals_page(request, db, form={"items": request.query_params.get("items", "")})
+    return _referrals_page(request, db)
 
 
 @router.post("/reports/referrals/create")
 async def referrals_create(request: Request, user: web.User = web.require_roles("reviewer"), db=Depends(web.get_db)):
+    """A package of the pending items the reviewer ticked (移交公安 first, here the package)."""
     form = await request.form()
-    values = {k: str(form.get(k) or "") for k in ("items", "unit", "note")}
+    values = {k: str(form.get(k) or "") for k in ("unit", "note")}
+    values["items"] = [str(v) for v in form.getlist("items")][:1000]
+    pending = {referral.ref_text(r) for r in referral.pending_refs(db)}
+    if not values["items"]:
+        return _referrals_page(request, db, error="请勾选要移交的条目（先在审核台对条目点“移交公安”）", status=400,
+                               form=values)
+    if not set(values["items"]) <= pending:
+        return _referrals_page(request, db, error="所选条目已不在待移交清单中，请刷新页面后重试", status=400,
+                               form={**values, "items": [i for i in values["items"] if i in pending]})
     try:
-        ref = referral.create(db, values["items"], values["unit"], user.name, _referral_dir(request), values["note"])
+        ref = referral.create(db, ",".join(values["items"]), values["unit"], user.name, _referral_dir(request),
+                              values["note"])
     except referral.ReferralError as exc:
         return _referrals_page(request, db, error=str(exc), status=400, form=values)
     extra = "；" + "；".join(ref["missing_evidence"]) if ref["missing_evidence"] else ""
