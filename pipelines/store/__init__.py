@@ -148,6 +148,11 @@ from .keywords import (  # noqa: F401
     set_keyword_active,
     import_file,
     export_file,
+    DEFAULTS_SOURCE,
+    defaults_loaded,
+    load_default_keywords,
+    ensure_default_keywords,
+    set_default_keywords_active,
     jieba_userdict,
 )
 from .schedules import (  # noqa: F401
