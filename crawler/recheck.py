@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
+from crawler.progress import RECHECK, crawl_progress, log_to_file
 from crawler.sweep import project_settings, set_browser_proxy
 
 
@@ -19,10 +20,12 @@ class RecheckOptions:
     screenshots: bool = True
     profiles_dir: str = ""
     log_level: str = "WARNING"
+    progress: bool = False          # on stderr (crawler.progress): checked/due, results, time left
     extra_settings: dict = field(default_factory=dict)
 
 
 def run(opts: RecheckOptions) -> dict:
+    log_to_file(opts.db, opts.log_level)
     settings = project_settings()
     values = {"CERTWATCH_DB": opts.db, "CERTWATCH_SANDBOX": opts.sandbox,
               "CERTWATCH_RECHECK_BATCH": "" if opts.batch is None else str(opts.batch),
@@ -38,5 +41,9 @@ def run(opts: RecheckOptions) -> dict:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)
-    process.start()
+    progress = crawl_progress(lambda: crawler.stats.get_stats() if crawler.stats else {}, RECHECK, opts.progress)
+    try:
+        process.start()
+    finally:
+        progress.close()
     return crawler.stats.get_stats() if crawler.stats else {}

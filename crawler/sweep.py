@@ -3,12 +3,12 @@ process, recorded as one row in ``sweeps``."""
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.progress import SWEEP, CrawlView, crawl_progress, log_to_file
 from pipelines import store
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ class SweepOptions:
     max_pages: int = 0
     profiles_dir: str = ""
     spiders: tuple = SPIDERS
-    progress: bool = True
+    progress: bool = True             # on stderr (crawler.progress); view: what it shows
+    view: CrawlView = SWEEP
     log_level: str = "WARNING"
     schedule_id: int | None = None
     extra_settings: dict = field(default_factory=dict)
@@ -111,6 +112,7 @@ def _merge(stats_list: list[dict]) -> dict:
 
 
 def run(opts: SweepOptions) -> SweepResult:
+    log_to_file(opts.db, opts.log_level)
     db = store.connect(opts.db)
     store.mark_abandoned_sweeps(db)
     mode = "sandbox" if opts.sandbox else "real"
@@ -124,21 +126,12 @@ def run(opts: SweepOptions) -> SweepResult:
         crawler = process.create_crawler(name)
         crawlers.append(crawler)
         process.crawl(crawler)
-    ticker = None
-    if opts.progress:
-        from twisted.internet import task
-
-        def show():
-            s = _merge([c.stats.get_stats() for c in crawlers if c.stats])
-            sys.stderr.write(f"\r巡查中… 请求 {s.get('downloader/request_count', 0)}，"
-                             f"条目 {s.get('certwatch/items', 0)}，可疑 {s.get('certwatch/flagged', 0)}   ")
-            sys.stderr.flush()
-        ticker = task.LoopingCall(show)
-        ticker.start(1.0, now=False)
-    process.start()
-    if ticker is not None and ticker.running:
-        ticker.stop()
-        sys.stderr.write("\n")
+    progress = crawl_progress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
+                              opts.progress)
+    try:
+        process.start()
+    finally:
+        progress.close()
 
     stats = _merge([c.stats.get_stats() for c in crawlers if c.stats])
     reasons = [c.stats.get_value("finish_reason") for c in crawlers if c.stats]

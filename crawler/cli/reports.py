@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from crawler.cli.common import CliError, open_store, sub_command, table
+from crawler.cli.common import CliError, open_store, print_log_note, sub_command, table
 
 
 def _settings():
@@ -88,7 +88,7 @@ def cmd_takedown_sent(args) -> int:
             batch = mark_sent(db, args.batch, args.user)
         except (TakedownError, store.StoreError) as exc:
             raise CliError(str(exc)) from None
-    print(f"下架清单 {batch_no(batch)} 已记为发出：{beijing(batch['sent_at'])}；"
+    print(f"下架清单 {batch_no(batch)} 已记为发出：{beijing(batch['sent_at'])}（北京时间）；"
           f"将按 T+{_settings().CERTWATCH_RECHECK_DAYS.replace(',', '、T+')} 天复查")
     return 0
 
@@ -106,13 +106,14 @@ def cmd_takedown_list(args) -> int:
             rows.append([b["id"], batch_no(b), labels.platform_title(b["platform"]), len(items),
                          beijing(b["created_at"]), beijing(b.get("sent_at")) or "未发出",
                          count("removed"), count("still_present"), count("requested")])
-    print(table(rows, ["编号", "清单号", "平台", "条数", "生成时间", "发出时间", "已下架", "仍在线", "待复查"]))
+    print(table(rows, ["编号", "清单号", "平台", "条数", "生成时间（北京时间）", "发出时间", "已下架", "仍在线", "待复查"]))
     return 0
 
 
 def cmd_takedown_recheck(args) -> int:
     from crawler.recheck import RecheckOptions, run
     from pipelines.recheck import parse_days
+    from pipelines.schedules import ScheduleError, iso, parse_time
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上复查")
     if args.days:
@@ -120,12 +121,19 @@ def cmd_takedown_recheck(args) -> int:
             parse_days(args.days)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    if args.now:
+        try:
+            args.now = iso(parse_time(args.now))          # typed in Beijing time, passed on in UTC
+        except ScheduleError as exc:
+            raise CliError(str(exc)) from None
     stats = run(RecheckOptions(db=args.db, sandbox=args.sandbox or "", batch=args.batch, force=args.force,
                                days=args.days or "", now=args.now or "", screenshots=not args.no_screenshots,
-                               profiles_dir=args.profiles or "", log_level=args.log_level))
+                               profiles_dir=args.profiles or "", log_level=args.log_level,
+                               progress=not args.quiet))
     get = lambda k: int(stats.get(f"recheck/{k}", 0))  # noqa: E731
     print(f"复查 {get('requests')} 条：已下架 {get('removed')}，仍在线 {get('still_present')}，"
           f"无法判断 {get('unknown')}；未到复查时间 {get('not_due')} 条；截图 {get('screenshots')} 张")
+    print_log_note()
     return 0 if stats.get("finish_reason") == "finished" else 1
 
 
@@ -180,15 +188,14 @@ def cmd_referral_list(args) -> int:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
         waiting = pending(db)
-    print(table(rows, ["编号", "移交时间", "接收单位", "信息", "网站", "移交包"]))
+    print(table(rows, ["编号", "移交时间（北京时间）", "接收单位", "信息", "网站", "移交包"]))
     if waiting:
         print(f"\n待移交（已移交公安、尚未生成移交包）{len(waiting)} 条：")
         print(table([[ref_text(ItemRef(p["kind"], p["id"])), "信息" if p["kind"] == "finding" else "网站",
                       (p["title"] or p["url"] or "")[:40],
                       labels.platform_title(p["where"]) if p["kind"] == "finding" else p["where"],
                       p["user"], beijing(p["at"])] for p in waiting],
-                    ["条目", "类型", "标题", "平台/域名", "处理人", "时间"]))
-    print("（时间均为北京时间）")
+                    ["条目", "类型", "标题", "平台/域名", "处理人", "时间（北京时间）"]))
     return 0
 
 
@@ -277,10 +284,11 @@ def register(add) -> None:
     p.add_argument("--batch", type=int, help="只复查这份清单")
     p.add_argument("--force", action="store_true", help="不看计划，立即复查全部待复查条目")
     p.add_argument("--days", help="复查计划（发出后天数，逗号分隔，默认 $CERTWATCH_RECHECK_DAYS=1,3,7）")
-    p.add_argument("--now", help="按此时刻（UTC，ISO 格式）判断哪些条目到期")
+    p.add_argument("--now", help="按此时刻判断哪些条目到期（北京时间，如 2026-12-01T09:00；默认现在）")
     p.add_argument("--no-screenshots", action="store_true", help="仍在线时不截图")
     p.add_argument("--profiles", help="额外的平台配置目录")
-    p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.add_argument("--log-level", default="WARNING", help="日志级别（日志写入数据库旁的 logs/certwatch.log）")
     p = sub_command(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,
              "certwatch takedown compliance --from 2024-09-01 --to 2024-10-31 --days 7")
     _period_args(p)

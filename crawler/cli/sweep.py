@@ -6,7 +6,8 @@ import asyncio
 import os
 import sys
 
-from crawler.cli.common import STATUS_CN, CliError, print_health_warnings, run_sweep, summary_rows, sweep_evidence, table
+from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, run_sweep, summary_rows,
+                                sweep_evidence, table)
 
 
 def cmd_sandbox(args) -> int:
@@ -30,7 +31,8 @@ def cmd_sweep(args) -> int:
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
     print_health_warnings(args.db, result.sweep_id)
     if getattr(args, "evidence", False):
-        sweep_evidence(args.db, args.sandbox or "")
+        sweep_evidence(args.db, args.sandbox or "", progress=not args.quiet)
+    print_log_note()
     return 0 if result.status == "finished" else 1
 
 
@@ -47,7 +49,7 @@ def cmd_demo(args) -> int:
         args.platforms, args.keyword, args.pages, args.profiles = "", "", 0, ""
         result = run_sweep(args, url)
         from crawler.cli.common import demo_evidence
-        demo_evidence(args.db, url)      # while the sandbox still runs
+        demo_evidence(args.db, url, progress=not args.quiet)      # while the sandbox still runs
     finally:
         process.stop(proc)
     print()
@@ -78,6 +80,7 @@ def cmd_demo(args) -> int:
     print()
     for what, where in demo_outputs(args.db, args.workdir):
         print(f"{what}：{where}")
+    print_log_note()
     return 0 if result.status == "finished" else 1
 
 
