@@ -8,7 +8,8 @@ off the screen.
   service's journal) it writes one plain line per step, without control
   characters. ``--quiet`` turns it off (``enabled=False``).
 * ``log_to_file`` sends every log record (Scrapy's, Twisted's, Playwright's,
-  ours) to a log file beside the database (``CERTWATCH_LOG_FILE`` overrides):
+  ours) to logs/certwatch.log beside the database (crawls set Scrapy's
+  ``LOG_INSTALL_ROOT_HANDLER`` off, so Scrapy adds no screen handler):
   English download errors (``net::ERR_…``, ``Could not open CONNECT tunnel …
   405``) stay there, and ``log_note`` says at the end how many warnings and
   errors it holds. ``translate`` says the usual network errors in Chinese for
@@ -261,10 +262,7 @@ class _CountingFileHandler(logging.FileHandler):
 
 
 def log_path(db_path: str) -> str:
-    """``CERTWATCH_LOG_FILE``, else logs/certwatch.log beside the database."""
-    from crawler import settings
-    if settings.CERTWATCH_LOG_FILE:
-        return os.path.abspath(settings.CERTWATCH_LOG_FILE)
+    """logs/certwatch.log beside the database (evidence/ and referrals/ live there too)."""
     return os.path.join(os.path.dirname(os.path.abspath(db_path)), "logs", "certwatch.log")
 
 
@@ -276,7 +274,7 @@ def log_to_file(db_path: str, level: str | int = "WARNING") -> str:
     """Every log record at ``level`` and above to the log file beside
     ``db_path`` and none to the screen (a handler of ours replaces the one
     before; others' stderr handlers are removed). Returns the file's path.
-    Crawls keep Scrapy from adding its own (LOG_INSTALL_ROOT_HANDLER off)."""
+    Crawls keep Scrapy from adding its own (``quiet_scrapy``)."""
     path = log_path(db_path)
     numeric = logging.getLevelName(str(level).upper()) if not isinstance(level, int) else level
     if not isinstance(numeric, int):
@@ -296,6 +294,12 @@ def log_to_file(db_path: str, level: str | int = "WARNING") -> str:
         logging.root.setLevel(numeric)
     logging.captureWarnings(True)
     return path
+
+
+def quiet_scrapy(settings) -> None:
+    """A crawl's settings: Scrapy installs no log handler of its own (its
+    records reach ours, in the file). ``scrapy crawl`` keeps Scrapy's default."""
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
 
 
 def log_note() -> str:

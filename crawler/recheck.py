@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
-from crawler.progress import RECHECK, crawl_progress, log_to_file
+from crawler.progress import RECHECK, crawl_progress, log_to_file, quiet_scrapy
 from crawler.sweep import project_settings, set_browser_proxy
 
 
@@ -38,6 +38,7 @@ def run(opts: RecheckOptions) -> dict:
     for key, value in {**values, **opts.extra_settings}.items():
         settings.set(key, value, priority="cmdline")
     set_browser_proxy(settings, opts.sandbox)
+    quiet_scrapy(settings)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)

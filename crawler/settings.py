@@ -84,9 +84,6 @@ CERTWATCH_RECHECK_NOW = ""         # set by `--now`: evaluate the schedule at th
 # (`certwatch scheduler --no-evidence / --no-recheck` turn either off).
 CERTWATCH_SCHEDULE_EVIDENCE = truthy(os.environ.get("CERTWATCH_SCHEDULE_EVIDENCE", "1"))
 CERTWATCH_SCHEDULE_RECHECK = truthy(os.environ.get("CERTWATCH_SCHEDULE_RECHECK", "1"))
-# Log file of long work (crawler.progress.log_to_file: sweeps, rechecks,
-# evidence capture, the scheduler); empty = logs/certwatch.log beside the database.
-CERTWATCH_LOG_FILE = os.environ.get("CERTWATCH_LOG_FILE", "")
 # Reports (crawler.cli_reports): the monitoring unit that signs takedown
 # letters, and a UTF-8 text file with the letter's legal-basis paragraph.
 CERTWATCH_UNIT = os.environ.get("CERTWATCH_UNIT", "区市场监管局")
@@ -110,8 +107,6 @@ REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
 HTTPERROR_ALLOWED_CODES = [404, 410]   # removal pages are read, not dropped
 
-# Log records go to certwatch's log file (crawler.progress.log_to_file), not the screen.
-LOG_INSTALL_ROOT_HANDLER = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = os.environ.get("CERTWATCH_LOG_LEVEL", "INFO")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.progress import SWEEP, CrawlView, crawl_progress, log_to_file
+from crawler.progress import SWEEP, CrawlView, crawl_progress, log_to_file, quiet_scrapy
 from pipelines import store
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def crawl_settings(opts: SweepOptions, sweep_id: int):
     settings.set("CERTWATCH_PROFILES_DIR", opts.profiles_dir, priority="cmdline")
     settings.set("CERTWATCH_SWEEP_ID", sweep_id, priority="cmdline")
     settings.set("LOG_LEVEL", opts.log_level, priority="cmdline")
+    quiet_scrapy(settings)
     set_browser_proxy(settings, opts.sandbox)
     for key, value in opts.extra_settings.items():
         settings.set(key, value, priority="cmdline")
