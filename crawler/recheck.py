@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
-from crawler.progress import RECHECK, crawl_progress, log_to_file, quiet_scrapy
+from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.progress import RECHECK, crawl_progress
 from crawler.sweep import project_settings, set_browser_proxy
 
 

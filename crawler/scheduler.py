@@ -546,7 +546,8 @@ def run_evidence_child(db_path: str, run_id: int, sandbox: str, progress: bool =
     store the counts on the run. 0 when the step ran (single items may have
     failed: they are recorded and counted), 1 when it could not, 130 when
     stopped (SIGTERM/SIGINT: items under way finish, no new one starts)."""
-    from crawler.progress import Progress, log_to_file, on_capture
+    from crawler.logfile import log_to_file
+    from crawler.progress import Progress, on_capture
     from pipelines import evidence
     log_to_file(db_path)
     stopping = threading.Event()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.progress import SWEEP, CrawlView, crawl_progress, log_to_file, quiet_scrapy
+from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.progress import SWEEP, CrawlView, crawl_progress
 from pipelines import store
 
 log = logging.getLogger(__name__)

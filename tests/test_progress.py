@@ -1,4 +1,4 @@
-"""The progress display and the log file (crawler/progress.py): plain lines
+"""The progress display and the log file (crawler/progress.py, logfile.py): plain lines
 without control characters off a terminal, a rich bar on one, log records in
 the file beside the database and not on the screen, English network errors
 said in Chinese. The commands' own output is checked where they run
@@ -9,8 +9,9 @@ import io
 import logging
 import re
 
-from crawler import progress
-from crawler.progress import Progress, log_note, log_to_file, translate
+from crawler import logfile
+from crawler.logfile import log_note, log_to_file, translate
+from crawler.progress import Progress
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")       # anything but \n
 
@@ -66,7 +67,7 @@ def test_log_records_go_to_the_file_not_the_screen(tmp_path, capsys):
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+08:00 \[scrapy.core.scraper\] ERROR", text)
         assert log_note() == f"另有 1 条错误、1 条警告记入日志：{path}"
     finally:
-        handler = progress._ours()
+        handler = logfile._ours()
         logging.root.removeHandler(handler)
         handler.close()
         logging.captureWarnings(False)

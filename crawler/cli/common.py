@@ -177,7 +177,8 @@ def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:
 def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None,
                    progress: bool = True) -> None:
     """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence."""
-    from crawler.progress import Progress, log_to_file, on_capture
+    from crawler.logfile import log_to_file
+    from crawler.progress import Progress, on_capture
     from pipelines import evidence, store
     settings = project_settings()
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
@@ -195,7 +196,7 @@ def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: 
 
 def print_log_note() -> None:
     """After long work: how many warnings and errors went to the log file, and where."""
-    from crawler.progress import log_note
+    from crawler.logfile import log_note
     note = log_note()
     if note:
         print(note, file=sys.stderr)

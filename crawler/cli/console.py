@@ -139,7 +139,8 @@ def cmd_evidence_capture(args) -> int:
         concurrency=args.concurrency, item_timeout=args.timeout)
     if not config.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上取证")
-    from crawler.progress import Progress, log_note, log_to_file, on_capture, translate
+    from crawler.logfile import log_note, log_to_file, translate
+    from crawler.progress import Progress, on_capture
     log_to_file(args.db)
     db = store.connect(args.db)
     root = store.evidence_dir(db)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from crawler.cli.common import STATUS_CN as SWEEP_STATUS_CN
 from crawler.cli.common import CliError, parse_settings, open_store, print_log_note, sub_command, table
-from crawler.progress import log_to_file
+from crawler.logfile import log_to_file
 from crawler.health import STATUS_CN as HEALTH_CN
 
 
@@ -180,7 +180,7 @@ def cmd_exec(args) -> int:
 
 
 def _run_note(run: dict) -> str:
-    from crawler.progress import translate
+    from crawler.logfile import translate
     notes = [run.get("note") or ""]
     if run.get("evidence_status") in ("failed", "interrupted") or run.get("evidence_failed"):
         notes.append(f"取证：{run.get('evidence_note') or ''}".rstrip("："))
