@@ -6,7 +6,7 @@ removal rechecks, evidence capture and scheduled runs.
   On a terminal it is a rich progress bar; anywhere else (a pipe, a file, a
   service's journal) it writes one plain line per step, without control
   characters. ``--quiet`` turns it off (``enabled=False``).
-* ``crawl_progress`` drives a ``Progress`` from a running crawl's stats once a
+* ``CrawlProgress`` (``crawl_progress``) is a ``Progress`` fed from a running crawl's stats once a
   second (``CrawlView`` says which stats are done, total and the counts);
   ``on_capture`` from ``pipelines.evidence.capture``'s callback.
 
@@ -195,27 +195,28 @@ def show_stats(progress: Progress, view: CrawlView, stats: dict) -> None:
     progress.update(done=done, total=total, **{name: get(key) for name, key in view.fields})
 
 
-def crawl_progress(read_stats, view: CrawlView, enabled: bool = True) -> Progress:
-    """A Progress fed once a second from ``read_stats()`` (a running crawl's
-    stats) by the Twisted reactor; ``close()`` it after ``process.start()``."""
-    progress = Progress(view.label, enabled=enabled, min_interval=0 if view.total else 10.0)
-    if not enabled:
-        return progress
-    from twisted.internet import task
+class CrawlProgress(Progress):
+    """A Progress the Twisted reactor feeds once a second from ``read_stats()``
+    (a running crawl's stats); ``close()`` after ``process.start()`` shows the
+    final counts."""
 
-    def tick():
-        show_stats(progress, view, read_stats())
-    ticker = task.LoopingCall(tick)
-    ticker.start(1.0, now=False)
-    close = progress.close
+    def __init__(self, read_stats, view: CrawlView, enabled: bool = True):
+        super().__init__(view.label, enabled=enabled, min_interval=0 if view.total else 10.0)
+        self.read_stats, self.view, self.ticker = read_stats, view, None
+        if enabled:
+            from twisted.internet import task
+            self.ticker = task.LoopingCall(lambda: show_stats(self, view, read_stats()))
+            self.ticker.start(1.0, now=False)
 
-    def stop():
-        if ticker.running:
-            ticker.stop()
-        show_stats(progress, view, read_stats())
-        close()
-    progress.close = stop
-    return progress
+    def close(self) -> None:
+        if self.ticker is not None and self.ticker.running:
+            self.ticker.stop()
+        if self.enabled:
+            show_stats(self, self.view, self.read_stats())
+        super().close()
+
+
+crawl_progress = CrawlProgress          # the name the crawl runners call
 
 
 def on_capture(progress: Progress):

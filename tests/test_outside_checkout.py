@@ -14,7 +14,7 @@ from pathlib import Path
 
 import openpyxl
 
-from helpers import ROOT, forum_profile
+from helpers import ROOT, cli, forum_profile
 from reports.periods import bimonthly
 
 CERTWATCH = Path(sys.executable).parent / "certwatch"
@@ -32,7 +32,7 @@ def certwatch(cwd: Path, *args, timeout: float = 300) -> subprocess.CompletedPro
     return proc
 
 
-def test_sweep_schedule_and_stats_from_another_folder(sandbox, tmp_path):
+def test_sweep_schedule_and_stats_from_another_folder(sandbox, tmp_path, monkeypatch, capsys):
     assert CERTWATCH.exists(), "the venv's console script"
     home = tmp_path / "科室"
     home.mkdir()
@@ -46,12 +46,14 @@ def test_sweep_schedule_and_stats_from_another_folder(sandbox, tmp_path):
     assert lines and all(re.fullmatch(r"巡查：请求 \d+，信息 \d+，可疑 \d+，已用 \d+:\d\d", line) for line in lines)
     assert (home / "certwatch.db").is_file()
 
-    health = certwatch(home, "health")
-    assert re.search(r"巡查 #1（完成）开始 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d，结束 .*（北京时间）", health.stdout)
-    assert not re.search(r"\d\dZ\b", health.stdout)
-
-    certwatch(home, "schedule", "add", "--name", "焊工夜巡", "--cron", "0 2 * * *", "--platforms", "gongyou",
-              "--pages", "1", "--no-evidence", "--set", "CERTWATCH_KEYWORD_FILTER=焊工")
+    # Commands that do not crawl, in this process (same folder, same default database).
+    monkeypatch.chdir(home)
+    code, out, err = cli(capsys, "health", "--db", "certwatch.db")
+    assert re.search(r"巡查 #1（完成）开始 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d，结束 .*（北京时间）", out), out + err
+    assert not re.search(r"\d\dZ\b", out)
+    code, out, err = cli(capsys, "schedule", "add", "--db", "certwatch.db", "--name", "焊工夜巡", "--cron", "0 2 * * *",
+                         "--platforms", "gongyou", "--pages", "1", "--no-evidence", "--set", "CERTWATCH_KEYWORD_FILTER=焊工")
+    assert code == 0, err
     run = certwatch(home, "schedule", "run", "焊工夜巡", "--sandbox", sandbox)
     assert "计划“焊工夜巡”执行记录 #1：完成，巡查 #2" in run.stdout
     assert re.search(r"^巡查：请求 [1-9]\d*，信息 \d+", run.stderr, re.M)    # the child's sweep shows its progress
