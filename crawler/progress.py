@@ -6,7 +6,7 @@ removal rechecks, evidence capture and scheduled runs.
   On a terminal it is a rich progress bar; anywhere else (a pipe, a file, a
   service's journal) it writes one plain line per step, without control
   characters. ``--quiet`` turns it off (``enabled=False``).
-* ``CrawlProgress`` (``crawl_progress``) is a ``Progress`` fed from a running crawl's stats once a
+* ``CrawlProgress`` is a ``Progress`` fed from a running crawl's stats once a
   second (``CrawlView`` says which stats are done, total and the counts);
   ``on_capture`` from ``pipelines.evidence.capture``'s callback.
 
@@ -216,7 +216,6 @@ class CrawlProgress(Progress):
         super().close()
 
 
-crawl_progress = CrawlProgress          # the name the crawl runners call
 
 
 def on_capture(progress: Progress):

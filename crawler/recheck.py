@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 
 from crawler.logfile import log_to_file, quiet_scrapy
-from crawler.progress import RECHECK, crawl_progress
+from crawler.progress import RECHECK, CrawlProgress
 from crawler.sweep import project_settings, set_browser_proxy
 
 
@@ -43,7 +43,7 @@ def run(opts: RecheckOptions) -> dict:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)
-    progress = crawl_progress(lambda: crawler.stats.get_stats() if crawler.stats else {}, RECHECK, opts.progress)
+    progress = CrawlProgress(lambda: crawler.stats.get_stats() if crawler.stats else {}, RECHECK, opts.progress)
     try:
         process.start()
     finally:

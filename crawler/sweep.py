@@ -9,7 +9,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.logfile import log_to_file, quiet_scrapy
-from crawler.progress import SWEEP, CrawlView, crawl_progress
+from crawler.progress import SWEEP, CrawlProgress, CrawlView
 from pipelines import store
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ def run(opts: SweepOptions) -> SweepResult:
         crawler = process.create_crawler(name)
         crawlers.append(crawler)
         process.crawl(crawler)
-    progress = crawl_progress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
-                              opts.progress)
+    progress = CrawlProgress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
+                             opts.progress)
     try:
         process.start()
     finally:
