@@ -3,6 +3,12 @@
 Each batch is one transaction, so a killed crawl leaves the database
 consistent (at most the last unflushed batch is lost, and the next sweep
 picks those listings up again without duplicates).
+
+Listings are linked to the web sites they name (the hosts of their
+contacts' URLs and domains) as they are stored: a site not yet known is
+recorded as judged by its name alone (look-alike scorer, nothing fetched;
+``sites check`` visits it later), so a finding's 指向的网站 and the site's
+place in the review queue are there right after the sweep.
 """
 from __future__ import annotations
 
@@ -11,23 +17,28 @@ from urllib.parse import urlsplit
 
 
 from pipelines import store
+from pipelines.lookalike import score_host
+
+SELLER_REASON = {"code": "seller_site", "label": "售假信息中出现的网站，未仿冒官方查询网站（售假者自己的网站）",
+                 "weight": 0.0, "evidence": ""}
 
 log = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    def __init__(self, db_path: str, batch: int, stats, crawler):
+    def __init__(self, db_path: str, batch: int, stats, crawler, platform_hosts=frozenset()):
         self.db_path = db_path
         self.batch_size = batch
         self.stats = stats
         self.crawler = crawler
+        self.platform_hosts = frozenset(platform_hosts)
         self.pending: list[dict] = []
         self.db = None
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler.settings.get("CERTWATCH_DB"), crawler.settings.getint("CERTWATCH_STORE_BATCH", 50),
-                   crawler.stats, crawler)
+                   crawler.stats, crawler, _platform_hosts(crawler.settings))
 
     def open_spider(self, spider=None):
         self.db = store.connect(self.db_path)
@@ -53,17 +64,16 @@ class StorePipeline:
 
     def record_site(self, item: dict) -> None:
         host = (urlsplit(item["url"]).hostname or "").lower()
-        from pipelines.contacts import extractor
-        parts = extractor()(host)
-        domain = parts.top_domain_under_public_suffix or host
         site_id = store.record_checked_site(self.db, {
-            "domain": domain, "host": host, "url": item["url"], "final_url": item.get("final_url"),
-            "http_status": item.get("http_status"), "title": item.get("title"),
-            "source": item.get("source", "search"),
-            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois") if k in item}),
+            "domain": registered_domain(host), "host": host, "url": item["url"],
+            "final_url": item.get("final_url"), "http_status": item.get("http_status"),
+            "title": item.get("title"), "source": item.get("source", "search"),
+            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois", "ips")
+                if k in item}),
         })
-        for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
-            store.link_finding_site(self.db, int(finding_id), site_id, item["url"])
+        with self.db.atomic():
+            for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
+                store.link_finding_site(self.db, int(finding_id), site_id, item["url"])
         self.stats.inc_value("certwatch/sites_recorded")
 
     def flush(self) -> None:
@@ -73,3 +83,75 @@ class StorePipeline:
         recorded = store.record_findings(self.db, batch, self.sweep_id())
         self.stats.inc_value("certwatch/stored", len(recorded))
         self.stats.inc_value("certwatch/new_findings", sum(1 for r in recorded if r.created))
+        self.link_named_sites(recorded, batch)
+
+    def link_named_sites(self, recorded, batch: list[dict]) -> None:
+        """Link each listing to the sites its text names; a site not yet
+        stored is recorded as judged by its name (source 'listing')."""
+        with self.db.atomic():
+            for rec, item in zip(recorded, batch):
+                for host, url in named_hosts(item.get("contacts")):
+                    site_id = self._site_for(host, url)
+                    if site_id is not None:
+                        store.link_finding_site(self.db, rec.id, site_id, url)
+                        self.stats.inc_value("certwatch/site_links")
+                        if item.get("flagged") and store.mark_seller_site(
+                                self.db, site_id, {**SELLER_REASON, "evidence": f"信息 #{rec.id}"}):
+                            self.stats.inc_value("certwatch/seller_sites")
+
+    def _site_for(self, host: str, url: str) -> int | None:
+        j = score_host(host)
+        if j.bad_host or j.verdict == "official" or j.host in self.platform_hosts:
+            return None
+        domain = registered_domain(j.host)
+        known = store.site_of_host(self.db, domain)
+        if known is not None:
+            return known["id"]
+        self.stats.inc_value("certwatch/sites_named")
+        if j.flagged:
+            self.stats.inc_value("certwatch/sites_named_flagged")
+        return store.record_checked_site(self.db, {
+            "domain": domain, "host": j.host, "url": url, "source": "listing", "verdict": j.verdict,
+            "score": j.score, "reasons": j.reasons, "impersonates": j.impersonates})
+
+
+def registered_domain(host: str) -> str:
+    """The site key: the registered domain of ``host`` (host itself when none)."""
+    from pipelines.contacts import extractor
+    return extractor()(host).top_domain_under_public_suffix or host
+
+
+def named_hosts(contacts, limit: int = 20) -> list[tuple[str, str]]:
+    """(host, URL) for each host a listing names: its URLs first (the URL as
+    written), then bare domains (their front page)."""
+    if not isinstance(contacts, dict):
+        return []
+    out, seen = [], set()
+    for url in contacts.get("url") or []:
+        if not isinstance(url, str):
+            continue
+        full = url if "://" in url else "http://" + url
+        try:
+            host = (urlsplit(full).hostname or "").lower().rstrip(".")
+        except ValueError:          # a malformed URL in hostile text
+            continue
+        if host and host not in seen:
+            seen.add(host)
+            out.append((host, full))
+    for host in contacts.get("domain") or []:
+        if isinstance(host, str) and host.lower().rstrip(".") not in seen:
+            host = host.lower().rstrip(".")
+            seen.add(host)
+            out.append((host, f"http://{host}/"))
+    return [pair for pair in out if pair[0]][:limit]
+
+
+def _platform_hosts(settings) -> set[str]:
+    """Hosts of the platform profiles: a listing's link to its own platform is no site."""
+    from pipelines.profiles import load_profiles
+    try:
+        profiles = load_profiles(settings.get("CERTWATCH_PROFILES_DIR") or None)
+    except Exception as exc:        # a bad extra profile must not stop storing
+        log.warning("平台配置加载失败：%s", exc)
+        return set()
+    return {h for p in profiles.values() for h in getattr(p, "hosts", [])}

@@ -258,6 +258,13 @@ def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
+    """The addresses a site answered from when it was checked (sites.ips, a
+    JSON list): the 技术信息 of referral packages."""
+    db["sites"].add_column("ips", str)
+
+
+@migrations()
 def m_reports_2_stats_headers(db: sqlite_utils.Database) -> None:
     """Hand-filled 统计表 values are stored under their column header; the
     headers now read exactly as the campaign's 附表 (units, 、, 涉假证), so
