@@ -63,6 +63,7 @@ def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
                 site_id: int | None) -> None:
     if status not in UNDOABLE_STATUSES:
         raise StoreError("该条目尚未处理，无需撤回" if status in ("new", "flagged") else
+                         "该条目已生成线索移交单，不能撤回" if status == "referred" else
                          "该条目已进入下架或移交流程，不能撤回")
     column, key = ("finding_id", finding_id) if finding_id is not None else ("site_id", site_id)
     if column == "finding_id" and db.execute(
