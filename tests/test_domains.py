@@ -246,7 +246,8 @@ def test_registry_is_data():
 
 
 def test_commands_and_settings_are_documented():
-    readme = (DATA.parent.parent / "README.md").read_text(encoding="utf-8")
+    docs = DATA.parent.parent / "docs"
+    readme = "".join(p.read_text(encoding="utf-8") for p in (docs / "sites.md", docs / "settings.md"))
     for needle in ("certwatch check-domain", "certwatch evaluate domains", "certwatch submit",
                    "certwatch sites check", "CERTWATCH_WHOIS_SERVERS", "CERTWATCH_WHOIS_TIMEOUT",
                    "CERTWATCH_WHOIS_INTERVAL", "CERTWATCH_WHOIS_MAX_AGE_DAYS", "CERTWATCH_WHOIS_ENABLED",

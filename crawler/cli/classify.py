@@ -171,7 +171,7 @@ def register(add) -> None:
     p = add("train", "用标注数据重新训练售假信息分类器的文本模型（写入 keywords/sales_model.json）",
             cmd_train, "certwatch train sales")
     p.add_argument("kind", choices=["sales"], help="训练类型：sales（售假信息文本模型）")
-    p.add_argument("files", nargs="*", help="标注的 JSON Lines 文件（默认：tests/data/sales_*.jsonl 和沙箱信息）")
+    p.add_argument("files", nargs="*", help="标注的 JSON Lines 文件（默认：tests/data/sales_*.jsonl、tests/data/real/*.jsonl 和沙箱信息）")
     p.add_argument("--alpha", type=float, default=1.5, help="文本模型在分数中的权重（默认 1.5）")
     p.add_argument("--out", help="输出文件（默认 keywords/sales_model.json）")
 
