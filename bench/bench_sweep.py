@@ -1,7 +1,7 @@
 """Sweep throughput: the full certwatch pipeline beside a bare Scrapy spider
 fetching the same pages, and the sandbox alone.
 
-    .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证]
+    .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证] [--replicas]
 
 1. starts the sandbox with a scaled world (--scale copies of every listing);
 2. full: `search`+`listings` over the HTTP platforms (no browser) with the
@@ -9,6 +9,8 @@ fetching the same pages, and the sandbox alone.
 3. bare: a minimal Scrapy spider fetching exactly those URLs, no pipelines;
 4. sandbox alone: 16 keep-alive connections fetching the same URLs.
 Prints pages/s of each, their ratio and each run's peak memory (RSS).
+With --replicas the full run sweeps the real platforms' replicas instead
+(the real profiles, https through the sandbox proxy, generic pages, JSON).
 """
 from __future__ import annotations
 
@@ -50,10 +52,15 @@ class RecordUrls:
             fh.writelines(u + "\n" for u in self.urls)
 
 
-def run_full(sandbox: str, db: str, urls_file: str, pages: int, keyword: str) -> dict:
+SANDBOX_PLATFORMS = ["zhaozhao", "gongyou", "fenleixinxi"]
+REPLICA_PLATFORMS = ["baidu", "bing", "sogou", "so360", "tieba", "wuba", "baixing", "huangye88", "b2b168",
+                     "liebiao", "github"]
+
+
+def run_full(sandbox: str, db: str, urls_file: str, pages: int, keyword: str, platforms=SANDBOX_PLATFORMS) -> dict:
     from crawler.sweep import SweepOptions, run
     t0 = time.perf_counter()
-    result = run(SweepOptions(db=db, sandbox=sandbox, platforms=["zhaozhao", "gongyou", "fenleixinxi"],
+    result = run(SweepOptions(db=db, sandbox=sandbox, platforms=list(platforms),
                               max_pages=pages, keyword_filter=keyword, progress=False, log_level="ERROR",
                               extra_settings={"EXTENSIONS": {"crawler.extensions.SweepRecorder": 500,
                                                              "bench.bench_sweep.RecordUrls": 900},
@@ -124,9 +131,11 @@ def main() -> None:
     ap.add_argument("--sandbox")
     ap.add_argument("--db")
     ap.add_argument("--urls")
+    ap.add_argument("--replicas", action="store_true", help="sweep the real platforms' replicas")
     args = ap.parse_args()
     if args.mode == "full":
-        print(json.dumps(run_full(args.sandbox, args.db, args.urls, args.pages, args.keyword)))
+        print(json.dumps(run_full(args.sandbox, args.db, args.urls, args.pages, args.keyword,
+                                  REPLICA_PLATFORMS if args.replicas else SANDBOX_PLATFORMS)))
         return
     if args.mode == "bare":
         print(json.dumps(run_bare(args.sandbox, args.urls)))
@@ -140,7 +149,7 @@ def main() -> None:
             db = os.path.join(tmp, "bench.db")
             me = [sys.executable, __file__, "--sandbox", sandbox, "--urls", urls_file]
             full = json.loads(subprocess.run(me + ["--mode", "full", "--db", db, "--pages", str(args.pages),
-                                                    "--keyword", args.keyword],
+                                                    "--keyword", args.keyword] + (["--replicas"] if args.replicas else []),
                                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()[-1])
             bare = json.loads(subprocess.run(me + ["--mode", "bare"], capture_output=True, text=True,
                                              check=True, cwd=ROOT).stdout.splitlines()[-1])
@@ -150,7 +159,8 @@ def main() -> None:
         process.stop(proc)
     f_rate = full["pages"] / full["seconds"]
     b_rate = bare["pages"] / bare["seconds"]
-    print(f"world: scale {args.scale}, page limit {args.pages}; pages fetched: {full['pages']} (items {full['items']})")
+    print(f"world: scale {args.scale}, page limit {args.pages}; {'real platforms on replicas' if args.replicas else 'sandbox platforms'}; "
+          f"pages fetched: {full['pages']} (items {full['items']})")
     print(f"full pipeline : {full['pages']:>6} pages in {full['seconds']:6.1f} s = {f_rate:7.0f} pages/s, peak RSS {full['rss_mb']:.0f} MB")
     print(f"bare scrapy   : {bare['pages']:>6} pages in {bare['seconds']:6.1f} s = {b_rate:7.0f} pages/s, peak RSS {bare['rss_mb']:.0f} MB")
     print(f"ratio full/bare: {f_rate / b_rate:.2f}")

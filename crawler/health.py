@@ -9,8 +9,12 @@
   results".
 * ``platform_health()`` turns a sweep's stats into one row per platform
   with a status: ``ok``, ``blocked`` or ``broken`` (the profile's canary
-  query returned nothing: selectors changed, or the platform serves
-  nothing).
+  query returned nothing), and a note that names the cause from the
+  responses it saw: refused by the address guard (or unresolvable), server
+  errors, request errors, unreachable, or a page whose layout changed.
+* ``sweep_failure()``: why a whole sweep counts as failed although Scrapy
+  finished (no platform selected, no page reached, every response refused
+  or a server error) — never a silent 完成.
 * ``record_health()`` stores those rows, writes alert rows and, where a
   webhook is configured, POSTs ``{"msgtype": "text", "text": {"content": …}}``
   (the format DingTalk and WeCom robots accept).
@@ -145,7 +149,11 @@ class PlatformHealthMiddleware:
         profile = self._platform(request)
         if profile is not None:
             self.last[profile.name] = time.monotonic()
-            self.stats.inc_value(f"certwatch/errors/{profile.name}")
+            if request.meta.get("certwatch_refused"):     # the address guard said no
+                self.stats.inc_value(f"certwatch/refused_requests/{profile.name}")
+                self.stats.inc_value(f"certwatch/refused_reason/{profile.name}/{request.meta['certwatch_refused']}")
+            else:
+                self.stats.inc_value(f"certwatch/errors/{profile.name}")
         return None
 
     def spider_closed(self, spider, reason):
@@ -192,26 +200,90 @@ def platform_health(stats: dict, summary: dict[str, dict], profiles: dict[str, P
             "canary": (profile.canary if profile else "") if canary_sent else "",
             "canary_results": canary_results, "duration": float(num(f"certwatch/duration/{name}")),
         }
+        refused = int(num(f"certwatch/refused_requests/{name}"))
+        refused_why = {k.rsplit("/", 1)[1]: int(num(k)) for k in stats
+                       if k.startswith(f"certwatch/refused_reason/{name}/")}
+        server_errors = sum(n for code, n in by_status.items() if code.isdigit() and int(code) >= 500)
+        client_errors = sum(n for code, n in by_status.items() if code.isdigit() and 400 <= int(code) < 500
+                            and int(code) not in (404, 410))
+        fine = sum(n for code, n in by_status.items() if code.isdigit() and 200 <= int(code) < 300)
         notes = []
         if blocked and blocked >= max(1, math.ceil(BLOCKED_SHARE * responses)):
             status = "blocked"
-            notes.append("；".join(f"{REASON_CN.get(r, r)} {n} 次" for r, n in sorted(reasons.items())))
+            notes.append("原因：被平台拦截（" + "；".join(f"{REASON_CN.get(r, r)} {n} 次"
+                                                  for r, n in sorted(reasons.items())) + "）")
+        elif not responses and refused:
+            status = "broken"
+            notes.append(f"原因：全部 {refused} 个请求被拒绝（{refused_text(refused_why)}）")
+        elif not responses and row["errors"]:
+            status = "broken"
+            notes.append(f"原因：无法连接，全部请求失败（{row['errors']} 次）")
+        elif responses and server_errors * 2 >= responses:
+            status = "broken"
+            notes.append(f"原因：服务器错误（{codes_text(by_status, 500, 600)}）")
         elif canary_sent and canary_results == 0:
             status = "broken"
-            notes.append(f"探测查询“{row['canary']}”没有返回结果（页面结构可能已改版或被屏蔽）")
+            if fine:
+                notes.append(f"原因：页面结构可能已改版——探测查询“{row['canary']}”得到了正常页面，"
+                             "但结果选择器没有找到任何结果")
+            elif client_errors:
+                notes.append(f"原因：请求被拒绝或有误（{codes_text(by_status, 400, 500)}），"
+                             f"探测查询“{row['canary']}”没有结果")
+            else:
+                notes.append(f"探测查询“{row['canary']}”没有返回结果")
         elif row["requests"] == 0 and responses == 0:
             status = "no_requests"
         else:
             status = "ok"
             if blocked:
                 notes.append(f"少量拦截 {blocked} 次")
-        if row["requests"] and not responses and row["errors"]:
-            status = "broken" if status == "ok" else status
-            notes.append(f"全部请求失败（{row['errors']} 次）")
+        if refused and status == "ok":
+            notes.append(f"{refused} 个请求被拒绝（{refused_text(refused_why)}）")
         row["status"] = status
         row["note"] = "；".join(n for n in notes if n)
         rows.append(row)
     return rows
+
+
+REFUSED_CN = {"unresolvable": "主机无法解析", "private_address": "本机或内网地址，地址保护不放行",
+              "scheme": "不支持的协议"}
+
+
+def refused_text(reasons: dict) -> str:
+    return "；".join(f"{REFUSED_CN.get(r, r)} {n} 次" for r, n in sorted(reasons.items())) or "地址保护"
+
+
+def codes_text(by_status: dict, low: int, high: int) -> str:
+    return "，".join(f"HTTP {code} × {n}" for code, n in sorted(by_status.items())
+                    if code.isdigit() and low <= int(code) < high)
+
+
+def sweep_failure(stats: dict, selected: list[str]) -> str:
+    """Why a sweep that Scrapy finished still failed ("" = it did not):
+    no platform selected, no page reached (and why), or every response a
+    refusal or a server error."""
+    def num(key):
+        value = stats.get(key, 0)
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    if not selected:
+        return "没有选中任何平台（真实模式需要 sandbox: false 的平台配置；沙箱模式需要沙箱平台，或用 --platforms 指定）"
+    by_status = {k.rsplit("/", 1)[1]: num(k) for k in stats if k.startswith("downloader/response_status_count/")}
+    responses = sum(by_status.values())
+    refused = {k.rsplit("/", 1)[1]: num(k) for k in stats if k.startswith("certwatch/refused/")}
+    if not responses:
+        parts = []
+        if sum(refused.values()):
+            parts.append(f"{sum(refused.values())} 个请求被拒绝（{refused_text(refused)}）")
+        errors = num("downloader/exception_count") - sum(refused.values())   # refusals are raised as exceptions too
+        if errors > 0:
+            parts.append(f"{errors} 个请求连接失败")
+        return "没有访问到任何页面" + ("：" + "；".join(parts) if parts else "")
+    refusals = sum(n for code, n in by_status.items() if code.isdigit()
+                   and (int(code) >= 500 or int(code) in (401, 403, 407, 429)))
+    if refusals == responses:
+        return f"全部 {responses} 个响应都是拒绝或服务器错误（{codes_text(by_status, 400, 600)}）"
+    return ""
 
 
 def send_webhook(url: str, content: str, timeout: float = 5.0) -> tuple[bool, str]:
@@ -269,6 +341,7 @@ def record_health(db_path: str, sweep_id: int, status: str, stats: dict, webhook
                            f"响应 {row['responses']}，被拦截 {row['blocked']}，信息 {row['items']}。")
                 alert(db, row["status"], message, webhook, row["platform"], sweep_id)
         if status == "failed":
-            alert(db, "sweep_failed", f"【certwatch 巡查告警】巡查 #{sweep_id} 失败，请查看日志。",
+            why = stats.get("certwatch/failure") or "请查看日志"
+            alert(db, "sweep_failed", f"【certwatch 巡查告警】巡查 #{sweep_id} 失败：{why}。",
                   webhook, None, sweep_id)
         return rows

@@ -12,7 +12,9 @@
   sandbox proxy always wins in sandbox mode).
 
 Defaults: real-mode profiles obey robots.txt, sandbox profiles ignore it;
-see ``REAL_MODE_DEFAULTS`` for throttling.
+see ``REAL_MODE_DEFAULTS`` for throttling. Loopback hosts of ``--local``
+profiles (``CERTWATCH_LOCAL_HOSTS``: a user's test copy on this machine) are
+not throttled beyond their profile's own delay.
 """
 from __future__ import annotations
 
@@ -67,6 +69,10 @@ class Politeness:
             if slot:
                 for host in p.hosts:
                     slots.setdefault(host, slot)
+        by_host = {h: p for p in profiles for h in p.hosts}
+        for host in _local_hosts(settings):
+            own = by_host[host].politeness if host in by_host else {}
+            slots[host] = {"delay": own.get("delay", 0.0), "concurrency": own.get("concurrency", 8)}
         if slots:
             _set_default(settings, "DOWNLOAD_SLOTS", slots)
         if not settings.get("CERTWATCH_SANDBOX"):
@@ -76,20 +82,30 @@ class Politeness:
             _set_default(settings, "ROBOTSTXT_OBEY", True)
 
 
+def _local_hosts(settings) -> set:
+    local = settings.get("CERTWATCH_LOCAL_HOSTS") or ""
+    local = local if isinstance(local, (list, tuple, set, frozenset)) else str(local).split(",")
+    return {h.strip().lower() for h in local if h.strip()}
+
+
 class PlatformPolicyMiddleware:
-    def __init__(self, profiles: list[Profile], sandbox: bool):
+    def __init__(self, profiles: list[Profile], sandbox: bool, local_hosts: set = frozenset()):
         self.sandbox = sandbox
         self.by_host = {h: p for p in profiles for h in p.hosts}
+        self.local_hosts = local_hosts
 
     @classmethod
     def from_crawler(cls, crawler):
         profiles = list(_profiles(crawler.settings).values())
         if not profiles:
             raise NotConfigured("没有平台配置")
-        return cls(profiles, bool(crawler.settings.get("CERTWATCH_SANDBOX")))
+        return cls(profiles, bool(crawler.settings.get("CERTWATCH_SANDBOX")), _local_hosts(crawler.settings))
 
     def process_request(self, request, spider=None):
-        profile = self.by_host.get((urlsplit(request.url).hostname or "").lower())
+        host = (urlsplit(request.url).hostname or "").lower()
+        if host in self.local_hosts:
+            request.meta.setdefault("autothrottle_dont_adjust_delay", True)
+        profile = self.by_host.get(host)
         if profile is None:
             return None
         if robots_policy(profile) == "ignore":

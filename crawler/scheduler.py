@@ -187,10 +187,8 @@ class Scheduler:
         names = schedule_platforms(schedule)
         if names:
             return names
-        from pipelines.profiles import load_profiles
-        sandbox = bool(self.sandbox)
-        return sorted(p.name for p in load_profiles(self.profiles_dir or None).values()
-                      if p.sandbox == sandbox and p.demo)
+        from pipelines.profiles import default_platforms, load_profiles
+        return sorted(p.name for p in default_platforms(load_profiles(self.profiles_dir or None), bool(self.sandbox)))
 
     # -- the steps of a tick
     def recover(self, db) -> int:

@@ -69,6 +69,23 @@ CERTWATCH_QUERY_VARIANTS = False
 CERTWATCH_CANARY = True
 # Alerts (crawler/health.py): DingTalk/WeCom-style robot webhook URL; empty = store alerts only.
 CERTWATCH_WEBHOOK_URL = os.environ.get("CERTWATCH_WEBHOOK_URL", "")
+# Real platforms (pipelines/profiles.py): profiles with `user_agent: browser`
+# send this desktop browser's User-Agent (crawler/spiders/base.py); a profile's
+# `auth:` names the setting holding its token — GitHub's API token here
+# (optional: higher rate limits); the longest wait for a platform's rate-limit
+# headers (retry-after, x-ratelimit-reset) before a refused request is given
+# up (crawler/ratelimit.py); and the loopback hosts `sweep --local` may reach
+# (set from the --profiles folder's hosts; crawler/middlewares.py).
+CERTWATCH_BROWSER_USER_AGENT = os.environ.get(
+    "CERTWATCH_BROWSER_USER_AGENT",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36")
+CERTWATCH_GITHUB_TOKEN = os.environ.get("CERTWATCH_GITHUB_TOKEN", "")
+CERTWATCH_RATE_LIMIT_MAX_WAIT = float(os.environ.get("CERTWATCH_RATE_LIMIT_MAX_WAIT", "300") or 300)
+CERTWATCH_LOCAL_HOSTS = ""
+# A schedule's site: scope (keywords.scope_queries): search engines get every
+# query as "site:HOST …" (set per schedule: --set CERTWATCH_SITE_SCOPE=github.com).
+CERTWATCH_SITE_SCOPE = ""
 # Contact named in the User-Agent (site operators can reach us).
 CERTWATCH_CONTACT = os.environ.get("CERTWATCH_CONTACT", "certwatch@example.gov.cn")
 # Removal rechecks (crawler.spiders.recheck): days after a takedown batch is
@@ -122,6 +139,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Per-platform health counters and block detection, next to the downloader
     # so it sees every response (also 403/429 that HttpErrorMiddleware drops).
     "crawler.health.PlatformHealthMiddleware": 950,
+    # A platform's rate-limit headers: wait, then retry once more; nearer the
+    # downloader than health, so a refusal that waiting cured is not counted.
+    "crawler.ratelimit.RateLimitMiddleware": 960,
 }
 # Turns profiles' politeness/robots fields into settings before the crawl.
 ADDONS = {"crawler.politeness.Politeness": 0}

@@ -143,6 +143,14 @@ def run(opts: SweepOptions) -> SweepResult:
         status = "finished"
     else:
         status = "failed"
+    if status == "finished" and set(opts.spiders) & set(SPIDERS):
+        # No silent success: nothing swept, nothing reached, or nothing but refusals.
+        from crawler.health import sweep_failure
+        selected = [p for c in crawlers if c.stats for p in (c.stats.get_value("certwatch/platforms") or "").split(",") if p]
+        why = sweep_failure(stats, selected)
+        if why:
+            status = "failed"
+            stats["certwatch/failure"] = why
     db = store.connect(opts.db)
     store.finish_sweep(db, sweep_id, status, stats)
     db.close()

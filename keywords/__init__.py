@@ -98,6 +98,19 @@ def platform_queries(queries: list[str], max_length: int | None = None) -> tuple
     return kept, len(queries) - len(kept)
 
 
+def scope_queries(queries: list[str], host: str) -> list[str]:
+    """The queries limited to one web site for a search engine: each gets
+    ``site:HOST`` in front (``site:github.com 电工证 代办``). ``host`` is a
+    host name (a scheme or path around it is dropped); ValueError (Chinese
+    message) when it is not one."""
+    import re
+    host = (host or "").strip().lower()
+    host = re.sub(r"^[a-z]+://", "", host).split("/", 1)[0].removeprefix("site:")
+    if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}", host):
+        raise ValueError(f"site: 范围必须是网站的主机名（如 github.com），而不是 {host!r}")
+    return [f"site:{host} {q}" for q in queries]
+
+
 def userdict_words(rows, freq: int = 20000) -> list[str]:
     """jieba user-dictionary lines ("term freq tag") for keyword rows: active
     certificate, intent and fake-site terms plus the variants of certificate

@@ -59,12 +59,21 @@ class CaptureConfig:
     concurrency: int = 3               # pages open at once
     viewport: tuple = (1280, 900)
     operator: str = ""
+    # As the sweep: a platform's own proxy (profile politeness.proxy, real mode)
+    # by host, and the loopback hosts `--local` profiles name (reachable).
+    proxies: tuple = ()                # ((host, proxy URL), ...)
+    local_hosts: frozenset = frozenset()
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "CaptureConfig":
-        """From Scrapy-style settings (crawler.settings)."""
+        """From Scrapy-style settings (crawler.settings), with the profiles'
+        proxies (CERTWATCH_PROFILES_DIR) and the --local hosts the sweep used."""
         launch = settings.get("PLAYWRIGHT_LAUNCH_OPTIONS") or {}
+        local = settings.get("CERTWATCH_LOCAL_HOSTS") or ""
+        local = local if isinstance(local, (list, tuple, set, frozenset)) else str(local).split(",")
         values = dict(
+            proxies=profile_proxies(settings.get("CERTWATCH_PROFILES_DIR") or ""),
+            local_hosts=frozenset(h.strip().lower() for h in local if h.strip()),
             sandbox=settings.get("CERTWATCH_SANDBOX") or "",
             executable_path=launch.get("executable_path") or "",
             launch_args=tuple(launch.get("args") or cls.launch_args),
@@ -75,6 +84,16 @@ class CaptureConfig:
         )
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
+
+
+def profile_proxies(profiles_dir: str = "") -> tuple:
+    """(host, proxy) for every platform whose profile names its own proxy."""
+    from pipelines.profiles import ProfileError, load_profiles
+    try:
+        profiles = load_profiles(profiles_dir or None)
+    except ProfileError:
+        return ()
+    return tuple((h, p.politeness["proxy"]) for p in profiles.values() if p.politeness.get("proxy") for h in p.hosts)
 
 
 @dataclass
@@ -187,11 +206,12 @@ def tool_name(browser_version: str = "") -> str:
     return f"certwatch {__version__} / Playwright {pw}{chromium} / {_platform.system()} {_platform.machine()}"
 
 
-def _blocked_host(url: str) -> bool:
+def _blocked_host(url: str, allowed: frozenset = frozenset()) -> bool:
     """Pages may point the browser at local services: refuse loopback,
-    private and link-local literals and localhost."""
+    private and link-local literals and localhost (but the loopback hosts
+    ``allowed`` names: those of ``--local`` profiles)."""
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    if not host:
+    if not host or host in allowed:
         return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -225,12 +245,14 @@ async def fetch_page(browser, url: str, config: CaptureConfig) -> Page:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise CaptureError("只能提取 http/https 网址")
-    if _blocked_host(url):
+    if _blocked_host(url, config.local_hosts):
         raise CaptureError("拒绝访问本机或内网地址")
     width, height = config.viewport
+    proxy = None if config.sandbox else dict(config.proxies).get((urllib.parse.urlsplit(url).hostname or "").lower())
     context = await browser.new_context(
         viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai",
-        ignore_https_errors=True, accept_downloads=False, service_workers="block")
+        ignore_https_errors=True, accept_downloads=False, service_workers="block",
+        **({"proxy": {"server": proxy, "bypass": "127.0.0.1,localhost"}} if proxy else {}))
     try:
         page = await context.new_page()
         page.set_default_timeout(config.nav_timeout_ms)
@@ -302,7 +324,7 @@ async def _intercept_documents(context, page, config: CaptureConfig) -> tuple[di
         url = event["request"]["url"]
         status = event.get("responseStatusCode")
         try:
-            if _blocked_host(url):
+            if _blocked_host(url, config.local_hosts):
                 await cdp.send("Fetch.failRequest", {"requestId": rid, "errorReason": "BlockedByClient"})
                 return
             if (status is None or 300 <= status < 400 or event.get("resourceType") != "Document"
@@ -358,7 +380,9 @@ def save_capture(db, item: dict, page: Page, config: CaptureConfig, tool: str, c
     record = render_record(
         item=item, page=page, files=files, tool=tool, captured_at=captured_at,
         operator=config.operator or "certwatch", encoding=encoding, access=access,
-        network="经由沙箱代理（模拟互联网）" + config.sandbox if config.sandbox else "直接访问互联网",
+        network=("经由沙箱代理（模拟互联网）" + config.sandbox if config.sandbox else
+                 "经由平台配置的代理 " + dict(config.proxies)[(urllib.parse.urlsplit(page.url).hostname or "").lower()]
+                 if (urllib.parse.urlsplit(page.url).hostname or "").lower() in dict(config.proxies) else "直接访问互联网"),
         kind_label="信息" if item["kind"] == "finding" else "网站")
     files.append(store_file(root, "record", record))
     key = {"finding_id": item["id"]} if item["kind"] == "finding" else {"site_id": item["id"]}
@@ -391,7 +415,7 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
     for item in items:            # refused before any browser work
         scheme = urllib.parse.urlsplit(item["url"]).scheme
         error = ("只能提取 http/https 网址" if scheme not in ("http", "https") else
-                 "拒绝访问本机或内网地址" if _blocked_host(item["url"]) else "")
+                 "拒绝访问本机或内网地址" if _blocked_host(item["url"], config.local_hosts) else "")
         if error:
             save_failure(db, item, error, tool, config)
             stats.failed += 1

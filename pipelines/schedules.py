@@ -66,19 +66,33 @@ def schedule_platforms(schedule: dict) -> list[str]:
     return [p for p in (schedule.get("platforms") or "").split(",") if p]
 
 
+def check_platforms(platforms: str, profiles_dir: str = "") -> str:
+    """The comma list of platforms, each one a profile's name (else a ScheduleError)."""
+    from pipelines.profiles import ProfileError, load_profiles, unknown_platforms
+    try:
+        profiles = load_profiles(profiles_dir or None)
+    except ProfileError as exc:
+        raise ScheduleError(str(exc)) from None
+    unknown = unknown_platforms(profiles, platforms or "")
+    if unknown:
+        raise ScheduleError(f"未知平台：{'、'.join(unknown)}（可用：{'、'.join(sorted(profiles))}）")
+    return ",".join(p.strip() for p in (platforms or "").split(",") if p.strip())
+
+
 def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", department: str = "",
                  platforms: str = "", pages: int = 0, variants: bool = False,
-                 settings: dict | None = None) -> int:
+                 settings: dict | None = None, profiles_dir: str = "") -> int:
     name = (name or "").strip()
     if not name or len(name) > 60:
         raise ScheduleError("计划名称不能为空，且不超过 60 个字")
     cron = check_cron(cron)
     if pages and not 0 < int(pages) <= 100:
         raise ScheduleError("--pages 应为 1–100")
+    platforms = check_platforms(platforms, profiles_dir)
     try:
         return store.add_schedule(db, {
             "name": name, "cron": cron, "industry": industry or "", "department": department or "",
-            "platforms": ",".join(p.strip() for p in (platforms or "").split(",") if p.strip()),
+            "platforms": platforms,
             "pages": int(pages or 0), "variants": 1 if variants else 0, "settings": settings or {},
             "next_run_at": iso(next_after(cron, now)),
         })
@@ -86,14 +100,14 @@ def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", de
         raise ScheduleError(str(exc)) from None
 
 
-def edit_schedule(db, name: str, now: datetime, **fields) -> dict:
+def edit_schedule(db, name: str, now: datetime, profiles_dir: str = "", **fields) -> dict:
     schedule = store.get_schedule(db, name)
     changes = {k: v for k, v in fields.items() if v is not None}
     if "cron" in changes:
         changes["cron"] = check_cron(changes["cron"])
         changes["next_run_at"] = iso(next_after(changes["cron"], now))
     if "platforms" in changes:
-        changes["platforms"] = ",".join(p.strip() for p in changes["platforms"].split(",") if p.strip())
+        changes["platforms"] = check_platforms(changes["platforms"], profiles_dir)
     if "enabled" in changes:
         changes["enabled"] = 1 if changes["enabled"] else 0
         if changes["enabled"] and not schedule["enabled"]:

@@ -187,7 +187,7 @@ def test_user_added_platform_profile(sandbox, db_path, tmp_path):
     (profiles / "bad.yaml").write_text("name: bad\nkind: forum\nhosts: [x.cn]\nsearch: {url: 'http://x.cn/?q={query}'}\n",
                                        encoding="utf-8")
     proc = run_cli("sweep", "--db", db_path, "--sandbox", sandbox, "--profiles", profiles, "--quiet")
-    assert proc.returncode == 2 and "search.url" in proc.stderr and "{page}" in proc.stderr
+    assert proc.returncode == 2 and "平台配置 bad：search.result" in proc.stderr
 
 
 def test_sweep_requires_a_mode(db_path):

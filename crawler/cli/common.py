@@ -19,6 +19,8 @@ class CliError(Exception):
 # Command modules add theirs at registration: EVALUATORS["domains"] = func(args) -> exit code.
 EVALUATORS: dict = {}
 
+# Findings without a platform profile (pipelines.generic.PLATFORM).
+OTHER_TITLES = {"web": "其他网页（经搜索引擎）"}
 STATUS_CN = {"finished": "完成", "interrupted": "已中断", "failed": "失败", "running": "进行中"}
 
 
@@ -143,28 +145,59 @@ def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
             int(result.stats.get(f"certwatch/detail_pages/{name}", 0))
         listings = per.get(name, {}).get("listings", 0)
         flagged = per.get(name, {}).get("flagged", 0)
-        title = profiles[name].title if name in profiles else name
+        title = profiles[name].title if name in profiles else OTHER_TITLES.get(name, name)
         rows.append([title, pages, listings, flagged])
         total = [total[0] + pages, total[1] + listings, total[2] + flagged]
     rows.append(["合计", *total])
     return rows
 
 
+def local_profiles(args) -> dict:
+    """``--local``: the profiles of the ``--profiles`` folder (their hosts may
+    be loopback addresses; nothing else may)."""
+    from pipelines.profiles import ProfileError, load_dir
+    if not getattr(args, "local", False):
+        return {}
+    if not getattr(args, "profiles", None):
+        raise CliError("--local 需要同时用 --profiles 指定平台配置目录（只放行其中平台配置的本机主机）")
+    if getattr(args, "sandbox", None):
+        raise CliError("--local 只用于真实模式（--real）：沙箱模式本来就只访问沙箱")
+    try:
+        return load_dir(args.profiles)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+
+
+def profile_settings(args) -> dict:
+    """Settings for --profiles / --local, shared by sweeps, evidence capture and rechecks."""
+    out = {}
+    if getattr(args, "profiles", None):
+        out["CERTWATCH_PROFILES_DIR"] = args.profiles
+    local = local_profiles(args)
+    if local:
+        out["CERTWATCH_LOCAL_HOSTS"] = ",".join(sorted({h for p in local.values() for h in p.hosts}))
+    return out
+
+
 def run_sweep(args, sandbox: str):
-    from pipelines.profiles import ProfileError, load_profiles
+    from pipelines.profiles import ProfileError, load_profiles, unknown_platforms
     from crawler.sweep import SweepOptions, run
     try:
         profiles = load_profiles(args.profiles or None)
     except ProfileError as exc:
         raise CliError(str(exc)) from None
-    unknown = [p for p in (args.platforms or "").split(",") if p and p not in profiles]
+    unknown = unknown_platforms(profiles, args.platforms or "")
     if unknown:
         raise CliError(f"未知平台：{'、'.join(unknown)}（可用：{'、'.join(sorted(profiles))}）")
-    opts = SweepOptions(db=args.db, sandbox=sandbox,
-                        platforms=[p for p in (args.platforms or "").split(",") if p],
+    platforms = [p.strip() for p in (args.platforms or "").split(",") if p.strip()]
+    extra = profile_settings(args)
+    if getattr(args, "local", False) and not platforms:
+        platforms = sorted(local_profiles(args))        # --local sweeps the folder's platforms
+    extra.update(parse_settings(getattr(args, "set", [])))
+    opts = SweepOptions(db=args.db, sandbox=sandbox, platforms=platforms,
                         keyword_filter=args.keyword or "", max_pages=args.pages or 0,
                         profiles_dir=args.profiles or "", progress=not args.quiet,
-                        log_level=args.log_level, extra_settings=parse_settings(getattr(args, "set", [])))
+                        log_level=args.log_level, extra_settings=extra)
     return run(opts)
 
 
@@ -175,12 +208,15 @@ def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:
 
 
 def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None,
-                   progress: bool = True) -> None:
-    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence."""
+                   extra: dict | None = None, progress: bool = True) -> None:
+    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence,
+    with the sweep's --profiles/--local settings (``extra``)."""
     from crawler.logfile import log_to_file
     from crawler.progress import Progress, on_capture
     from pipelines import evidence, store
     settings = project_settings()
+    for key, value in (extra or {}).items():
+        settings.set(key, value, priority="cmdline")
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
                                                   operator=operator or getpass.getuser())
     log_to_file(db_path)

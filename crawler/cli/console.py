@@ -132,8 +132,11 @@ def cmd_user_set(args) -> int:
 # ---------------------------------------------------------------- evidence
 
 def cmd_evidence_capture(args) -> int:
+    from crawler.cli.common import profile_settings
     from pipelines import evidence, store
     settings = project_settings()
+    for key, value in profile_settings(args).items():     # the sweep's --profiles / --local
+        settings.set(key, value, priority="cmdline")
     config = evidence.CaptureConfig.from_settings(
         settings, sandbox=args.sandbox, operator=args.operator or getpass.getuser(),
         concurrency=args.concurrency, item_timeout=args.timeout)
@@ -226,5 +229,7 @@ def register(add) -> None:
     s.add_argument("--concurrency", type=int, default=None, help="同时打开的页面数")
     s.add_argument("--timeout", type=float, default=None, help="每条的时限（秒）")
     s.add_argument("--quiet", action="store_true", help="不显示进度")
+    s.add_argument("--profiles", help="额外的平台配置目录（其中平台的代理设置同样适用）")
+    s.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
     s = sub_command(sub, "verify", "重新计算全部证据文件的 SHA-256，报告缺失或被改动的文件（有问题时退出码 1）",
              cmd_evidence_verify, "certwatch evidence verify --db demo/certwatch.db")

@@ -166,10 +166,12 @@ def cmd_sites(args) -> int:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上核查")
     from crawler.progress import SITES
     from crawler.sweep import SweepOptions, run
-    extra = {"CERTWATCH_SITES_SOURCES": args.sources, "CERTWATCH_SITES_LIMIT": args.limit}
+    from crawler.cli.common import profile_settings
+    extra = {"CERTWATCH_SITES_SOURCES": args.sources, "CERTWATCH_SITES_LIMIT": args.limit,
+             **profile_settings(args)}      # the sweep's profiles: their politeness and proxies apply
     if args.whois_server:
         extra["CERTWATCH_WHOIS_SERVERS"] = args.whois_server
-    opts = SweepOptions(db=args.db, sandbox=args.sandbox or "", spiders=("sites",),
+    opts = SweepOptions(db=args.db, sandbox=args.sandbox or "", spiders=("sites",), profiles_dir=args.profiles or "",
                         progress=not args.quiet, view=SITES, log_level=args.log_level, extra_settings=extra)
     result = run(opts)
     s = result.stats
@@ -214,6 +216,8 @@ def register(add) -> None:
                    help="候选来源，逗号分隔：findings（信息中的链接）、tips（线索）、generated（官方域名变形）")
     p.add_argument("--limit", type=int, default=2000, help="最多核查的生成候选数（默认 2000）")
     p.add_argument("--whois-server", default="", help="WHOIS 服务器（默认：沙箱自带或真实注册局）")
+    p.add_argument("--profiles", help="额外的平台配置目录（其中平台的礼貌访问和代理设置同样适用）")
+    p.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
     p.add_argument("--quiet", action="store_true", help="不显示进度")
     p.add_argument("--log-level", default="WARNING", help="日志级别（日志写入数据库旁的 logs/certwatch.log）")
     EVALUATORS["domains"] = evaluate_domains

@@ -126,10 +126,11 @@ def cmd_takedown_recheck(args) -> int:
             args.now = iso(parse_time(args.now))          # typed in Beijing time, passed on in UTC
         except ScheduleError as exc:
             raise CliError(str(exc)) from None
+    from crawler.cli.common import profile_settings
     stats = run(RecheckOptions(db=args.db, sandbox=args.sandbox or "", batch=args.batch, force=args.force,
                                days=args.days or "", now=args.now or "", screenshots=not args.no_screenshots,
                                profiles_dir=args.profiles or "", log_level=args.log_level,
-                               progress=not args.quiet))
+                               progress=not args.quiet, extra_settings=profile_settings(args)))
     get = lambda k: int(stats.get(f"recheck/{k}", 0))  # noqa: E731
     print(f"复查 {get('requests')} 条：已下架 {get('removed')}，仍在线 {get('still_present')}，"
           f"无法判断 {get('unknown')}；未到复查时间 {get('not_due')} 条；截图 {get('screenshots')} 张")
@@ -287,6 +288,7 @@ def register(add) -> None:
     p.add_argument("--now", help="按此时刻判断哪些条目到期（北京时间，如 2026-12-01T09:00；默认现在）")
     p.add_argument("--no-screenshots", action="store_true", help="仍在线时不截图")
     p.add_argument("--profiles", help="额外的平台配置目录")
+    p.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
     p.add_argument("--quiet", action="store_true", help="不显示进度")
     p.add_argument("--log-level", default="WARNING", help="日志级别（日志写入数据库旁的 logs/certwatch.log）")
     p = sub_command(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,

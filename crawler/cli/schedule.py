@@ -68,7 +68,7 @@ def cmd_add(args) -> int:
     with open_store(args) as db:
         add_schedule(db, args.name, args.cron, _now(args), industry=args.industry or "",
                      department=args.department or "", platforms=args.platforms or "", pages=args.pages or 0,
-                     variants=args.variants, settings=settings)
+                     variants=args.variants, settings=settings, profiles_dir=args.profiles or "")
         schedule = store.get_schedule(db, args.name)
     print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}；"
           f"巡查后自动取证：{_evidence_word(schedule)}")
@@ -84,9 +84,9 @@ def cmd_edit(args) -> int:
     if args.evidence is not None:
         settings[EVIDENCE_SETTING] = args.evidence
     with open_store(args) as db:
-        schedule = edit_schedule(db, args.name, _now(args), cron=args.cron, industry=args.industry,
-                                 department=args.department, platforms=args.platforms, pages=args.pages,
-                                 settings=settings or None)
+        schedule = edit_schedule(db, args.name, _now(args), profiles_dir=args.profiles or "", cron=args.cron,
+                                 industry=args.industry, department=args.department, platforms=args.platforms,
+                                 pages=args.pages, settings=settings or None)
     print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}；"
           f"巡查后自动取证：{_evidence_word(schedule)}")
     return 0
@@ -308,6 +308,7 @@ def register(add) -> None:
     s.add_argument("--no-evidence", action="store_true",
                    help="巡查结束后不自动取证（默认按 CERTWATCH_SCHEDULE_EVIDENCE，即自动取证）")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="该计划的 Scrapy 设置")
+    s.add_argument("--profiles", help="额外的平台配置目录（--platforms 中的平台名按它核对）")
     common(s)
 
     s = sub_command(sub, "edit", "修改巡查计划", cmd_edit,
@@ -322,6 +323,7 @@ def register(add) -> None:
                    help="巡查结束后自动为新的可疑信息和网站取证")
     s.add_argument("--no-evidence", dest="evidence", action="store_false", help="巡查结束后不自动取证")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--profiles", help="额外的平台配置目录（--platforms 中的平台名按它核对）")
     common(s)
 
     for name, func, help_ in (("enable", cmd_enable, "启用巡查计划（错过的时间不补，从现在起计）"),

@@ -6,8 +6,8 @@ import asyncio
 import os
 import sys
 
-from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, run_sweep, summary_rows,
-                                sweep_evidence, table)
+from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, profile_settings, run_sweep,
+                                summary_rows, sweep_evidence, table)
 
 
 def cmd_sandbox(args) -> int:
@@ -26,12 +26,16 @@ def cmd_sandbox(args) -> int:
 def cmd_sweep(args) -> int:
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上巡查")
+    if args.local and not args.real:
+        raise CliError("--local 只用于真实模式：请同时给出 --real")
     result = run_sweep(args, args.sandbox or "")
     print(table(summary_rows(args.db, result, args.profiles or ""), ["平台", "页面", "信息", "可疑"]))
-    print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    why = result.stats.get("certwatch/failure")
+    print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}"
+          + (f"（{why}）" if why else "") + f"；数据库 {args.db}")
     print_health_warnings(args.db, result.sweep_id)
     if getattr(args, "evidence", False):
-        sweep_evidence(args.db, args.sandbox or "", progress=not args.quiet)
+        sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args), progress=not args.quiet)
     print_log_note()
     return 0 if result.status == "finished" else 1
 
@@ -107,6 +111,9 @@ def register(add) -> None:
     p.add_argument("--sandbox", help="沙箱地址（certwatch sandbox 打印的地址）")
     p.add_argument("--real", action="store_true", help="在真实网络上巡查（使用非沙箱平台配置）")
     p.add_argument("--evidence", action="store_true", help="巡查结束后为新的可疑信息和网站取证")
+    p.add_argument("--local", action="store_true",
+                   help="（与 --real、--profiles 一起用）允许访问 --profiles 目录中平台配置的本机主机，用于测试自己的平台配置；"
+                        "未用 --platforms 时只巡查该目录中的平台")
     sweep_args(p)
 
     p = add("demo", "演示：启动沙箱，用默认关键词巡查全部沙箱平台并打印汇总", cmd_demo,

@@ -23,6 +23,7 @@ from importlib import resources
 
 from crawler.sandbox import troubled
 from crawler.sandbox import hostile
+from crawler.sandbox import replicas
 from crawler.sandbox.world import ENGINE, PLATFORMS, Listing, Site, World, world
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class App:
         self.blocked: dict[int, int] = {}      # listing num -> status (admin /block)
         self.delisted: set[int] = set()        # gone from the seller's shop, item page stale (admin /delist)
 
-    def handle(self, method: str, host: str, path: str, query: str, body: bytes) -> Response:
+    def handle(self, method: str, host: str, path: str, query: str, body: bytes,
+               headers: dict | None = None) -> Response:
         host = host.lower().split(":")[0]
         if path == "/robots.txt":
             return Response(200, "User-agent: *\nAllow: /\n", "text/plain; charset=utf-8")
@@ -90,6 +92,8 @@ class App:
             return troubled.handle(self, host, path, query)
         if host in hostile.HOSTS:           # hostile pages for crawler tests
             return hostile.handle(self, host, path, query)
+        if host in replicas.HOSTS:          # real platforms' replicas under their real host names
+            return replicas.handle(self, host, path, query, headers)
         platform = self.hosts.get(host)
         if platform is not None:
             return getattr(self, platform.name)(path, query)
@@ -137,10 +141,12 @@ class App:
             return Response(200, json.dumps({"blocked": self.blocked}), "application/json")
         if path == "/troubled":
             return troubled.admin(self, method, body)
+        if path == "/replicas":
+            return replicas.admin(self, method, body)
         if path == "/resolve":
             host = _qs(query).get("host", "").lower()
             exists = host in self.hosts or host == ENGINE.host or host in self.w.sites_by_host \
-                or host.removeprefix("www.") in self.w.sites_by_host
+                or host.removeprefix("www.") in self.w.sites_by_host or host in replicas.HOSTS
             return Response(200, json.dumps({"host": host, "exists": exists}), "application/json")
         return Response(404, "not found", "text/plain")
 
@@ -348,7 +354,7 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
                 parts = urllib.parse.urlsplit(target)
                 host = headers.get("host", "") or tunnel_host
             try:
-                resp = app.handle(method, host, parts.path or "/", parts.query, body)
+                resp = app.handle(method, host, parts.path or "/", parts.query, body, headers)
             except Exception:  # a bug in a page must not kill the server
                 log.exception("sandbox page failed: %s", target)
                 resp = Response(500, "sandbox error", "text/plain")
@@ -370,7 +376,8 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
 
 def world_hosts(app: App) -> list[str]:
     """Every host name the sandbox answers for (the certificate names them)."""
-    return sorted({*app.hosts, ENGINE.host, *troubled.HOSTS, *hostile.HOSTS, *app.w.sites_by_host, ADMIN_HOST})
+    return sorted({*app.hosts, ENGINE.host, *troubled.HOSTS, *hostile.HOSTS, *app.w.sites_by_host, ADMIN_HOST,
+                   *replicas.HOSTS})
 
 
 async def serve(host: str = "127.0.0.1", port: int = 0, seed: int | None = None, scale: int = 1,

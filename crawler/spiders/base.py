@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.http import TextResponse
 
-from pipelines.profiles import Profile, load_profiles, profile_for_host
-from keywords import expand_queries, platform_queries
+from pipelines.profiles import Profile, default_platforms, load_profiles, profile_for_host
+from keywords import expand_queries, platform_queries, scope_queries
+from pipelines import platform_pages as pages
 from pipelines import store
 from pipelines.removal import removal_reason
 
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # A page whose decoded text is more than this share of U+FFFD was not decoded.
 MAX_REPLACEMENT_SHARE = 0.2
+# Pages of one item's comments followed through Link headers (a hostile API could go on forever).
+MAX_COMMENT_PAGES = 10
 
 
 def queries_from_library(db, keyword_filter: str = "", industry: str = "", department: str = "",
@@ -66,33 +69,52 @@ class ProfileSpider(scrapy.Spider):
         spider.department = crawler.settings.get("CERTWATCH_DEPARTMENT", "")
         spider.variants = crawler.settings.getbool("CERTWATCH_QUERY_VARIANTS", False)
         spider.canary = crawler.settings.getbool("CERTWATCH_CANARY", True)
+        # Profiles with `user_agent: browser`; `auth:` tokens are read from settings by name.
+        spider.browser_user_agent = crawler.settings.get("CERTWATCH_BROWSER_USER_AGENT", "")
+        # A schedule's site: scope (one web site through the search engines).
+        spider.site_scope = crawler.settings.get("CERTWATCH_SITE_SCOPE", "")
+        spider.token_settings = crawler.settings
         return spider
 
     # -- selection
     def selected(self) -> list[Profile]:
-        chosen = []
-        for p in self.profiles.values():
-            if p.kind not in self.kinds:
-                continue
-            if self.platform_filter and p.name not in self.platform_filter:
-                continue
-            if self.sandbox != p.sandbox and not self.platform_filter:
-                continue      # sandbox profiles in sandbox mode, real ones in real mode
-            if not p.demo and not self.platform_filter:
-                continue      # test-only platforms (blocked/broken) run only when named
-            chosen.append(p)
-        return chosen
+        """Named platforms, or else pipelines.profiles.default_platforms: the
+        demo world's in sandbox mode, every real platform in real mode."""
+        if self.platform_filter:
+            chosen = [p for p in self.profiles.values() if p.name in self.platform_filter]
+        else:
+            chosen = default_platforms(self.profiles, self.sandbox)
+        return [p for p in chosen if p.kind in self.kinds]
 
     def pages_for(self, profile: Profile) -> int:
         return self.max_pages_arg or profile.max_pages
 
     # -- requests
-    def search_request(self, profile: Profile, query: str, page: int) -> scrapy.Request:
-        url = profile.search_url(query, page)
-        meta = {"profile": profile.name, "query": query, "page": page}
+    def headers_for(self, profile: Profile, url: str, search: bool = True) -> dict:
+        """Request headers a profile asks for: its search headers, a browser's
+        User-Agent (``user_agent: browser``), and its token (``auth:``, only
+        to its own hosts, only when the named setting holds one)."""
+        headers = dict(profile.search.get("headers") or {}) if search else {}
+        if profile.user_agent == "browser" and getattr(self, "browser_user_agent", ""):
+            headers["User-Agent"] = self.browser_user_agent
+        auth = profile.auth
+        settings = getattr(self, "token_settings", None)
+        if auth and settings is not None and (urlsplit(url).hostname or "").lower() in profile.hosts:
+            token = str(settings.get(auth["setting"]) or "").strip()
+            if token and not any(c in token for c in "\r\n"):
+                headers[auth["header"]] = f"{auth['scheme']} {token}".strip()
+        return headers
+
+    def search_request(self, profile: Profile, query: str, page: int, page_no: int = 1,
+                       url: str = "") -> scrapy.Request:
+        """A result page: ``page`` is the URL's page parameter, ``page_no``
+        counts pages from 1 (the page limit applies to it)."""
+        url = url or profile.search_url(query, page)
+        meta = {"profile": profile.name, "query": query, "page": page, "page_no": page_no}
         if profile.render == "browser":
             self._browser_meta(meta, profile.search.get("wait_for"))
-        return scrapy.Request(url, callback=self.parse_search, meta=meta, dont_filter=False)
+        return scrapy.Request(url, callback=self.parse_search, meta=meta, dont_filter=False,
+                              headers=self.headers_for(profile, url))
 
     @staticmethod
     def _browser_meta(meta: dict, wait_for: str | None) -> None:
@@ -109,10 +131,18 @@ class ProfileSpider(scrapy.Spider):
         self.crawler.stats.set_value("certwatch/queries", len(queries))
         self.crawler.stats.set_value("certwatch/platforms", ",".join(p.name for p in profiles))
         for profile in profiles:
-            first = int(profile.search.get("first_page", 1))
+            first = profile.first_page
             if profile.canary and getattr(self, "canary", True):
                 yield self.canary_request(profile, first)
-            kept, skipped = platform_queries(queries, profile.max_query_length)
+            scoped = queries
+            if getattr(self, "site_scope", "") and profile.kind == "search_engine":
+                try:
+                    scoped = scope_queries(queries, self.site_scope)
+                except ValueError as exc:
+                    log.error("%s", exc)
+                    self.crawler.stats.inc_value("certwatch/bad_site_scope")
+                    continue
+            kept, skipped = platform_queries(scoped, profile.max_query_length)
             if skipped:
                 self.crawler.stats.inc_value(f"certwatch/queries_too_long/{profile.name}", skipped)
             for query in kept:
@@ -145,38 +175,102 @@ class ProfileSpider(scrapy.Spider):
         profile = self.profiles[response.meta["profile"]]
         query, page = response.meta["query"], response.meta["page"]
         if response.meta.get("canary"):
-            links = [] if response.meta.get("certwatch_blocked") or not isinstance(response, TextResponse) \
-                else response.css(profile.search["result"]).getall()
-            self.crawler.stats.inc_value(f"certwatch/canary_results/{profile.name}", len(links))
+            results = [] if response.meta.get("certwatch_blocked") or not isinstance(response, TextResponse) \
+                or response.status >= 300 else self.results(profile, response)
+            self.crawler.stats.inc_value(f"certwatch/canary_results/{profile.name}", len(results))
             return
         self.crawler.stats.inc_value(f"certwatch/search_pages/{profile.name}")
         if response.meta.get("certwatch_blocked"):
             return        # counted as blocked by crawler.health.PlatformHealthMiddleware
         if not self._usable(response):
             return
-        links = response.css(profile.search["result"]).getall()
-        if not links:
+        if response.status >= 300:
+            self.crawler.stats.inc_value("certwatch/skipped/http_error")
+            return
+        results = self.results(profile, response)
+        if not results:
             self.crawler.stats.inc_value(f"certwatch/empty_results/{profile.name}")
-        for href in links:
-            url = response.urljoin(href)
-            target = profile if profile.kind != "search_engine" else profile_for_host(
-                self.profiles, urlsplit(url).hostname or "")
-            if target is None:
-                yield from self.follow_site(response, url, query)
-                continue
-            meta = {"profile": target.name, "query": query}
-            if target.detail_render == "browser":
-                self._browser_meta(meta, target.detail.get("wait_for"))
-            yield scrapy.Request(url, callback=self.parse_detail, meta=meta)
-        nxt = profile.search.get("next_page")
-        if nxt and page < self.pages_for(profile) - int(profile.search.get("first_page", 1)) + 1:
-            href = response.css(nxt).get()
-            if href:
-                yield self.search_request_from(profile, query, page + 1, response.urljoin(href))
+        if profile.format == "json":
+            yield from self.json_results(profile, response, results)
+        else:
+            for url in results:
+                yield from self.follow_result(profile, response, url, query)
+        page_no = response.meta.get("page_no", 1)
+        if page_no < self.pages_for(profile):
+            url = self.next_page(profile, response, bool(results))
+            if url:
+                yield self.search_request(profile, query, page + (profile.step or 1), page_no + 1, url)
 
-    def search_request_from(self, profile: Profile, query: str, page: int, url: str) -> scrapy.Request:
-        req = self.search_request(profile, query, page)
-        return req.replace(url=url)
+    def results(self, profile: Profile, response) -> list:
+        """Result URLs of an HTML result page, or item dicts of a JSON answer."""
+        if profile.format == "json":
+            data = pages.load_json(response.text)
+            if data is None:
+                self.crawler.stats.inc_value("certwatch/skipped/not_json")
+                return []
+            return pages.json_items(profile, data)
+        return pages.result_links(profile, response.selector, response.url)
+
+    def next_page(self, profile: Profile, response, had_results: bool) -> str | None:
+        """The next result page: a link on the page, the ``Link`` header of a
+        JSON API, or the page parameter advanced by ``step`` (while pages
+        still have results)."""
+        if profile.format == "json":
+            link = pages.link_next(response.headers.get("Link", b"").decode("latin-1"))
+            if link:
+                return link
+        elif profile.search.get("next_page"):
+            return pages.next_link(profile, response.selector, response.url)
+        if profile.step and had_results:
+            return profile.search_url(response.meta["query"], response.meta["page"] + profile.step)
+        return None
+
+    def follow_result(self, profile: Profile, response, url: str, query: str):
+        target = profile if profile.kind != "search_engine" else profile_for_host(
+            self.profiles, urlsplit(url).hostname or "")
+        if target is None:
+            yield from self.follow_site(response, url, query)
+            return
+        meta = {"profile": target.name, "query": query}
+        if target.detail_render == "browser":
+            self._browser_meta(meta, target.detail.get("wait_for"))
+        yield scrapy.Request(url, callback=self.parse_detail, meta=meta,
+                             headers=self.headers_for(target, url, search=False))
+
+    # -- JSON APIs: each item is a finding; its comments are findings of their own
+    def json_results(self, profile: Profile, response, items: list[dict]):
+        query = response.meta["query"]
+        for item in items:
+            yield self.listing(profile, item, query, response.status)
+            if item.get("comments_url"):
+                url = item["comments_url"]
+                yield scrapy.Request(url, callback=self.parse_comments,
+                                     headers=self.headers_for(profile, url),
+                                     meta={"profile": profile.name, "query": query, "title": item["title"],
+                                           "comments": True})
+
+    def parse_comments(self, response):
+        profile = self.profiles[response.meta["profile"]]
+        self.crawler.stats.inc_value(f"certwatch/detail_pages/{profile.name}")
+        if response.meta.get("certwatch_blocked") or not self._usable(response) or response.status >= 300:
+            return
+        data = pages.load_json(response.text)
+        if data is None:
+            self.crawler.stats.inc_value("certwatch/skipped/not_json")
+            return
+        for item in pages.json_comments(profile, data, response.meta.get("title", "")):
+            yield self.listing(profile, item, response.meta["query"], response.status)
+        nxt = pages.link_next(response.headers.get("Link", b"").decode("latin-1"))
+        n = response.meta.get("comment_page", 1)
+        if nxt and n < MAX_COMMENT_PAGES:
+            yield response.request.replace(url=nxt, meta={**response.meta, "comment_page": n + 1})
+
+    def listing(self, profile: Profile, fields: dict, query: str, status: int) -> dict:
+        self.crawler.stats.inc_value(f"certwatch/json_items/{profile.name}")
+        return {"kind": "listing", "url": fields["url"], "platform": profile.name,
+                "title": fields.get("title", ""), "text": fields.get("text", ""),
+                "seller": fields.get("seller", ""), "price": fields.get("price", ""),
+                "keyword": query, "http_status": status}
 
     def follow_site(self, response, url: str, query: str):
         """A search result that is not a known platform: a web site."""
@@ -196,19 +290,11 @@ class ProfileSpider(scrapy.Spider):
             stats.inc_value("certwatch/removed")
             log.info("信息已删除（%s）：%s", reason, response.url)
             return
-        if response.status >= 400:
+        if response.status >= 300:
             stats.inc_value("certwatch/skipped/http_error")
             return
-
-        def field(name: str) -> str:
-            css = profile.detail.get(name)
-            if not css:
-                return ""
-            return " ".join(t.strip() for t in response.css(css).getall() if t.strip())[:100_000]
-
         item = {"kind": "listing", "url": response.url, "platform": profile.name,
-                "title": field("title"), "text": field("text"), "seller": field("seller"),
-                "price": field("price"), "keyword": response.meta.get("query", ""),
+                **pages.detail_fields(profile, response.selector), "keyword": response.meta.get("query", ""),
                 "http_status": response.status}
         if not item["title"] and not item["text"]:
             stats.inc_value("certwatch/skipped/no_content")

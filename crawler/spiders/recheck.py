@@ -178,6 +178,12 @@ class RecheckSpider(scrapy.Spider):
         meta = {"playwright": True, "target": target, "due": due, "decision": d, "shot": (rel, path),
                 "status": status, "final_url": final_url,
                 "playwright_page_methods": [PageMethod("screenshot", path=path, full_page=True)]}
+        # The browser ignores meta["proxy"]: a platform's own proxy (real mode) goes into its context.
+        profile = self._profile(target["url"])
+        proxy = profile.politeness.get("proxy") if profile is not None else ""
+        if proxy and not self.crawler.settings.get("CERTWATCH_SANDBOX"):
+            meta["playwright_context"] = f"proxy-{profile.name}"
+            meta["playwright_context_kwargs"] = {"proxy": {"server": proxy, "bypass": "127.0.0.1,localhost"}}
         return scrapy.Request(target["url"], callback=self.shot_taken, errback=self.shot_failed,
                               dont_filter=True, meta=meta)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -61,9 +62,15 @@ def beijing(text: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
 
+# A fragment that names one post on a page of many (a comment, a forum floor)
+# is kept: each post is a finding of its own (pipelines/generic.py, JSON comments).
+POST_FRAGMENT = re.compile(r"(?:issuecomment|comment|post|postmessage|pid|reply|floor)[-_]?\d{1,20}", re.IGNORECASE)
+
+
 def canonical_url(url: str) -> str:
     """The key of a finding: scheme and host lower-cased, default port,
-    fragment and tracking parameters dropped, query parameters sorted."""
+    tracking parameters and fragment dropped (but a fragment naming one
+    post, ``#issuecomment-12``, is kept), query parameters sorted."""
     parts = urllib.parse.urlsplit(url.strip())
     scheme = (parts.scheme or "http").lower()
     host = (parts.hostname or "").lower().rstrip(".")
@@ -74,7 +81,8 @@ def canonical_url(url: str) -> str:
     path = parts.path or "/"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     query = sorted((k, v) for k, v in query if k.lower() not in TRACKING_PARAMS)
-    return urllib.parse.urlunsplit((scheme, netloc, path, urllib.parse.urlencode(query), ""))
+    fragment = parts.fragment if POST_FRAGMENT.fullmatch(parts.fragment or "") else ""
+    return urllib.parse.urlunsplit((scheme, netloc, path, urllib.parse.urlencode(query), fragment))
 
 
 def connect(path: str | os.PathLike) -> sqlite_utils.Database:
