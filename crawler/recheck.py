@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
+from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.progress import RECHECK, CrawlProgress
 from crawler.sweep import project_settings, set_browser_proxy
 
 
@@ -19,10 +21,12 @@ class RecheckOptions:
     screenshots: bool = True
     profiles_dir: str = ""
     log_level: str = "WARNING"
+    progress: bool = False          # on stderr (crawler.progress): checked/due, results, time left
     extra_settings: dict = field(default_factory=dict)
 
 
 def run(opts: RecheckOptions) -> dict:
+    log_to_file(opts.db, opts.log_level)
     settings = project_settings()
     values = {"CERTWATCH_DB": opts.db, "CERTWATCH_SANDBOX": opts.sandbox,
               "CERTWATCH_RECHECK_BATCH": "" if opts.batch is None else str(opts.batch),
@@ -35,8 +39,13 @@ def run(opts: RecheckOptions) -> dict:
     for key, value in {**values, **opts.extra_settings}.items():
         settings.set(key, value, priority="cmdline")
     set_browser_proxy(settings, opts.sandbox)
+    quiet_scrapy(settings)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)
-    process.start()
+    progress = CrawlProgress(lambda: crawler.stats.get_stats() if crawler.stats else {}, RECHECK, opts.progress)
+    try:
+        process.start()
+    finally:
+        progress.close()
     return crawler.stats.get_stats() if crawler.stats else {}

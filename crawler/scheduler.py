@@ -138,7 +138,7 @@ def recheck_key(due: list[dict], now: datetime) -> str:
 class Scheduler:
     def __init__(self, db_path: str, sandbox: str = "", profiles_dir: str = "", clock=None,
                  owner: str | None = None, python: str = sys.executable, echo=None,
-                 evidence: bool | None = None, recheck: bool | None = None):
+                 evidence: bool | None = None, recheck: bool | None = None, progress: bool = False):
         from crawler import settings as defaults
         self.db_path = db_path
         self.sandbox = sandbox
@@ -151,6 +151,7 @@ class Scheduler:
         self.recheck = defaults.CERTWATCH_SCHEDULE_RECHECK if recheck is None else recheck
         self.stop = threading.Event()
         self.child: subprocess.Popen | None = None
+        self.progress = progress          # children show progress on stderr (`schedule run`, not the service)
 
     # -- locks (real clock)
     def _lock_times(self) -> tuple[str, str]:
@@ -312,6 +313,8 @@ class Scheduler:
         cmd += ["--sandbox", self.sandbox] if self.sandbox else ["--real"]
         if self.profiles_dir:
             cmd += ["--profiles", self.profiles_dir]
+        if self.progress:
+            cmd.append("--progress")
         return cmd
 
     def _supervise(self, cmd: list[str]) -> subprocess.Popen:
@@ -514,7 +517,7 @@ class Scheduler:
 
 # ---------------------------------------------------------------- children
 
-def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: str = "") -> int:
+def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: str = "", progress: bool = False) -> int:
     """Inside ``certwatch schedule exec``: the sweep of one run, in this
     process. Returns the exit code."""
     from crawler.sweep import SweepOptions, run
@@ -527,7 +530,7 @@ def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: st
              **(schedule.get("settings") or {})}
     opts = SweepOptions(db=db_path, sandbox=sandbox, platforms=schedule_platforms(schedule),
                         keyword_filter="", max_pages=int(schedule.get("pages") or 0),
-                        profiles_dir=profiles_dir, progress=False, schedule_id=schedule["id"],
+                        profiles_dir=profiles_dir, progress=progress, schedule_id=schedule["id"],
                         extra_settings=extra)
     result = run(opts)
     with store.opened(db_path) as db:
@@ -535,13 +538,16 @@ def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: st
     return 0 if result.status == "finished" else 1
 
 
-def run_evidence_child(db_path: str, run_id: int, sandbox: str) -> int:
+def run_evidence_child(db_path: str, run_id: int, sandbox: str, progress: bool = False) -> int:
     """Inside ``certwatch schedule exec RUN --step evidence``: capture what
     the run's sweep saw (the same function as ``evidence capture``) and
     store the counts on the run. 0 when the step ran (single items may have
     failed: they are recorded and counted), 1 when it could not, 130 when
     stopped (SIGTERM/SIGINT: items under way finish, no new one starts)."""
+    from crawler.logfile import log_to_file
+    from crawler.progress import Progress, on_capture
     from pipelines import evidence
+    log_to_file(db_path)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -555,7 +561,9 @@ def run_evidence_child(db_path: str, run_id: int, sandbox: str) -> int:
         config = evidence.CaptureConfig.from_settings(schedule_settings(schedule), sandbox=sandbox,
                                                       operator=f"certwatch 调度程序（计划“{name}”）")
         try:
-            stats = evidence.capture(db, config, sweep_id=run["sweep_id"], should_stop=stopping.is_set)
+            with Progress("取证", enabled=progress) as shown:
+                stats = evidence.capture(db, config, sweep_id=run["sweep_id"], should_stop=stopping.is_set,
+                                         progress=on_capture(shown))
         except evidence.CaptureError as exc:
             store.set_run_evidence(db, run_id, {"evidence_note": str(exc)})
             return 1
@@ -568,13 +576,15 @@ def run_evidence_child(db_path: str, run_id: int, sandbox: str) -> int:
     return 130 if stopping.is_set() else 0
 
 
-def run_recheck_child(db_path: str, recheck_id: int, sandbox: str, profiles_dir: str = "") -> int:
+def run_recheck_child(db_path: str, recheck_id: int, sandbox: str, profiles_dir: str = "",
+                      progress: bool = False) -> int:
     """Inside ``certwatch schedule exec ID --step recheck``: the recheck
     spider at the run's time, its counts stored on the recheck run."""
     from crawler.recheck import RecheckOptions, run
     with store.opened(db_path) as db:
         row = store.get_recheck_run(db, recheck_id)
-    stats = run(RecheckOptions(db=db_path, sandbox=sandbox, now=row["due_at"], profiles_dir=profiles_dir))
+    stats = run(RecheckOptions(db=db_path, sandbox=sandbox, now=row["due_at"], profiles_dir=profiles_dir,
+                               progress=progress))
     counts = {k: int(stats.get(f"recheck/{k}", 0) or 0)
               for k in ("requests", "removed", "still_present", "unknown", "not_due", "screenshots")}
     with store.opened(db_path) as db:

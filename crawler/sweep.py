@@ -4,12 +4,13 @@ crawler (one duplicate filter, one stats collector), recorded as one row in
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.progress import SWEEP, CrawlProgress, CrawlView
 from pipelines import store
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ class SweepOptions:
     max_pages: int = 0
     profiles_dir: str = ""
     spiders: tuple = SPIDERS
-    progress: bool = True
+    progress: bool = True             # on stderr (crawler.progress); view: what it shows
+    view: CrawlView = SWEEP
     log_level: str = "WARNING"
     schedule_id: int | None = None
     extra_settings: dict = field(default_factory=dict)
@@ -60,6 +62,7 @@ def crawl_settings(opts: SweepOptions, sweep_id: int):
     settings.set("CERTWATCH_PROFILES_DIR", opts.profiles_dir, priority="cmdline")
     settings.set("CERTWATCH_SWEEP_ID", sweep_id, priority="cmdline")
     settings.set("LOG_LEVEL", opts.log_level, priority="cmdline")
+    quiet_scrapy(settings)
     set_browser_proxy(settings, opts.sandbox)
     for key, value in opts.extra_settings.items():
         settings.set(key, value, priority="cmdline")
@@ -129,6 +132,7 @@ def _merge(stats_list: list[dict]) -> dict:
 
 
 def run(opts: SweepOptions) -> SweepResult:
+    log_to_file(opts.db, opts.log_level)
     db = store.connect(opts.db)
     store.mark_abandoned_sweeps(db)
     mode = "sandbox" if opts.sandbox else "real"
@@ -142,21 +146,12 @@ def run(opts: SweepOptions) -> SweepResult:
         crawler = process.create_crawler(spider)
         crawlers.append(crawler)
         process.crawl(crawler)
-    ticker = None
-    if opts.progress:
-        from twisted.internet import task
-
-        def show():
-            s = _merge([c.stats.get_stats() for c in crawlers if c.stats])
-            sys.stderr.write(f"\r巡查中… 请求 {s.get('downloader/request_count', 0)}，"
-                             f"条目 {s.get('certwatch/items', 0)}，可疑 {s.get('certwatch/flagged', 0)}   ")
-            sys.stderr.flush()
-        ticker = task.LoopingCall(show)
-        ticker.start(1.0, now=False)
-    process.start()
-    if ticker is not None and ticker.running:
-        ticker.stop()
-        sys.stderr.write("\n")
+    progress = CrawlProgress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
+                             opts.progress)
+    try:
+        process.start()
+    finally:
+        progress.close()
 
     stats = _merge([c.stats.get_stats() for c in crawlers if c.stats])
     reasons = [c.stats.get_value("finish_reason") for c in crawlers if c.stats]

@@ -110,6 +110,7 @@ class CaptureStats:
     ok: int = 0
     failed: int = 0
     errors: list = field(default_factory=list)
+    total: int = 0          # items this run takes on (progress: ok + failed of total)
 
 
 # ---------------------------------------------------------------- files
@@ -359,10 +360,14 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
                         should_stop=None) -> CaptureStats:
     """Capture ``items`` (from store.items_needing_evidence) with one browser.
     Once ``should_stop()`` is true no further item starts (those under way
-    finish); the rest are left for the next run."""
+    finish); the rest are left for the next run. ``progress(item, stats)`` is
+    called once before the first item (item None; stats.total set) and after
+    each item."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
-    stats = CaptureStats()
+    stats = CaptureStats(total=len(items))
+    if progress:
+        progress(None, stats)           # the total, before the first item
     tool = tool_name()
     runnable = []
     for item in items:            # refused before any browser work

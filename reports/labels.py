@@ -13,12 +13,13 @@ FAMILY_CN = {"tezhong": "特种作业操作证", "anquan": "安全生产知识�
              "jianzhu": "建筑施工特种作业/三类人员证书", "shebei": "特种设备作业人员证"}
 STATUS_CN = {"pending": "待审核", "new": "新发现", "flagged": "可疑", "confirmed": "已确认", "dismissed": "已排除",
              "takedown_requested": "已请求下架", "removed": "已下架", "still_present": "仍在线",
-             "referred": "已移交", "requested": "已请求", "unknown": "无法判断", "created": "已生成",
+             "referral_pending": "待移交公安", "referred": "已移交", "requested": "已请求", "unknown": "无法判断", "created": "已生成",
              "sent": "已发出"}
 RESULT_CN = {"removed": "已下架", "still_present": "仍在线", "unknown": "无法判断", "requested": "待复查"}
 # Every decision action pipelines.store.add_decision accepts (store.DECISION_STATUS);
 # the same words as the console's buttons.
-ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安", "undo": "撤回（重新审核）"}
+ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安", "refer_package": "生成移交包",
+             "undo": "撤回（重新审核）"}
 # Evidence file kinds (pipelines.evidence.KINDS_EXT).
 EVIDENCE_FILE_CN = {"screenshot": "截图", "html": "网页源码", "raw": "原始字节", "warc": "WARC 存档",
                     "record": "提取记录"}

@@ -1,4 +1,13 @@
-"""Police referrals (线索移交): a zip package per referral with a summary
+"""Police referrals (线索移交).
+
+One 移交公安: a reviewer's 移交公安 (queue ``r``, the detail page, ``certwatch
+referral add``) puts an item into the pending referral (status
+referral_pending); a referral package (the 线索移交 page, ``certwatch
+referral create``) takes pending items (or named confirmed ones) and records
+them as referred. The 附表's 涉嫌犯罪的问题线索移交数量 counts items whose first
+package falls in the period, so the queue's 已移交公安 and the table agree.
+
+The package: a zip per referral with a summary
 workbook, every item's evidence files (screenshot, saved page, capture
 record), an item record, the technical facts of fake sites (registrar,
 registrant, name servers, IP addresses, final URL) and a SHA-256 manifest.
@@ -29,7 +38,7 @@ MANIFEST = "MANIFEST-SHA256.txt"
 # Evidence files holding what a hostile page served: packed with a .txt tail
 # so that opening them shows the source instead of running it.
 INERT_KINDS = ("html",)
-REFERABLE = ("confirmed", "takedown_requested", "removed", "still_present", "referred")
+REFERABLE = ("confirmed", "takedown_requested", "removed", "still_present", "referral_pending", "referred")
 SUMMARY_COLUMNS = ["序号", "类型", "记录ID", "平台/域名", "链接", "标题", "卖家/账号", "联系方式", "违规类型",
                    "发现时间", "审核确认", "证据状态", "证据文件"]
 SITE_COLUMNS = ["序号", "记录ID", "域名", "仿冒对象", "最终网址", "注册商", "注册人", "域名服务器", "IP 地址",
@@ -75,11 +84,49 @@ def _load(db, ref: ItemRef) -> dict:
     return row
 
 
-def create(db, items: str | list[ItemRef], unit: str, user: str, out_dir: str, note: str = "") -> dict:
+def pending(db) -> list[dict]:
+    """The pending referral: items marked 移交公安 that no package holds yet."""
+    return store.pending_referrals(db)
+
+
+def pending_refs(db) -> list[ItemRef]:
+    return [ItemRef(p["kind"], p["id"]) for p in pending(db)]
+
+
+def ref_text(ref: ItemRef) -> str:
+    """'12' for a finding, 's4' for a site (what parse_items reads)."""
+    return str(ref.id) if ref.kind == "finding" else f"s{ref.id}"
+
+
+def mark(db, items: str | list[ItemRef], user: str, note: str = "") -> list[ItemRef]:
+    """移交公安 on the command line: a refer decision on each item (a
+    reviewer's judgment, like the console's 移交公安 on any item), which puts
+    it into the pending referral."""
     refs = parse_items(items) if isinstance(items, str) else items
+    for ref in refs:
+        try:
+            store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
+        except store.StoreError:
+            raise ReferralError(f"{'信息' if ref.kind == 'finding' else '网站'} {ref.id} 不存在") from None
+    for ref in refs:
+        key = {"finding_id": ref.id} if ref.kind == "finding" else {"site_id": ref.id}
+        store.add_decision(db, user, "refer", note=note, **key)
+    return refs
+
+
+def create(db, items: str | list[ItemRef] | None, unit: str, user: str, out_dir: str, note: str = "") -> dict:
+    """A referral package of ``items`` (None or empty: the whole pending
+    referral); every item must have been confirmed or marked 移交公安."""
     unit = (unit or "").strip()
     if not unit:
         raise ReferralError("请填写接收单位（如 区公安分局；命令行用 --unit）")
+    if items is None or (isinstance(items, str) and not items.strip()) or items == []:
+        refs = pending_refs(db)
+        if not refs:
+            raise ReferralError("没有待移交的条目：先在审核台对条目点“移交公安”（或 certwatch referral add），"
+                                "或用 --items 指定已确认的条目")
+    else:
+        refs = parse_items(items) if isinstance(items, str) else items
     for ref in refs:
         _load(db, ref)
     rid = store.create_referral(db, unit, [r.id for r in refs if r.kind == "finding"],

@@ -1,10 +1,13 @@
 """The campaign's statistics table (附表) for a period.
 
-Layout (DOMAIN.md): a title built from the period, a line with 填报单位 /
-填报人 / 联系方式 / 填报时间, header groups 对企业执法检查情况 (8 columns),
-网络空间治理情况 (3) and 立案查处情况 (4) merged over their column names,
-then one data row: 序号 1, 省份 上海. The three 网络空间治理 columns are
-computed from the store; the others are entered by hand per period. A second
+Layout (DOMAIN.md, "the whole table"): the title built from the period
+(2024年9-10月份工作情况统计表); 填报单位：, 填报人：, 联系方式：, 填报时间： each on
+its own line; two header rows (序号 and 省份 over both, the groups
+对企业执法检查情况 8 columns, 网络空间治理情况 3, 立案查处情况 4 over their 15
+column headers); the data row 1, 上海; the 备注 line. Printed on A4 landscape,
+one page wide, the header rows repeated. The three 网络空间治理 columns are
+computed from the store; the others are entered by hand per period (``report
+set`` or the console), so the whole table comes out of one place. A second
 sheet lists every item behind every computed number.
 """
 from __future__ import annotations
@@ -18,16 +21,29 @@ from reports.periods import Period, beijing, today
 from keywords.xlsx_safe import set_cell, write_csv
 from keywords.atomic import atomic_file, atomic_write
 
-ENFORCEMENT = ["开展执法检查的企业数量", "查出无证假证人员数量", "查出企业问题总数", "限期整改的企业数量",
-               "停业整顿的企业数量", "罚款金额(万元)", "完成整改的问题数量", "涉嫌犯罪的问题线索移交数量"]
+# The campaign's 附表, character for character (DOMAIN.md "the whole table"):
+# its 15 column headers, their groups, the data row's 省份 and the 备注 line.
+ENFORCEMENT = ["开展执法检查的企业数量(家)", "查出无证、假证人员数量(人)", "查出企业问题总数(项)",
+               "限期整改的企业数量(家)", "停业整顿的企业数量(家)", "罚款金额(万元)", "完成整改的问题数量(项)",
+               "涉嫌犯罪的问题线索移交数量(项)"]
 CYBERSPACE = ["查出假冒政府网站平台数量(项)", "清理涉安全生产资格证书违规信息数量(项)",
               "涉嫌犯罪的问题线索移交数量(项)"]
-CASES = ["公安机关查处的涉假证案件数量", "检察机关提前介入的案件数量", "检察机关提起公诉的案件数量(件、人)",
-         "人民法院审判假证案件数量"]
+CASES = ["公安机关查处的涉假证案件数量(件)", "检察机关提前介入的涉假证案件数量(件)",
+         "检察机关提起公诉的涉假证案件数量(件、人)", "人民法院审判假证案件数量(件)"]
 GROUPS = [("对企业执法检查情况", ENFORCEMENT), ("网络空间治理情况", CYBERSPACE), ("立案查处情况", CASES)]
+# Hand-filled columns, stored under their header text. 涉嫌犯罪的问题线索移交数量(项)
+# is in two groups: the hand-filled one is 对企业执法检查情况's (the other is counted).
 MANUAL = ENFORCEMENT + CASES
 COMPUTED_KEYS = ("fake_sites", "removed", "referred")      # in CYBERSPACE order
 PROVINCE = "上海"
+NOTE = "备注：8月、10月、12月底前报送上2个月的进展情况。"
+FILLER_LABELS = ("填报单位：", "填报人：", "联系方式：", "填报时间：")
+NCOLS = 2 + len(ENFORCEMENT) + len(CYBERSPACE) + len(CASES)
+# Header names of earlier versions → the 附表's (stored values are renamed by
+# the store migration m_reports_2_stats_headers; typed names still work).
+OLD_NAMES = {"查出无证假证人员数量": "查出无证、假证人员数量(人)",
+             "检察机关提前介入的案件数量": "检察机关提前介入的涉假证案件数量(件)",
+             "检察机关提起公诉的案件数量(件、人)": "检察机关提起公诉的涉假证案件数量(件、人)"}
 DETAIL_COLUMNS = ["指标", "序号", "类型", "记录ID", "链接/域名", "标题", "计入时间", "依据", "操作人"]
 
 
@@ -107,18 +123,28 @@ def compute(db, period: Period, filler: Filler | None = None) -> Table:
 
 # -- manual entries
 
+def _plain(name: str) -> str:
+    """A header as people type it: no units, no 、, ASCII parentheses."""
+    name = name.replace("（", "(").replace("）", ")")
+    return re.sub(r"\([^)]*\)", "", name).replace("、", "").replace(" ", "")
+
+
 def manual_field(name: str) -> str:
-    """The manual column a user means: exact, or the unique one starting
-    with / containing ``name`` (罚款金额 → 罚款金额(万元))."""
+    """The manual column a user means: the exact header, the header without
+    its unit or 、 (罚款金额 → 罚款金额(万元)), a unique prefix or part, or a
+    header name of earlier versions (检察机关提前介入的案件数量)."""
     name = (name or "").strip()
     if name in MANUAL:
         return name
-    if name in CYBERSPACE or name in ("查出假冒政府网站平台数量", "清理涉安全生产资格证书违规信息数量"):
+    plain = _plain(name)
+    if plain in map(_plain, CYBERSPACE[:2]):
         raise StatsError(f"“{name}”由系统根据审核、复查和移交记录自动统计，不能手工填写")
-    hits = [c for c in MANUAL if c.startswith(name)] or [c for c in MANUAL if name and name in c]
-    if len(hits) == 1 and name:
+    exact = [c for c in MANUAL if _plain(c) == plain or _plain(c) == _plain(OLD_NAMES.get(name, ""))]
+    hits = exact or [c for c in MANUAL if _plain(c).startswith(plain)] or \
+        [c for c in MANUAL if plain and plain in _plain(c)]
+    if len(hits) == 1 and plain:
         return hits[0]
-    if not hits or not name:
+    if not hits or not plain:
         raise StatsError(f"没有名为“{name}”的手工填报项。可填：{'、'.join(MANUAL)}")
     raise StatsError(f"“{name}”不唯一，可能是：{'、'.join(hits)}")
 
@@ -157,51 +183,82 @@ def set_manual(db, period: Period, name: str, value: str, user: str) -> tuple[st
 
 # -- output
 
-def header_line(t: Table) -> str:
+def filler_lines(t: Table) -> list[str]:
     f = t.filler
-    return f"填报单位：{f.unit}　　填报人：{f.person}　　联系方式：{f.phone}　　填报时间：{f.date}"
+    return [label + value for label, value in zip(FILLER_LABELS, (f.unit, f.person, f.phone, f.date))]
+
+
+# Rows of the 统计表 sheet (1-based) and its merged ranges, as (row, col, row, col).
+TITLE_ROW, FILLER_ROW, HEADER_ROW, DATA_ROW = 1, 2, 6, 8
+NOTE_ROW = DATA_ROW + 1
+
+
+def grid(t: Table) -> list[list]:
+    """The 统计表 sheet as rows of NCOLS cells ("" under a merged range's
+    first cell): what the workbook holds and the csv writes."""
+    blank = [""] * NCOLS
+
+    def line(text):
+        return [text] + blank[1:]
+    groups, names = ["序号", "省份"], ["", ""]
+    for group, columns in GROUPS:
+        groups += [group] + [""] * (len(columns) - 1)
+        names += columns
+    return [line(t.period.title()), *map(line, filler_lines(t)), groups, names,
+            [1, PROVINCE, *t.values()], line(NOTE)]
+
+
+def merged_ranges() -> list[tuple[int, int, int, int]]:
+    out = [(r, 1, r, NCOLS) for r in (TITLE_ROW, *range(FILLER_ROW, FILLER_ROW + 4), NOTE_ROW)]
+    out += [(HEADER_ROW, 1, HEADER_ROW + 1, 1), (HEADER_ROW, 2, HEADER_ROW + 1, 2)]
+    col = 3
+    for _, columns in GROUPS:
+        out.append((HEADER_ROW, col, HEADER_ROW, col + len(columns) - 1))
+        col += len(columns)
+    return out
 
 
 def write_xlsx(t: Table, path: str) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
 
     wb = Workbook()
     ws = wb.active
     ws.title = "统计表"
-    ncols = 2 + len(ENFORCEMENT) + len(CYBERSPACE) + len(CASES)
     center = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    left = Alignment(horizontal="left", vertical="center")
     thin = Side(style="thin")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
-
-    set_cell(ws, 1, 1, t.period.title()).font = Font(bold=True, size=16)
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=ncols)
-    ws.cell(1, 1).alignment = center
-    set_cell(ws, 2, 1, header_line(t))
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=ncols)
-    # Header: 序号 and 省份 span two rows; each group spans its columns.
-    for col, name in ((1, "序号"), (2, "省份")):
-        set_cell(ws, 3, col, name)
-        ws.merge_cells(start_row=3, start_column=col, end_row=4, end_column=col)
-    col = 3
-    for group, names in GROUPS:
-        set_cell(ws, 3, col, group)
-        ws.merge_cells(start_row=3, start_column=col, end_row=3, end_column=col + len(names) - 1)
-        for i, name in enumerate(names):
-            set_cell(ws, 4, col + i, name)
-        col += len(names)
-    for c, value in enumerate([1, PROVINCE, *t.values()], 1):
-        set_cell(ws, 5, c, value)
-    for row in ws.iter_rows(min_row=3, max_row=5, max_col=ncols):
+    for r, values in enumerate(grid(t), 1):
+        for c, value in enumerate(values, 1):
+            if value != "" or r == DATA_ROW:
+                set_cell(ws, r, c, value)
+    for r1, c1, r2, c2 in merged_ranges():
+        ws.merge_cells(start_row=r1, start_column=c1, end_row=r2, end_column=c2)
+    ws.cell(TITLE_ROW, 1).font = Font(bold=True, size=16)
+    ws.cell(TITLE_ROW, 1).alignment = center
+    for r in (*range(FILLER_ROW, FILLER_ROW + 4), NOTE_ROW):
+        ws.cell(r, 1).alignment = left
+    for row in ws.iter_rows(min_row=HEADER_ROW, max_row=DATA_ROW, max_col=NCOLS):
         for cell in row:
             cell.alignment = center
             cell.border = border
-            if cell.row < 5:
+            if cell.row < DATA_ROW:
                 cell.font = Font(bold=True)
-    ws.row_dimensions[4].height = 60
-    for c in range(1, ncols + 1):
-        ws.column_dimensions[get_column_letter(c)].width = 6 if c <= 2 else 13
+    ws.row_dimensions[TITLE_ROW].height = 30
+    ws.row_dimensions[HEADER_ROW + 1].height = 75
+    for c in range(1, NCOLS + 1):
+        ws.column_dimensions[get_column_letter(c)].width = 6 if c <= 2 else 12
+    # Print: A4 landscape, one page wide, the two header rows on every page.
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW + 1}"
+    ws.print_options.horizontalCentered = True
 
     detail = wb.create_sheet("明细")
     set_cell(detail, 1, 1, f"{t.period.title()} 网络空间治理情况统计明细（{t.period.label}）")
@@ -214,16 +271,18 @@ def write_xlsx(t: Table, path: str) -> None:
             set_cell(detail, r, c, value)
     for col, width in zip("ABCDEFGHI", (30, 6, 6, 8, 40, 30, 20, 40, 12)):
         detail.column_dimensions[col].width = width
+    detail.page_setup.paperSize = detail.PAPERSIZE_A4
+    detail.page_setup.orientation = detail.ORIENTATION_LANDSCAPE
+    detail.print_title_rows = "2:2"
     with atomic_file(path) as fh:
         wb.save(fh)
 
 
 def write_csv_file(t: Table, path: str) -> None:
-    """The table row (group/column headers) first, then the title, the filler line and the details."""
-    header = ["序号", "省份"] + [f"{g}/{n}" for g, names in GROUPS for n in names]
-    rows = [[1, PROVINCE, *t.values()], [], ["标题", t.period.title()], ["填报", header_line(t)], [],
-            DETAIL_COLUMNS, *t.detail_rows()]
-    write_csv(path, header, rows)
+    """The 统计表 sheet row for row (title, filler lines, both header rows,
+    the data row, 备注), a blank row, then the 明细 with its header."""
+    rows = grid(t)
+    write_csv(path, rows[0], [*rows[1:], [], ["明细"], DETAIL_COLUMNS, *t.detail_rows()])
 
 
 def _md(value) -> str:
@@ -233,14 +292,19 @@ def _md(value) -> str:
 
 
 def to_markdown(t: Table) -> str:
-    lines = [f"# {t.period.title()}", "", header_line(t), "", f"统计期间：{t.period.label}", ""]
+    """The table for reading: title, filler lines, one table row per column
+    (分组, 项目 = the header text, 数值), the 备注 line, then the 明细."""
+    lines = [f"# {_md(t.period.title())}", ""]
+    for text in filler_lines(t):
+        lines += [_md(text), ""]
+    lines += [f"统计期间：{t.period.label}", ""]
     values = [1, PROVINCE, *t.values()]
     names = ["序号", "省份", *ENFORCEMENT, *CYBERSPACE, *CASES]
     groups = ["", ""] + [g for g, ns in GROUPS for _ in ns]
     lines += ["| 分组 | 项目 | 数值 |", "|---|---|---|"]
     for g, n, v in zip(groups, names, values):
         lines.append(f"| {_md(g)} | {_md(n)} | {_md(v)} |")
-    lines += ["", "## 明细", "", "| " + " | ".join(DETAIL_COLUMNS) + " |",
+    lines += ["", NOTE, "", "## 明细", "", "| " + " | ".join(DETAIL_COLUMNS) + " |",
               "|" + "---|" * len(DETAIL_COLUMNS)]
     for r in t.detail_rows():
         lines.append("| " + " | ".join(_md(v) for v in r) + " |")
@@ -248,6 +312,7 @@ def to_markdown(t: Table) -> str:
 
 
 def write(t: Table, path: str, fmt: str) -> None:
+    """Write the table as ``fmt`` (xlsx/csv/md) to ``path`` atomically."""
     if fmt == "xlsx":
         write_xlsx(t, path)
     elif fmt == "csv":

@@ -218,9 +218,10 @@ def test_queue_order_filters_and_counts(console):
     rev, _ = login(app, "rev")
     rev.post("/decide", data={"items": f"finding:{ids['wechat2']}", "action": "refer",
                               "csrf_token": csrf_of(rev)})
-    page = ro.get("/queue?status=referred").text
+    page = ro.get("/queue?status=referral_pending").text       # 移交公安 waits for its package
     assert re.findall(r'data-item="([a-z]+:\d+)"', page) == [f"finding:{ids['wechat2']}"]
-    assert re.search(r'data-status="pending">3<', page) and re.search(r'data-status="referred">1<', page)
+    assert re.search(r'data-status="pending">3<', page) and re.search(r'data-status="referral_pending">1<', page)
+    assert re.search(r'data-status="referred">0<', page)
 
 
 def test_detail_page_highlights_escapes_and_shows_network(console):

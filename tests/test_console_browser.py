@@ -247,7 +247,7 @@ def test_review_twenty_by_keyboard(server, reviewer):
     expect(page).to_have_url(f"{base}/queue?{came_from}")
     counts = dict(page.locator("span.count").evaluate_all("cs => cs.map(c => [c.dataset.status, c.textContent])"))
     assert counts["pending"] == "2" and counts["dismissed"] == str(len(DISMISS) + 1)
-    assert counts["referred"] == "1" and counts["confirmed"] == str(REVIEWED - len(DISMISS) - 2)
+    assert counts["referral_pending"] == "1" and counts["confirmed"] == str(REVIEWED - len(DISMISS) - 2)
     assert rows(page) == [f"finding:{i}" for i in items[REVIEWED:]]
     log = decided(db_path, items)
     assert log[items[5]] == ["confirm", "undo", "dismiss"]

@@ -3,6 +3,7 @@ verification, tampering, bounds and failures, and the console's views."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -44,7 +45,7 @@ def captured(sandbox, tmp_path_factory):
     add_users(db, "rev")
     db.close()
     run = run_cli("evidence", "capture", "--sandbox", sandbox, "--db", db_path, "--operator", "张三",
-                  "--quiet", timeout=300)
+                  timeout=300)
     ids = {"platforms": {p: r.id for p, r in zip(picked, rec)}, "blocked": rec[len(picked)].id,
            "benign": rec[len(picked) + 1].id, "site": site, "official": official}
     return {"db_path": db_path, "run": run, "ids": ids, "picked": picked, "sandbox": sandbox}
@@ -54,6 +55,10 @@ def test_capture_stores_files_rows_and_failures(captured):
     run, ids = captured["run"], captured["ids"]
     assert run.returncode == 1, run.stderr                 # one failure is reported
     assert "成功 4 条，失败 1 条" in run.stdout and "拒绝访问本机或内网地址" in run.stdout
+    # Progress on stderr: one plain line per item (not a terminal), done/total and time left.
+    steps = re.findall(r"^取证：(\d+)/5，成功 (\d+)，失败 (\d+)，已用 \S+，(?:剩余约 \S+|完成)$", run.stderr, re.M)
+    assert steps[:2] == [("0", "0", "0"), ("1", "0", "1")] and steps[-1] == ("5", "4", "1"), run.stderr
+    assert "\r" not in run.stderr and "\x1b" not in run.stderr
     db = store.connect(captured["db_path"])
     try:
         root = store.evidence_dir(db)

@@ -139,6 +139,7 @@ def test_cli_import_list_disable_export(tmp_path, db_path, capsys):
     code, out, _ = cli(capsys, "keywords", "import", path, "--db", db_path, "--user", "李四")
     assert code == 1                                 # bad rows → non-zero, good rows kept
     assert "工作表 S 第 4 行：未知行业" in out and "新增 2" in out
+    assert "已同时装入默认关键词库：新增" in out
     code, out, _ = cli(capsys, "keywords", "list", "--db", db_path, "--department", "区建管委")
     assert code == 0 and "塔吊证" in out and "低压电工证" not in out
     assert cli(capsys, "keywords", "disable", "塔吊证", "--db", db_path)[0] == 0
@@ -162,7 +163,8 @@ def test_cli_import_list_disable_export(tmp_path, db_path, capsys):
     code, _, err = cli(capsys, "keywords", "import", tmp_path / "missing.xlsx", "--db", db_path)
     assert code == 2 and "文件不存在" in err
     db = store.connect(db_path)
-    assert db["keywords"].count == 3                 # never deleted
+    defaults = {(k["term"], k["kind"]) for k in default_keywords()}
+    assert db["keywords"].count == len(defaults | {("低压电工证", "cert"), ("塔吊证", "cert"), ("电工操作证", "cert")})
     db.close()
 
 
@@ -201,6 +203,52 @@ def test_cli_queries_matches_library(db_path, capsys):
     assert code == 0 and all(len(q) <= 10 for q in out.split("\n")[:-1]) and "超出平台查询长度上限" in err
 
 
+def _queries_after(capsys, db_path) -> int:
+    code, out, err = cli(capsys, "keywords", "queries", "--db", db_path)
+    assert code == 0, err
+    return len(out.splitlines())
+
+
+def test_defaults_load_whatever_comes_first(tmp_path, capsys):
+    """Rule: the default library loads once into a library that never held
+    it (first import, sweep or query preview), then only by `keywords
+    defaults`; disabling its keywords removes them for good."""
+    dept = tmp_path / "建管委.txt"
+    dept.write_text("塔吊司机操作证\n", encoding="utf-8")
+    department = ("--kind", "cert", "--industry", "建筑施工特种作业", "--department", "区建管委")
+    lib = [dict(k, active=1) for k in default_keywords()]
+    with_dept = len(expand_queries(lib + [{"term": "塔吊司机操作证", "kind": "cert", "industry": "建筑施工特种作业",
+                                           "department": "区建管委", "active": 1}]))
+    # A department's file first: the defaults load with it, the report counts the queries.
+    first = str(tmp_path / "a.db")
+    code, out, err = cli(capsys, "keywords", "import", dept, "--db", first, *department)
+    assert code == 0, err
+    assert "已同时装入默认关键词库" in out and f"关键词库现可扩展为 {with_dept} 个搜索查询" in out
+    assert _queries_after(capsys, first) == with_dept
+    # The defaults first (a query preview on an empty library), the file after: the same library.
+    second = str(tmp_path / "b.db")
+    assert _queries_after(capsys, second) == len(expand_queries(lib))
+    code, out, _ = cli(capsys, "keywords", "import", dept, "--db", second, *department)
+    assert "默认关键词库" not in out and f"关键词库现可扩展为 {with_dept} 个搜索查询" in out
+    # Removed by the user: disabled, and they never come back by themselves.
+    code, out, _ = cli(capsys, "keywords", "defaults", "--disable", "--db", first)
+    assert code == 0 and f"已停用默认关键词库中的 {len(lib)} 个关键词" in out
+    assert _queries_after(capsys, first) == 1                # the department's term alone
+    code, out, _ = cli(capsys, "keywords", "defaults", "--db", first, "--user", "张三")
+    assert code == 0 and f"新增 0，已在库中 {len(lib)}" in out and "现可扩展为 1 个" in out
+    code, out, _ = cli(capsys, "keywords", "defaults", "--enable", "--db", first)
+    assert code == 0 and f"关键词库现可扩展为 {with_dept} 个搜索查询" in out
+    # Each loading is in the import records, in Beijing time, labelled once.
+    code, out, _ = cli(capsys, "keywords", "imports", "--db", first)
+    assert out.count("默认关键词库") == 2 and "张三" in out and "时间（北京时间）" in out and "UTC" not in out
+    # An old library that only ever had a department's words gets the defaults at its next use.
+    third = str(tmp_path / "c.db")
+    db = store.connect(third)
+    import_file(db, str(dept), defaults={"kind": "cert", "industry": "建筑施工特种作业"})
+    db.close()
+    assert _queries_after(capsys, third) == with_dept
+
+
 def test_jieba_userdict_from_library(tmp_path, fresh_db):
     import jieba
     jieba.setLogLevel(logging.WARNING)
@@ -220,7 +268,7 @@ def test_jieba_userdict_from_library(tmp_path, fresh_db):
 def test_keyword_commands_have_examples(capsys):
     from crawler.cli import main
     for args in (["keywords", "import"], ["keywords", "template"], ["keywords", "list"], ["keywords", "add"],
-                 ["keywords", "disable"], ["keywords", "enable"], ["keywords", "export"],
+                 ["keywords", "disable"], ["keywords", "enable"], ["keywords", "export"], ["keywords", "defaults"],
                  ["keywords", "queries"], ["keywords", "userdict"], ["keywords", "imports"]):
         with pytest.raises(SystemExit):
             main([*args, "--help"])

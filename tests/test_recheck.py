@@ -3,6 +3,7 @@ present (with a screenshot), blocked / 5xx = unknown; the schedule."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -42,10 +43,22 @@ def test_recheck_on_the_sandbox(own_sandbox, db_path):
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "复查 0 条" in proc.stdout and "未到复查时间 6 条" in proc.stdout
+    # --now is Beijing time: two hours before T+1 is not due (read as UTC it would be six hours after).
+    db = store.connect(db_path)
+    sent = store.parse_utc(store.list_takedowns(db)[0]["sent_at"])
+    db.close()
+    before_due = store.beijing((sent + timedelta(days=1, hours=-2)).isoformat(), "%Y-%m-%dT%H:%M:%S")
+    proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--now", before_due)
+    assert proc.returncode == 0 and "未到复查时间 6 条" in proc.stdout, proc.stdout + proc.stderr
 
     proc = run_cli("takedown", "recheck", "--db", db_path, "--sandbox", own_sandbox, "--force", timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "复查 6 条：已下架 3，仍在线 1，无法判断 2" in proc.stdout, proc.stdout
+    # Progress on stderr, a plain line per step (not a terminal): checked/due, results, time left.
+    steps = re.findall(r"^复查下架：(\d+)/6，已下架 (\d+)，仍在线 (\d+)，无法判断 (\d+)，已用 \S+，(剩余约 \S+|完成)$",
+                       proc.stderr, re.M)
+    assert steps and steps[-1][:4] == ("6", "3", "1", "2") and steps[-1][4] == "完成", proc.stderr
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr and "ERROR" not in proc.stderr
 
     db = store.connect(db_path)
     checks = {c["finding_id"]: c for c in store.takedown_checks(db)}

@@ -72,7 +72,7 @@ def test_package_manifest_verifies(fresh_db, tmp_path):
                          "ns1.dns.cn、ns2.dns.cn", "203.0.113.7"]
     assert referral.verify(ref["package"]) == []
     # Recorded: refer decisions and the referral row.
-    assert [d["action"] for d in store.decisions_for(fresh_db, finding_id=ids["f1"])] == ["confirm", "refer"]
+    assert [d["action"] for d in store.decisions_for(fresh_db, finding_id=ids["f1"])] == ["confirm", "refer_package"]
     assert store.get_site(fresh_db, ids["s1"])["status"] == "referred"
     assert store.get_referral(fresh_db, ref["id"])["items"] == {"findings": [ids["f1"], ids["f2"]],
                                                                 "sites": [ids["s1"]]}
@@ -97,7 +97,7 @@ def test_tampered_evidence_is_reported(fresh_db, tmp_path):
 
 def test_refuses_unconfirmed_and_bad_items(fresh_db, db_path, tmp_path):
     ids = seed(fresh_db)
-    for items, message in [(str(ids["f3"]), "尚未经审核确认"), ("999", "不存在"), ("x1", "无法识别"), ("", "请指定要移交的信息或网站编号")]:
+    for items, message in [(str(ids["f3"]), "尚未经审核确认"), ("999", "不存在"), ("x1", "无法识别"), ("", "没有待移交的条目"), (" , ", "请指定要移交的信息或网站编号")]:
         with pytest.raises(referral.ReferralError, match=message):
             referral.create(fresh_db, items, "区公安分局", "审核员甲", str(tmp_path))
     assert store.list_referrals(fresh_db) == []
@@ -160,7 +160,7 @@ def test_package_speaks_chinese(fresh_db, tmp_path):
         codes = [k for k in _keys(doc) if k.isascii() and k.islower()]
         assert codes == [], codes
     assert [(d["操作人"], d["动作"]) for d in item["处理记录"]] == [
-        ("审核员甲", "排除误报"), ("审核员乙", "确认"), ("审核员甲", "移交公安")]
+        ("审核员甲", "排除误报"), ("审核员乙", "确认"), ("审核员甲", "生成移交包")]
     assert item["处理记录"][0]["说明"] == "先误判为培训机构" and item["处理记录"][1]["确认类别"] == "违规信息"
     assert item["联系方式"] == {"微信": ["zb8888"], "QQ": ["123456"], "手机": ["13800001111"], "Telegram": ["zbtg01"],
                               "网址": ["http://cx-mem-gov.cn/"], "域名": ["cx-mem-gov.cn"]}
@@ -171,7 +171,7 @@ def test_package_speaks_chinese(fresh_db, tmp_path):
     for f, ext in zip(info["文件"], exts):
         assert f["包内文件"] in names and f["包内文件"].endswith(ext)
         assert f["包内文件"].split("/")[-1].startswith(f["类型"].replace(" ", "_") + "-")
-    assert [d["动作"] for d in site["处理记录"]] == ["确认", "移交公安"]
+    assert [d["动作"] for d in site["处理记录"]] == ["确认", "生成移交包"]
     assert site["发现来源"] == "线索举报（12350）"
     assert site["WHOIS 查询结果"]["查询结果"] == "查询成功" and site["WHOIS 查询结果"]["注册人类型"] == "隐私保护"
     assert site["WHOIS 查询结果"]["注册商"] == "某某网络科技有限公司" and site["技术信息"]["注册人"] == "某某公司"

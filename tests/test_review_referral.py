@@ -1,69 +1,93 @@
-"""The review queue's bulk action 移交公安（生成线索包）: selected confirmed
-items lead to 线索移交 with the selection filled in, and end as a recorded
-referral package; unconfirmed items are refused (in-process)."""
+"""One 移交公安: the queue's r, the detail page and `certwatch referral add`
+put items into the pending referral; the 线索移交 page turns them into a
+package; the queue's 已移交公安 and the 附表's 涉嫌犯罪的问题线索移交数量 agree at
+every step (in-process, the console's pages and the CLI)."""
 from __future__ import annotations
 
 import html
 import re
-import urllib.parse
 
 from fastapi.testclient import TestClient
 
-from helpers import csrf_in, logged_in
+from helpers import cli, csrf_in, logged_in
 from pipelines import store
-from reports import referral
+from reports import referral, stats
+from reports.periods import bimonthly, make_period
 from seeds import add_all_files
 
 
-def test_refer_from_the_queue(reports_console):
+def _queue_counts(client) -> dict[str, int]:
+    page = client.get("/queue?status=").text
+    return {s: int(n) for s, n in re.findall(r'<span class="count" data-status="(\w+)">(\d+)</span>', page)}
+
+
+def _table_count(db_path) -> int:
+    """涉嫌犯罪的问题线索移交数量 over every period so far (the seed's start to today's period)."""
+    with store.opened(db_path) as db:
+        return stats.compute(db, make_period("2024-01-01", bimonthly().end.isoformat())).counts()["referred"]
+
+
+def test_refer_is_one_flow_and_queue_and_table_agree(reports_console, db_path, capsys):
     application, db_path, ids = reports_console
-    db = store.connect(db_path)
-    pending = store.record_findings(db, [{"url": "http://bbs.gongyou.cn/thread-99-1.html", "platform": "gongyou",
-                                          "title": "代办电工证 99", "text": "包过", "flagged": True}], None)[0].id
-    db.close()
     rev = TestClient(application)
-    csrf = logged_in(rev, "rev")
-    finding, site = ids["gongyou"][0], ids["A"]
+    logged_in(rev, "rev")
+    a, b = ids["gongyou"]
+    site, flagged = ids["C"], ids["f4"]
+    start = _queue_counts(rev)
+    assert start.get("referred") == 4 == _table_count(db_path)        # the seed's packages: f1, f2, f3, site A
+    assert start.get("referral_pending", 0) == 0
 
-    page = rev.get("/queue?status=")          # all statuses: site A is already referred once
-    assert page.status_code == 200 and "移交公安（生成线索包）" in page.text
-    assert f'value="finding:{finding}"' in page.text and f'value="site:{site}"' in page.text
+    # 移交公安 from the queue (r on two items) and from a site's detail page.
+    page = rev.get("/queue?status=")
+    assert "生成线索包" not in page.text                               # one 移交公安, not two
     csrf = csrf_in(page.text)
-    back = "/queue?status="
+    r = rev.post("/decide", data={"csrf_token": csrf, "action": "refer", "next": "/queue?status=",
+                                  "items": [f"finding:{a}", f"finding:{b}"]})
+    assert r.status_code == 200 and "已处理 2 条" in r.text and "已加入待移交清单" in r.text
+    detail = rev.get(f"/site/{site}")
+    r = rev.post("/decide", data={"csrf_token": csrf_in(detail.text), "action": "refer", "items": f"site:{site}",
+                                  "next": f"/site/{site}"})
+    assert r.status_code == 200 and "待生成移交包" in r.text
+    # … and on the command line.
+    code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", str(flagged), "--user", "rev")
+    assert code == 0 and "待移交清单共 4 条" in out, err
+    # The program's own action is not a reviewer's button.
+    r = rev.post("/decide", data={"csrf_token": csrf, "action": "refer_package", "items": [f"finding:{a}"],
+                                  "next": "/queue?status="})
+    assert "未知的处理动作" in r.text
+    counts = _queue_counts(rev)
+    assert counts["referral_pending"] == 4 and counts["referred"] == 4 == _table_count(db_path)
 
-    # Without the CSRF token nothing happens.
-    r = rev.post("/decide", data={"action": "referral", "items": [f"finding:{finding}"], "next": back},
-                 follow_redirects=False)
-    assert r.status_code in (400, 403)
-
-    # An unconfirmed item in the selection: back to the queue with the reason.
-    r = rev.post("/decide", data={"csrf_token": csrf, "action": "referral", "next": back,
-                                  "items": [f"finding:{finding}", f"finding:{pending}"]})
-    assert r.status_code == 200 and "只能为已审核确认的条目生成线索包" in r.text
-
-    # Confirmed finding + site → 线索移交 with the selection filled in.
-    r = rev.post("/decide", data={"csrf_token": csrf, "action": "referral", "next": back,
-                                  "items": [f"finding:{finding}", f"site:{site}"]}, follow_redirects=False)
-    assert r.status_code == 303
-    target = r.headers["location"]
-    assert target.startswith("/reports/referrals?")
-    assert urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)["items"] == [f"{finding},s{site}"]
-    page = rev.get(target)
-    items = html.unescape(re.search(r'name="items" value="([^"]*)"', page.text).group(1))
-    assert items == f"{finding},s{site}"
+    # 线索移交: the pending items, all ticked; a package of three of them.
+    page = rev.get("/reports/referrals")
+    ticked = re.findall(r'name="items" value="(\w+)" aria-label="选中" checked', page.text)
+    assert sorted(ticked) == sorted([str(a), str(b), f"s{site}", str(flagged)])
     csrf = csrf_in(page.text)
-    r = rev.post("/reports/referrals/create", data={"csrf_token": csrf, "items": items, "unit": "区公安分局"})
+    r = rev.post("/reports/referrals/create", data={"csrf_token": csrf, "unit": "区公安分局"})
+    assert r.status_code == 400 and "请勾选要移交的条目" in r.text
+    r = rev.post("/reports/referrals/create", data={"csrf_token": csrf, "unit": "区公安分局",
+                                                    "items": [str(a), f"s{site}", str(flagged)]})
     assert r.status_code == 200 and "已生成线索移交单" in r.text
+    counts = _queue_counts(rev)
+    assert counts["referral_pending"] == 1 and counts["referred"] == 7 == _table_count(db_path)
+    # The rest by the command line: the whole pending referral by default.
+    code, out, err = cli(capsys, "referral", "create", "--db", db_path, "--unit", "区公安分局",
+                         "--outdir", str(db_path) + "-pk")
+    assert code == 0 and "1 条" in out, err
+    counts = _queue_counts(rev)
+    assert counts.get("referral_pending", 0) == 0 and counts["referred"] == 8 == _table_count(db_path)
+    code, out, err = cli(capsys, "referral", "create", "--db", db_path, "--unit", "区公安分局")
+    assert code == 2 and "没有待移交的条目" in err
 
-    db = store.connect(db_path)
-    made = [r for r in store.list_referrals(db) if r["created_by"] == "rev"]
-    assert len(made) == 1
-    ref = made[0]
-    assert ref["items"]["findings"] == [finding] and ref["items"]["sites"] == [site]
-    assert store.get_finding(db, finding)["status"] == "referred"
-    assert store.get_finding(db, pending)["status"] != "referred"
-    assert ref["package"] and referral.verify(ref["package"]) == []
-    db.close()
+    with store.opened(db_path) as db:
+        made = [r for r in store.list_referrals(db) if r["created_by"] == "rev"]
+        assert made[0]["items"] == {"findings": [a, flagged], "sites": [site]}
+        assert referral.verify(made[0]["package"]) == []
+        assert [d["action"] for d in store.decisions_for(db, finding_id=a)] == ["confirm", "refer", "refer_package"]
+        # Counted in today's period: the package's time, not the 移交公安 decision's.
+        now = stats.compute(db, bimonthly()).computed["referred"]
+        assert sorted((r["finding_id"] or 0, r["site_id"] or 0) for r in now) == \
+            sorted([(a, 0), (b, 0), (flagged, 0), (0, site)])
 
 
 def test_detail_pages_show_codes_in_chinese(reports_console):

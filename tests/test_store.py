@@ -75,7 +75,7 @@ def test_decisions_are_append_only_and_validated(fresh_db):
     store.add_decision(fresh_db, "乙", "refer", "移交公安", finding_id=r.id)
     history = store.decisions_for(fresh_db, finding_id=r.id)
     assert [d["action"] for d in history] == ["confirm", "refer"]
-    assert store.get_finding(fresh_db, r.id)["status"] == "referred"
+    assert store.get_finding(fresh_db, r.id)["status"] == "referral_pending"      # until a package holds it
 
 
 def test_killed_sweep_is_marked_interrupted(fresh_db):

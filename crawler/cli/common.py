@@ -201,29 +201,41 @@ def run_sweep(args, sandbox: str):
     return run(opts)
 
 
-def demo_evidence(db_path: str, sandbox: str) -> None:
+def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:
     """`certwatch demo`: capture evidence for what the sweep flagged."""
-    sweep_evidence(db_path, sandbox, operator="演示", concurrency=6)   # loopback only: more pages at once
+    sweep_evidence(db_path, sandbox, operator="演示", concurrency=6,   # loopback only: more pages at once
+                   progress=progress)
 
 
 def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None,
-                   extra: dict | None = None) -> None:
+                   extra: dict | None = None, progress: bool = True) -> None:
     """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence,
     with the sweep's --profiles/--local settings (``extra``)."""
+    from crawler.logfile import log_to_file
+    from crawler.progress import Progress, on_capture
     from pipelines import evidence, store
     settings = project_settings()
     for key, value in (extra or {}).items():
         settings.set(key, value, priority="cmdline")
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
                                                   operator=operator or getpass.getuser())
+    log_to_file(db_path)
     print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
-    with store.opened(db_path) as db:
+    with store.opened(db_path) as db, Progress("取证", enabled=progress) as shown:
         try:
-            stats = evidence.capture(db, config)
+            stats = evidence.capture(db, config, progress=on_capture(shown))
         except evidence.CaptureError as exc:
             print(f"取证未完成：{exc}", file=sys.stderr)
             return
     print(f"取证：成功 {stats.ok} 条，失败 {stats.failed} 条", file=sys.stderr)
+
+
+def print_log_note() -> None:
+    """After long work: how many warnings and errors went to the log file, and where."""
+    from crawler.logfile import log_note
+    note = log_note()
+    if note:
+        print(note, file=sys.stderr)
 
 
 def print_health_warnings(db_path: str, sweep_id: int) -> None:

@@ -145,25 +145,25 @@ def cmd_evidence_capture(args) -> int:
         concurrency=args.concurrency, item_timeout=args.timeout)
     if not config.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上取证")
+    from crawler.logfile import log_note, log_to_file, translate
+    from crawler.progress import Progress, on_capture
+    log_to_file(args.db)
     db = store.connect(args.db)
-
-    def progress(item, stats):
-        if not args.quiet:
-            print(f"\r已取证 {stats.ok}，失败 {stats.failed}", end="", file=sys.stderr, flush=True)
     root = store.evidence_dir(db)
     try:
-        try:
-            stats = evidence.capture(db, config, limit=args.limit or 0, progress=progress)
-        except evidence.CaptureError as exc:
-            raise CliError(str(exc)) from None
+        with Progress("取证", enabled=not args.quiet) as progress:
+            try:
+                stats = evidence.capture(db, config, limit=args.limit or 0, progress=on_capture(progress))
+            except evidence.CaptureError as exc:
+                raise CliError(str(exc)) from None
     finally:
         db.close()
-    if not args.quiet:
-        print(file=sys.stderr)
     for item, error in stats.errors:
-        print(f"失败：{'信息' if item['kind'] == 'finding' else '网站'} #{item['id']} {item['url']}：{error}")
+        print(f"失败：{'信息' if item['kind'] == 'finding' else '网站'} #{item['id']} {item['url']}：{translate(error)}")
     print(f"取证完成：成功 {stats.ok} 条，失败 {stats.failed} 条（失败的下次运行时重试）；"
           f"证据目录 {root}")
+    if log_note():
+        print(log_note(), file=sys.stderr)
     return 0 if not stats.failed else 1
 
 

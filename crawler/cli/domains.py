@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from crawler.cli.common import EVALUATORS, STATUS_CN, CliError, parse_json_line, table
+from crawler.cli.common import EVALUATORS, STATUS_CN, CliError, parse_json_line, print_log_note, table
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ def cmd_sites(args) -> int:
         raise CliError(f"未知的操作：{args.action}（可用：check）")
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上核查")
+    from crawler.progress import SITES
     from crawler.sweep import SweepOptions, run
     from crawler.cli.common import profile_settings
     extra = {"CERTWATCH_SITES_SOURCES": args.sources, "CERTWATCH_SITES_LIMIT": args.limit,
@@ -174,7 +175,7 @@ def cmd_sites(args) -> int:
     if args.whois_server:
         extra["CERTWATCH_WHOIS_SERVERS"] = args.whois_server
     opts = SweepOptions(db=args.db, sandbox=args.sandbox or "", spiders=("sites",), profiles_dir=args.profiles or "",
-                        progress=False, log_level=args.log_level, extra_settings=extra)
+                        progress=not args.quiet, view=SITES, log_level=args.log_level, extra_settings=extra)
     result = run(opts)
     s = result.stats
     print(table([["候选主机", s.get("sites/candidates", 0)], ["访问网站", s.get("sites/checked", 0)],
@@ -191,6 +192,7 @@ def cmd_sites(args) -> int:
         print()
         print(table(rows, ["域名", "判断", "分数", "仿冒", "网页标题"]))
     print(f"核查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
+    print_log_note()
     return 0 if result.status == "finished" else 1
 
 
@@ -220,5 +222,6 @@ def register(add) -> None:
     p.add_argument("--whois-server", default="", help="WHOIS 服务器（默认：沙箱自带或真实注册局）")
     p.add_argument("--profiles", help="额外的平台配置目录（其中平台的礼貌访问和代理设置同样适用）")
     p.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
-    p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.add_argument("--log-level", default="WARNING", help="日志级别（日志写入数据库旁的 logs/certwatch.log）")
     EVALUATORS["domains"] = evaluate_domains

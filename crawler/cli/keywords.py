@@ -29,16 +29,38 @@ def cmd_import(args) -> int:
                                   ("department", args.department)) if v}
     with open_store(args) as db:
         try:
-            result = import_file(db, args.file, user=_user(args), defaults=defaults)
+            result = import_file(db, args.file, user=_user(args), defaults=defaults, with_defaults=True)
         except KeywordFileError as exc:
             raise CliError(str(exc)) from None
+        queries = len(library_queries(db))
     for err in result["errors"]:
         where = f"第 {err['row']} 行" if err["row"] else "整表"
         print(f"工作表 {err['sheet']} {where}：{err['reason']}")
     print(f"导入 {result['file_name']}：共 {result['rows']} 行，新增 {result['added']}，"
           f"已存在 {result['existing']}，文件内重复 {result['duplicates']}，有误 {result['bad']}"
           f"（导入记录 #{result['id']}，SHA-256 {result['sha256'][:16]}…）")
+    if result.get("defaults"):
+        print(f"关键词库首次使用，已同时装入默认关键词库：新增 {result['defaults']['added']} 个"
+              "（不需要时用 certwatch keywords defaults --disable 停用）")
+    print(f"关键词库现可扩展为 {queries} 个搜索查询（certwatch keywords queries 查看）")
     return 1 if result["bad"] else 0
+
+
+def cmd_defaults(args) -> int:
+    from pipelines import store
+    with open_store(args) as db:
+        if args.disable or args.enable:
+            n = store.set_default_keywords_active(db, bool(args.enable))
+            queries = len(library_queries(db))
+            print(f"已{'启用' if args.enable else '停用'}默认关键词库中的 {n} 个关键词"
+                  + ("" if args.enable else "（保留在库中，不会再自动装入；--enable 重新启用）")
+                  + f"；关键词库现可扩展为 {queries} 个搜索查询")
+            return 0
+        result = store.load_default_keywords(db, _user(args))
+        queries = len(library_queries(db))
+    print(f"已装入默认关键词库：共 {result['rows']} 个，新增 {result['added']}，已在库中 {result['existing']}"
+          f"（已停用的仍保持停用）；关键词库现可扩展为 {queries} 个搜索查询")
+    return 0
 
 
 def cmd_template(args) -> int:
@@ -150,11 +172,12 @@ def cmd_userdict(args) -> int:
 
 def cmd_imports(args) -> int:
     from pipelines import store
+    from pipelines.store import beijing
     with open_store(args) as db:
         rows = store.list_keyword_imports(db, args.limit)
-    print(table([[r["id"], r["at"][:19].replace("T", " "), r["user"], r["file_name"], r["rows"], r["added"],
+    print(table([[r["id"], beijing(r["at"], "%Y-%m-%d %H:%M:%S"), r["user"], r["file_name"], r["rows"], r["added"],
                   r["existing"], r["bad"], r["sha256"][:12]] for r in rows],
-                ["编号", "时间(UTC)", "操作人", "文件", "行数", "新增", "已存在", "有误", "SHA-256"]))
+                ["编号", "时间（北京时间）", "操作人", "文件", "行数", "新增", "已存在", "有误", "SHA-256"]))
     return 0
 
 
@@ -168,7 +191,7 @@ def _filters(p, state=True):
 
 
 def register(add) -> None:
-    p = add("keywords", "关键词库：导入、模板、列表、添加、停用/启用、导出、查询扩展", lambda a: p.print_help() or 2,
+    p = add("keywords", "关键词库：导入、默认词库、模板、列表、添加、停用/启用、导出、查询扩展", lambda a: p.print_help() or 2,
             "certwatch keywords list --industry 特种作业")
     sub = p.add_subparsers(dest="keywords_command", metavar="子命令")
 
@@ -179,6 +202,13 @@ def register(add) -> None:
     s.add_argument("--kind", help="单元格为空时的类别（.txt 文件必填），如 证书名称 或 cert")
     s.add_argument("--industry", help="单元格为空时的行业（.txt 证书名称文件必填）")
     s.add_argument("--department", help="单元格为空时的提供单位")
+
+    s = sub_command(sub, "defaults", "装入默认关键词库（缺少的词补上，已停用的保持停用）；--disable 停用全部默认关键词",
+                    cmd_defaults, "certwatch keywords defaults")
+    onoff = s.add_mutually_exclusive_group()
+    onoff.add_argument("--disable", action="store_true", help="停用来自默认关键词库的全部关键词（不删除，不再自动装入）")
+    onoff.add_argument("--enable", action="store_true", help="重新启用来自默认关键词库的全部关键词")
+    s.add_argument("--user", help="操作人（默认当前系统用户）")
 
     s = sub_command(sub, "template", "生成关键词导入模板（.xlsx 或 .csv）", cmd_template,
                     "certwatch keywords template 关键词模板.xlsx")

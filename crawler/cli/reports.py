@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from crawler.cli.common import CliError, open_store, sub_command, table
+from crawler.cli.common import CliError, open_store, print_log_note, sub_command, table
 
 
 def _settings():
@@ -88,7 +88,7 @@ def cmd_takedown_sent(args) -> int:
             batch = mark_sent(db, args.batch, args.user)
         except (TakedownError, store.StoreError) as exc:
             raise CliError(str(exc)) from None
-    print(f"下架清单 {batch_no(batch)} 已记为发出：{beijing(batch['sent_at'])}；"
+    print(f"下架清单 {batch_no(batch)} 已记为发出：{beijing(batch['sent_at'])}（北京时间）；"
           f"将按 T+{_settings().CERTWATCH_RECHECK_DAYS.replace(',', '、T+')} 天复查")
     return 0
 
@@ -106,13 +106,14 @@ def cmd_takedown_list(args) -> int:
             rows.append([b["id"], batch_no(b), labels.platform_title(b["platform"]), len(items),
                          beijing(b["created_at"]), beijing(b.get("sent_at")) or "未发出",
                          count("removed"), count("still_present"), count("requested")])
-    print(table(rows, ["编号", "清单号", "平台", "条数", "生成时间", "发出时间", "已下架", "仍在线", "待复查"]))
+    print(table(rows, ["编号", "清单号", "平台", "条数", "生成时间（北京时间）", "发出时间", "已下架", "仍在线", "待复查"]))
     return 0
 
 
 def cmd_takedown_recheck(args) -> int:
     from crawler.recheck import RecheckOptions, run
     from pipelines.recheck import parse_days
+    from pipelines.schedules import ScheduleError, iso, parse_time
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上复查")
     if args.days:
@@ -120,14 +121,20 @@ def cmd_takedown_recheck(args) -> int:
             parse_days(args.days)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    if args.now:
+        try:
+            args.now = iso(parse_time(args.now))          # typed in Beijing time, passed on in UTC
+        except ScheduleError as exc:
+            raise CliError(str(exc)) from None
     from crawler.cli.common import profile_settings
     stats = run(RecheckOptions(db=args.db, sandbox=args.sandbox or "", batch=args.batch, force=args.force,
                                days=args.days or "", now=args.now or "", screenshots=not args.no_screenshots,
                                profiles_dir=args.profiles or "", log_level=args.log_level,
-                               extra_settings=profile_settings(args)))
+                               progress=not args.quiet, extra_settings=profile_settings(args)))
     get = lambda k: int(stats.get(f"recheck/{k}", 0))  # noqa: E731
     print(f"复查 {get('requests')} 条：已下架 {get('removed')}，仍在线 {get('still_present')}，"
           f"无法判断 {get('unknown')}；未到复查时间 {get('not_due')} 条；截图 {get('screenshots')} 张")
+    print_log_note()
     return 0 if stats.get("finish_reason") == "finished" else 1
 
 
@@ -143,6 +150,19 @@ def cmd_takedown_compliance(args) -> int:
 
 # ---------------------------------------------------------------- referral
 
+def cmd_referral_add(args) -> int:
+    from reports.referral import ReferralError, mark, pending
+    with open_store(args) as db:
+        try:
+            refs = mark(db, args.items, args.user, args.note or "")
+        except ReferralError as exc:
+            raise CliError(str(exc)) from None
+        waiting = len(pending(db))
+    print(f"已移交公安（待生成移交包）{len(refs)} 条；待移交清单共 {waiting} 条。"
+          f"生成移交包：certwatch referral create --unit 区公安分局")
+    return 0
+
+
 def cmd_referral_create(args) -> int:
     from reports.referral import ReferralError, create
     out_dir = args.outdir or os.path.join(os.path.dirname(os.path.abspath(args.db)), "referrals")
@@ -151,7 +171,8 @@ def cmd_referral_create(args) -> int:
             ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
         except ReferralError as exc:
             raise CliError(str(exc)) from None
-    print(f"已生成线索移交单 #{ref['id']}（接收单位：{ref['unit']}）")
+    n = len(ref["items"].get("findings", [])) + len(ref["items"].get("sites", []))
+    print(f"已生成线索移交单 #{ref['id']}（接收单位：{ref['unit']}），{n} 条")
     print(f"移交包：{ref['package']}")
     print(f"清单 SHA-256：{ref['sha256']}")
     for note in ref["missing_evidence"]:
@@ -161,11 +182,21 @@ def cmd_referral_create(args) -> int:
 
 def cmd_referral_list(args) -> int:
     from pipelines import store
+    from reports import labels
     from reports.periods import beijing
+    from reports.referral import ItemRef, pending, ref_text
     with open_store(args) as db:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
-    print(table(rows, ["编号", "移交时间", "接收单位", "信息", "网站", "移交包"]))
+        waiting = pending(db)
+    print(table(rows, ["编号", "移交时间（北京时间）", "接收单位", "信息", "网站", "移交包"]))
+    if waiting:
+        print(f"\n待移交（已移交公安、尚未生成移交包）{len(waiting)} 条：")
+        print(table([[ref_text(ItemRef(p["kind"], p["id"])), "信息" if p["kind"] == "finding" else "网站",
+                      (p["title"] or p["url"] or "")[:40],
+                      labels.platform_title(p["where"]) if p["kind"] == "finding" else p["where"],
+                      p["user"], beijing(p["at"])] for p in waiting],
+                    ["条目", "类型", "标题", "平台/域名", "处理人", "时间（北京时间）"]))
     return 0
 
 
@@ -254,25 +285,32 @@ def register(add) -> None:
     p.add_argument("--batch", type=int, help="只复查这份清单")
     p.add_argument("--force", action="store_true", help="不看计划，立即复查全部待复查条目")
     p.add_argument("--days", help="复查计划（发出后天数，逗号分隔，默认 $CERTWATCH_RECHECK_DAYS=1,3,7）")
-    p.add_argument("--now", help="按此时刻（UTC，ISO 格式）判断哪些条目到期")
+    p.add_argument("--now", help="按此时刻判断哪些条目到期（北京时间，如 2026-12-01T09:00；默认现在）")
     p.add_argument("--no-screenshots", action="store_true", help="仍在线时不截图")
     p.add_argument("--profiles", help="额外的平台配置目录")
     p.add_argument("--local", action="store_true", help="允许访问 --profiles 目录中平台配置的本机主机（同 sweep --local）")
-    p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.add_argument("--log-level", default="WARNING", help="日志级别（日志写入数据库旁的 logs/certwatch.log）")
     p = sub_command(sub, "compliance", "平台整改情况：请求下架、已下架、超期仍在线、下架中位用时", cmd_takedown_compliance,
              "certwatch takedown compliance --from 2024-09-01 --to 2024-10-31 --days 7")
     _period_args(p)
     p.add_argument("--days", type=int, default=7, help="发出多少天后仍在线算超期（默认 7）")
 
-    sub = _group(add, "referral", "线索移交：生成移交公安的证据包", "certwatch referral create --items 12,s4 --unit 区公安分局")
-    p = sub_command(sub, "create", "把已确认的信息/网站打包移交（汇总表、截图、网页、取证记录、哈希清单）",
-             cmd_referral_create, "certwatch referral create --items 12,13,s4 --unit 区公安分局 --user 张三")
+    sub = _group(add, "referral", "线索移交：移交公安（待移交清单）与生成移交公安的证据包",
+                 "certwatch referral create --unit 区公安分局")
+    p = sub_command(sub, "add", "移交公安：把条目加入待移交清单（与审核台的“移交公安”相同），生成移交包后计为已移交",
+             cmd_referral_add, "certwatch referral add --items 12,s4 --user 李四")
     p.add_argument("--items", required=True, help="条目：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
+    p.add_argument("--user", default="审核员", help=user_help)
+    p.add_argument("--note", help="说明")
+    p = sub_command(sub, "create", "生成移交包：默认为待移交清单中的全部条目（汇总表、截图、网页、取证记录、哈希清单）",
+             cmd_referral_create, "certwatch referral create --unit 区公安分局 --user 张三")
+    p.add_argument("--items", help="只移交这些条目（须已确认或已移交公安）：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
     p.add_argument("--unit", required=True, help="接收单位（如 区公安分局）")
     p.add_argument("--user", default="审核员", help=user_help)
     p.add_argument("--note", help="备注")
     p.add_argument("--outdir", help="移交包目录（默认数据库旁的 referrals/）")
-    sub_command(sub, "list", "列出移交单", cmd_referral_list, "certwatch referral list")
+    sub_command(sub, "list", "列出移交单和待移交清单", cmd_referral_list, "certwatch referral list")
 
     sub = _group(add, "report", "统计报表：附表、手工填报项、图表", "certwatch report stats --out 统计表.xlsx")
     p = sub_command(sub, "stats", "生成统计表（附表：网络空间治理三项由系统统计，其余为手工填报）", cmd_report_stats,

@@ -11,7 +11,8 @@ import time
 from datetime import timedelta
 
 from crawler.cli.common import STATUS_CN as SWEEP_STATUS_CN
-from crawler.cli.common import CliError, parse_settings, open_store, sub_command, table
+from crawler.cli.common import CliError, parse_settings, open_store, print_log_note, sub_command, table
+from crawler.logfile import log_to_file
 from crawler.health import STATUS_CN as HEALTH_CN
 
 
@@ -139,8 +140,8 @@ def cmd_list(args) -> int:
         rows.append([s["name"], s["cron"], "启用" if s["enabled"] else "停用", s["industry"] or "全部",
                      s["department"] or "全部", s["platforms"] or "全部", s["pages"] or "默认",
                      _evidence_word(s), beijing(s.get("last_run_at")), upcoming])
-    print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "自动取证", "上次计划时间",
-                       "下次执行（北京时间）"]))
+    print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "自动取证",
+                       "上次计划时间（北京时间）", "下次执行"]))
     return 0
 
 
@@ -152,17 +153,19 @@ def cmd_run(args) -> int:
     now = _now(args)
     with open_store(args) as db:
         schedule = store.get_schedule(db, args.name)
-        sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "")
+        sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", progress=not args.quiet)
         run_id = store.add_manual_run(db, schedule["id"], now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), sched.owner)
     if args.queue:
         print(f"已加入执行队列：执行记录 #{run_id}（由运行中的 certwatch scheduler 执行）")
         return 0
     _install_stop(sched)
+    log_to_file(args.db)
     if not sched.execute(run_id):
         print(f"平台正被其他巡查占用，执行记录 #{run_id} 已排队，稍后由 certwatch scheduler 执行")
         return 1
     with open_store(args) as db:
         run = store.get_run(db, run_id)
+    print_log_note()
     return 0 if run["status"] == "finished" else 1
 
 
@@ -170,17 +173,18 @@ def cmd_run(args) -> int:
 def cmd_exec(args) -> int:
     from crawler.scheduler import run_evidence_child, run_recheck_child, run_schedule_child
     if args.step == "evidence":
-        return run_evidence_child(args.db, args.run, _mode(args))
+        return run_evidence_child(args.db, args.run, _mode(args), args.progress)
     if args.step == "recheck":
-        return run_recheck_child(args.db, args.run, _mode(args), args.profiles or "")
-    return run_schedule_child(args.db, args.run, _mode(args), args.profiles or "")
+        return run_recheck_child(args.db, args.run, _mode(args), args.profiles or "", args.progress)
+    return run_schedule_child(args.db, args.run, _mode(args), args.profiles or "", args.progress)
 
 
 def _run_note(run: dict) -> str:
+    from crawler.logfile import translate
     notes = [run.get("note") or ""]
     if run.get("evidence_status") in ("failed", "interrupted") or run.get("evidence_failed"):
         notes.append(f"取证：{run.get('evidence_note') or ''}".rstrip("："))
-    return "；".join(n for n in notes if n)
+    return translate("；".join(n for n in notes if n))
 
 
 @_guard
@@ -196,14 +200,14 @@ def cmd_runs(args) -> int:
     print(table([[r["id"], names.get(r["schedule_id"], f"#{r['schedule_id']}"), beijing(r["due_at"]),
                   RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"], r.get("sweep_id") or "",
                   evidence_summary(r), _run_note(r)] for r in runs],
-                ["编号", "计划", "计划时间", "状态", "次数", "巡查", "取证", "说明"]))
+                ["编号", "计划", "计划时间（北京时间）", "状态", "次数", "巡查", "取证", "说明"]))
     if rechecks:
         print()
         print("下架复查记录（调度程序按复查计划自动执行，默认发出后第 1、3、7 天）：")
         print(table([[r["id"], beijing(r["due_at"]), RUN_STATUS_CN.get(r["status"], r["status"]), r["attempts"],
                       r["items"], recheck_summary(r["stats"]) if r["stats"] else "", r.get("note") or ""]
                      for r in rechecks],
-                    ["编号", "复查时间", "状态", "次数", "到期条数", "结果", "说明"]))
+                    ["编号", "复查时间（北京时间）", "状态", "次数", "到期条数", "结果", "说明"]))
     return 0
 
 
@@ -226,11 +230,13 @@ def cmd_scheduler(args) -> int:
     sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", clock=clock,
                       evidence=False if args.no_evidence else None, recheck=False if args.no_recheck else None)
     _install_stop(sched)
+    log_to_file(args.db)
     with open_store(args):            # create / migrate before the first tick
         pass
     onoff = lambda v: "开" if v else "关"  # noqa: E731
     print(f"巡查调度程序已启动（{sched.owner}）；{'执行一次后退出' if args.once else f'每 {args.interval:g} 秒检查一次'}；"
-          f"巡查后自动取证：{onoff(sched.evidence)}（计划可单独设置）；到期下架复查：{onoff(sched.recheck)}",
+          f"巡查后自动取证：{onoff(sched.evidence)}（计划可单独设置）；到期下架复查：{onoff(sched.recheck)}；"
+          "时间均为北京时间",
           flush=True)
     sched.run_forever(args.interval, once=args.once)
     print("巡查调度程序已停止", flush=True)
@@ -240,6 +246,7 @@ def cmd_scheduler(args) -> int:
 def cmd_health(args) -> int:
     from pipelines.profiles import load_profiles
     from pipelines import store
+    from pipelines.store import beijing
     with open_store(args) as db:
         sweep_id = args.sweep
         if not sweep_id:
@@ -258,7 +265,10 @@ def cmd_health(args) -> int:
                           "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
         return 0
     titles = {n: p.title for n, p in load_profiles().items()}
-    print(f"巡查 #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）开始 {sweep['started_at'][:19]}Z")
+    print(f"巡查 #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"
+          f"开始 {beijing(sweep['started_at'], '%Y-%m-%d %H:%M:%S')}"
+          + (f"，结束 {beijing(sweep['ended_at'], '%Y-%m-%d %H:%M:%S')}" if sweep.get("ended_at") else "")
+          + "（北京时间）")
     print(table([[titles.get(r["platform"], r["platform"]), HEALTH_CN.get(r["status"], r["status"]), r["requests"],
                   " ".join(f"{k}:{v}" for k, v in sorted(r["by_status"].items())), r["items"], r["flagged"],
                   r["errors"], r["blocked"], f"{r['canary_results']}" if r["canary"] else "-",
@@ -284,7 +294,7 @@ def register(add) -> None:
 
     def common(s, now=True):
         if now:
-            s.add_argument("--now", help="按此时间计算下次执行（测试用，ISO 格式，默认当前时间）")
+            s.add_argument("--now", help="按此时间计算下次执行（北京时间，如 2026-12-01T02:00；默认现在）")
 
     s = sub_command(sub, "add", "添加巡查计划（cron 按北京时间）", cmd_add,
                     'certwatch schedule add --name 每晚特种作业 --cron "0 2 * * *" --industry 特种作业 --pages 2')
@@ -334,6 +344,7 @@ def register(add) -> None:
     s.add_argument("--real", action="store_true", help="在真实网络上巡查")
     s.add_argument("--queue", action="store_true", help="只加入队列，由运行中的调度程序执行")
     s.add_argument("--profiles", help="额外的平台配置目录")
+    s.add_argument("--quiet", action="store_true", help="不显示进度")
     common(s)
 
     s = sub_command(sub, "runs", "查看计划的执行记录（含巡查后取证）和调度程序的下架复查记录", cmd_runs,
@@ -349,6 +360,7 @@ def register(add) -> None:
     s.add_argument("--sandbox")
     s.add_argument("--real", action="store_true")
     s.add_argument("--profiles")
+    s.add_argument("--progress", action="store_true", help="在标准错误显示进度（schedule run 时）")
 
     p2 = add("scheduler", "巡查调度程序：常驻运行，按计划启动巡查（同一平台同时只运行一个巡查），巡查后自动取证，"
              "并按 T+1/T+3/T+7 自动复查已发出下架清单中的条目", cmd_scheduler,
@@ -356,7 +368,7 @@ def register(add) -> None:
     p2.add_argument("--sandbox", help="沙箱地址")
     p2.add_argument("--real", action="store_true", help="在真实网络上巡查")
     p2.add_argument("--once", action="store_true", help="检查并执行一次到期计划后退出")
-    p2.add_argument("--now", help="调度时钟的起始时间（测试用，ISO 格式）")
+    p2.add_argument("--now", help="调度时钟的起始时间（北京时间，如 2026-12-01T02:00；演练用，默认现在）")
     p2.add_argument("--interval", type=float, default=30.0, help="检查间隔秒数（默认 30）")
     p2.add_argument("--profiles", help="额外的平台配置目录")
     p2.add_argument("--no-evidence", action="store_true",

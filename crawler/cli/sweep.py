@@ -6,8 +6,8 @@ import asyncio
 import os
 import sys
 
-from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, profile_settings, run_sweep, summary_rows,
-                                sweep_evidence, table)
+from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, profile_settings, run_sweep,
+                                summary_rows, sweep_evidence, table)
 
 
 def cmd_sandbox(args) -> int:
@@ -35,7 +35,8 @@ def cmd_sweep(args) -> int:
           + (f"（{why}）" if why else "") + f"；数据库 {args.db}")
     print_health_warnings(args.db, result.sweep_id)
     if getattr(args, "evidence", False):
-        sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args))
+        sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args), progress=not args.quiet)
+    print_log_note()
     return 0 if result.status == "finished" else 1
 
 
@@ -52,7 +53,7 @@ def cmd_demo(args) -> int:
         args.platforms, args.keyword, args.pages, args.profiles = "", "", 0, ""
         result = run_sweep(args, url)
         from crawler.cli.common import demo_evidence
-        demo_evidence(args.db, url)      # while the sandbox still runs
+        demo_evidence(args.db, url, progress=not args.quiet)      # while the sandbox still runs
     finally:
         process.stop(proc)
     print()
@@ -83,6 +84,7 @@ def cmd_demo(args) -> int:
     print()
     for what, where in demo_outputs(args.db, args.workdir):
         print(f"{what}：{where}")
+    print_log_note()
     return 0 if result.status == "finished" else 1
 
 

@@ -8,7 +8,7 @@ import scrapy
 from scrapy.http import TextResponse
 
 from pipelines.profiles import Profile, default_platforms, load_profiles, profile_for_host
-from keywords import default_keywords, expand_queries, platform_queries, scope_queries
+from keywords import expand_queries, platform_queries, scope_queries
 from pipelines import platform_pages as pages
 from pipelines import store
 from pipelines.deeptext import deep_text, too_deep
@@ -24,11 +24,10 @@ MAX_COMMENT_PAGES = 10
 
 def queries_from_library(db, keyword_filter: str = "", industry: str = "", department: str = "",
                          variants: bool = False) -> list[str]:
-    """Search queries from the store's keyword library (seeded with the
-    default library when empty). Without filters this is exactly
-    ``expand_queries(store.list_keywords(db))``."""
-    if not store.list_keywords(db, active_only=False):
-        store.add_keywords(db, default_keywords(), source="默认关键词库")
+    """Search queries from the store's keyword library (the default library
+    loads once into a library that never held it: store.ensure_default_keywords).
+    Without filters this is exactly ``expand_queries(store.list_keywords(db))``."""
+    store.ensure_default_keywords(db)
     return expand_queries(store.list_keywords(db), term_filter=keyword_filter or None,
                           industry=industry or None, department=department or None,
                           variants=bool(variants))

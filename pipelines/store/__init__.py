@@ -104,6 +104,7 @@ from .accounts import (  # noqa: F401
 from .review import (  # noqa: F401
     DECISION_STATUS,
     CONFIRM_CATEGORIES,
+    SYSTEM_ACTIONS,
     add_decision,
     add_decisions,
     decisions_for,
@@ -161,6 +162,7 @@ from .statistics import (  # noqa: F401
     stats_removed,
     stats_referred,
     create_referral,
+    pending_referrals,
     set_referral_package,
     get_referral,
     list_referrals,
@@ -179,6 +181,11 @@ from .keywords import (  # noqa: F401
     set_keyword_active,
     import_file,
     export_file,
+    DEFAULTS_SOURCE,
+    defaults_loaded,
+    load_default_keywords,
+    ensure_default_keywords,
+    set_default_keywords_active,
     jieba_userdict,
 )
 from .schedules import (  # noqa: F401

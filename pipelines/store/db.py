@@ -22,7 +22,7 @@ MACHINE_STATUSES = ("new", "flagged")
 
 
 HUMAN_STATUSES = ("confirmed", "dismissed", "takedown_requested", "removed",
-                  "still_present", "referred")
+                  "still_present", "referral_pending", "referred")
 
 
 # Query parameters that only track the visitor and never identify a page.

@@ -4,13 +4,14 @@ export and the jieba user dictionary (written atomically beside the database).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from typing import Iterable
 
 import sqlite_utils
 
-from keywords import library, userdict_words
+from keywords import data_path, default_keywords, library, userdict_words
 
 from .db import db_path, now_utc, StoreError, _dumps, _loads
 
@@ -132,17 +133,68 @@ def set_keyword_active(db: sqlite_utils.Database, active: bool, term: str | None
     return matched
 
 
+# The default library (keywords/default_keywords.yaml): its rows' source and
+# the format of its import records.
+DEFAULTS_SOURCE = "默认关键词库"
+DEFAULTS_FORMAT = "defaults"
+
+
+def defaults_loaded(db: sqlite_utils.Database) -> bool:
+    """Has this library ever held the default library (any row from it, or a
+    record of loading it)? Rows are never deleted, so once true it stays true."""
+    return bool(db.execute(
+        "SELECT EXISTS (SELECT 1 FROM keywords WHERE source = ?)"
+        " OR EXISTS (SELECT 1 FROM keyword_imports WHERE format = ?)", [DEFAULTS_SOURCE, DEFAULTS_FORMAT]).fetchone()[0])
+
+
+def load_default_keywords(db: sqlite_utils.Database, user: str) -> dict:
+    """Add the default library's keywords the library lacks (same term and
+    kind: the library's row stays, so a disabled default stays disabled),
+    recorded as an import of 默认关键词库. Returns the import's counts."""
+    rows = default_keywords()
+    digest = hashlib.sha256(data_path("default_keywords.yaml").read_bytes()).hexdigest()
+    counts = import_keywords(db, rows, {"user": user, "file_name": DEFAULTS_SOURCE, "format": DEFAULTS_FORMAT,
+                                        "sha256": digest, "rows": len(rows)})
+    return {**counts, "rows": len(rows)}
+
+
+def ensure_default_keywords(db: sqlite_utils.Database, user: str = "certwatch（首次使用自动装入）") -> dict | None:
+    """The rule: the default library loads by itself once, the first time a
+    library that has never held it is used — a keyword file import (after the
+    file's rows), a sweep, ``keywords queries`` — whatever came before. After
+    that only ``certwatch keywords defaults`` adds it again; disabling its
+    keywords (``keywords defaults --disable``) is how a user removes them.
+    Returns the import's counts when it loaded, else None."""
+    if defaults_loaded(db):
+        return None
+    return load_default_keywords(db, user)
+
+
+def set_default_keywords_active(db: sqlite_utils.Database, active: bool) -> int:
+    """Disable (or enable again) every keyword that came from the default
+    library; how many changed. Disabled, they stay in the library (and the
+    library never loads the defaults by itself again)."""
+    with db.atomic():
+        return db.execute("UPDATE keywords SET active = ?, updated_at = ? WHERE source = ? AND active != ?",
+                          [int(active), now_utc(), DEFAULTS_SOURCE, int(active)]).rowcount
+
+
 def import_file(db: sqlite_utils.Database, path: str, user: str = "", defaults: dict | None = None,
-                name: str | None = None) -> dict:
+                name: str | None = None, with_defaults: bool = False) -> dict:
     """Parse ``path`` (keywords.library.parse_file) and import its good rows in
-    one transaction, recording the import. Returns counts and the error list."""
+    one transaction, recording the import. ``with_defaults`` (a person's
+    import: the CLI, the console): then, in a library that never held the
+    default library, load it (ensure_default_keywords; the file's rows keep
+    their department for terms both have). Returns counts, the error list and
+    ``defaults`` (the default library's counts when it loaded, else None)."""
     parsed = library.parse_file(path, defaults, name)
     record = {"user": user, "file_name": parsed.file_name, "sha256": parsed.sha256,
               "format": parsed.format, "rows": parsed.total, "bad": len(parsed.errors),
               "errors": parsed.errors[:1000]}
     counts = import_keywords(db, parsed.rows, record)
+    loaded = ensure_default_keywords(db) if with_defaults else None
     return {**counts, "rows": parsed.total, "bad": len(parsed.errors), "errors": parsed.errors,
-            "sha256": parsed.sha256, "file_name": parsed.file_name}
+            "sha256": parsed.sha256, "file_name": parsed.file_name, "defaults": loaded}
 
 
 def export_file(db: sqlite_utils.Database, path: str, industry: str | None = None,

@@ -12,13 +12,19 @@ import sqlite_utils
 from .db import now_utc, StoreError, _loads
 from .search import MATCH_CAP, keyword_matches, search_query
 
+# 移交公安 is one flow: a reviewer's "refer" puts the item into the pending
+# referral (referral_pending); the referral package (线索移交, store
+# create_referral) records "refer_package" on each item it holds (referred).
 DECISION_STATUS = {
-    "confirm": "confirmed", "dismiss": "dismissed", "refer": "referred",
+    "confirm": "confirmed", "dismiss": "dismissed", "refer": "referral_pending",
+    "refer_package": "referred",
     "undo": "flagged",      # 撤回/重新审核: back to the queue as pending
 }
+# Actions only the program records (never a reviewer's button).
+SYSTEM_ACTIONS = ("refer_package",)
 # Statuses an undo may return to pending: a decision not yet acted on
 # (no takedown batch, no referral package holds the item).
-UNDOABLE_STATUSES = ("confirmed", "dismissed", "referred")
+UNDOABLE_STATUSES = ("confirmed", "dismissed", "referral_pending")
 
 
 # What a confirm says the item is (decisions.category).
@@ -106,6 +112,7 @@ def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
                 site_id: int | None) -> None:
     if status not in UNDOABLE_STATUSES:
         raise StoreError("该条目尚未处理，无需撤回" if status in ("new", "flagged") else
+                         "该条目已生成线索移交单，不能撤回" if status == "referred" else
                          "该条目已进入下架或移交流程，不能撤回")
     column, key = ("finding_id", finding_id) if finding_id is not None else ("site_id", site_id)
     if column == "finding_id" and db.execute(

@@ -350,4 +350,36 @@ def m_speed_1_counters(db: sqlite_utils.Database) -> None:
                " OR OLD.platform IS NOT NEW.platform BEGIN " + hour("OLD", "-1") + hour("NEW", "1") + "END")
 
 
+@migrations()
+def m_reports_2_stats_headers(db: sqlite_utils.Database) -> None:
+    """Hand-filled 统计表 values are stored under their column header; the
+    headers now read exactly as the campaign's 附表 (units, 、, 涉假证), so
+    values stored under the earlier names move to the new ones."""
+    renames = {
+        "开展执法检查的企业数量": "开展执法检查的企业数量(家)",
+        "查出无证假证人员数量": "查出无证、假证人员数量(人)",
+        "查出企业问题总数": "查出企业问题总数(项)",
+        "限期整改的企业数量": "限期整改的企业数量(家)",
+        "停业整顿的企业数量": "停业整顿的企业数量(家)",
+        "完成整改的问题数量": "完成整改的问题数量(项)",
+        "涉嫌犯罪的问题线索移交数量": "涉嫌犯罪的问题线索移交数量(项)",
+        "公安机关查处的涉假证案件数量": "公安机关查处的涉假证案件数量(件)",
+        "检察机关提前介入的案件数量": "检察机关提前介入的涉假证案件数量(件)",
+        "检察机关提起公诉的案件数量(件、人)": "检察机关提起公诉的涉假证案件数量(件、人)",
+        "人民法院审判假证案件数量": "人民法院审判假证案件数量(件)",
+    }
+    for old, new in renames.items():
+        db.execute("UPDATE OR IGNORE report_manual SET field = ? WHERE field = ?", [new, old])
+
+
+@migrations()
+def m_reports_3_pending_referrals(db: sqlite_utils.Database) -> None:
+    """One 移交公安: a reviewer's refer decision now means "to be referred"
+    (referral_pending) until a referral package holds the item (referred).
+    Items marked referred by a decision alone, in no package, are pending."""
+    for table, column in (("findings", "finding_id"), ("sites", "site_id")):
+        db.execute(f"UPDATE {table} SET status = 'referral_pending' WHERE status = 'referred'"
+                   f" AND id NOT IN (SELECT {column} FROM referral_items WHERE {column} IS NOT NULL)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

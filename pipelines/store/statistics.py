@@ -76,12 +76,30 @@ def create_referral(db: sqlite_utils.Database, unit: str, findings: list[int], s
             "items": _dumps({"findings": findings, "sites": sites}),
         }).last_pk
         for fid in findings:
-            add_decision(db, user, "refer", note=f"移交{unit}（移交单 #{rid}）", finding_id=fid)
+            did = add_decision(db, user, "refer_package", note=f"移交{unit}（移交单 #{rid}）", finding_id=fid)
             db["referral_items"].insert({"referral_id": rid, "finding_id": fid, "referred_at": stamp})
+            db["decisions"].update(did, {"at": stamp})
         for sid in sites:
-            add_decision(db, user, "refer", note=f"移交{unit}（移交单 #{rid}）", site_id=sid)
+            did = add_decision(db, user, "refer_package", note=f"移交{unit}（移交单 #{rid}）", site_id=sid)
             db["referral_items"].insert({"referral_id": rid, "site_id": sid, "referred_at": stamp})
+            db["decisions"].update(did, {"at": stamp})
     return rid
+
+
+def pending_referrals(db: sqlite_utils.Database) -> list[dict]:
+    """Items a reviewer marked 移交公安 that no referral package holds yet
+    (status referral_pending), oldest decision first: kind, id, url, title,
+    who decided, when, and the decision's note."""
+    rows = db.execute(
+        "SELECT 'finding', f.id, f.url, f.title, f.platform, d.user, d.at, d.note FROM findings f"
+        " JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE finding_id = f.id AND action = 'refer')"
+        " WHERE f.status = 'referral_pending'"
+        " UNION ALL SELECT 'site', s.id, COALESCE(s.url, 'http://' || s.domain || '/'), COALESCE(NULLIF(s.title, ''),"
+        " s.domain), s.domain, d.user, d.at, d.note FROM sites s"
+        " JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE site_id = s.id AND action = 'refer')"
+        " WHERE s.status = 'referral_pending' ORDER BY 7, 1, 2").fetchall()
+    keys = ("kind", "id", "url", "title", "where", "user", "at", "note")
+    return [dict(zip(keys, r)) for r in rows]
 
 
 def set_referral_package(db: sqlite_utils.Database, referral_id: int, package: str, sha256: str) -> None:

@@ -13,7 +13,8 @@ TAKEDOWN_RESULTS = ("removed", "still_present", "unknown")
 
 
 # Finding statuses a takedown may be requested for (a human confirmed them).
-REQUESTABLE_STATUSES = ("confirmed", "referred", "still_present", "takedown_requested", "removed")
+REQUESTABLE_STATUSES = ("confirmed", "referral_pending", "referred", "still_present", "takedown_requested",
+                        "removed")
 
 
 # Columns that tests and data imports may set to a historical time.

@@ -79,10 +79,11 @@ async def keywords_import(request: Request, user: web.User = web.require_roles("
         with open(path, "wb") as fh:
             fh.write(data)
         try:
-            result = import_file(db, path, user=user.name, defaults=defaults, name=name)
+            result = import_file(db, path, user=user.name, defaults=defaults, name=name, with_defaults=True)
         except KeywordFileError as exc:
             return _keywords_page(request, db, error=str(exc), status=400)
-    return _keywords_page(request, db, result=result)
+    from keywords import expand_queries        # what the next sweep searches, unfiltered
+    return _keywords_page(request, db, result={**result, "queries": len(expand_queries(store.list_keywords(db)))})
 
 
 @router.post("/keywords/add")

@@ -51,12 +51,15 @@ def _q(period) -> str:
 # ---------------------------------------------------------------- 统计报表
 
 def _stats_page(request, db, period, error="", done="", status=200):
-    table = stats.compute(db, period)
+    q = request.query_params
+    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
+                                                                                          "date"))))
     groups = [(column, [stats.item_detail(key, item) for item in table.computed[key]])
               for key, column in zip(stats.COMPUTED_KEYS, stats.CYBERSPACE)]
     return web.render(request, "reports_stats.html", {
         "period": period, "title": period.title(), "groups": groups, "manual": table.manual,
-        "manual_fields": stats.MANUAL, "q": _q(period), "error": error, "done": done}, status_code=status)
+        "manual_groups": [(g, names) for g, names in stats.GROUPS if names is not stats.CYBERSPACE],
+        "filler": table.filler, "error": error, "done": done}, status_code=status)
 
 
 @router.get("/reports/stats")
@@ -72,8 +75,8 @@ def stats_download(request: Request, user: web.User = web.require_roles(*VIEW), 
     if error or fmt not in ("xlsx", "csv", "md"):
         return _stats_page(request, db, period, error or "格式应为 xlsx/csv/md", status=400)
     q = request.query_params
-    table = stats.compute(db, period, stats.Filler(q.get("unit") or "", q.get("person") or "",
-                                                   q.get("phone") or "", ""))
+    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
+                                                                                          "date"))))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"t.{fmt}")
         stats.write(table, path, fmt)
@@ -191,22 +194,32 @@ def _referral_dir(request: Request) -> str:
 def _referrals_page(request, db, error="", done="", status=200, form=None):
     rows = [{**r, "n_findings": len(r["items"].get("findings", [])), "n_sites": len(r["items"].get("sites", []))}
             for r in store.list_referrals(db)]
-    return web.render(request, "reports_referrals.html", {"referrals": rows, "error": error, "done": done,
-                                                           "form": form or {}}, status_code=status)
+    pending = [{**p, "ref": referral.ref_text(referral.ItemRef(p["kind"], p["id"]))} for p in referral.pending(db)]
+    form = form or {}
+    chosen = set(form.get("items") or [p["ref"] for p in pending])     # all pending, unless the form said
+    return web.render(request, "reports_referrals.html", {"referrals": rows, "pending": pending, "chosen": chosen,
+                                                           "error": error, "done": done, "form": form},
+                      status_code=status)
 
 
 @router.get("/reports/referrals")
 def referrals_page(request: Request, user: web.User = web.require_roles("reviewer", "monitor"),
                    db=Depends(web.get_db)):
-    return _referrals_page(request, db, form={"items": request.query_params.get("items", "")})
+    return _referrals_page(request, db)
 
 
 @router.post("/reports/referrals/create")
 async def referrals_create(request: Request, user: web.User = web.require_roles("reviewer"), db=Depends(web.get_db)):
+    """A package of the items the reviewer ticked (the pending referral, all ticked at first)."""
     form = await request.form()
-    values = {k: str(form.get(k) or "") for k in ("items", "unit", "note")}
-    try:
-        ref = referral.create(db, values["items"], values["unit"], user.name, _referral_dir(request), values["note"])
+    values = {k: str(form.get(k) or "") for k in ("unit", "note")}
+    values["items"] = [str(v) for v in form.getlist("items")][:1000]
+    if not values["items"]:
+        return _referrals_page(request, db, error="请勾选要移交的条目（先在审核台对条目点“移交公安”）", status=400,
+                               form=values)
+    try:                # as `referral create --items`: every item confirmed or marked 移交公安
+        ref = referral.create(db, ",".join(values["items"]), values["unit"], user.name, _referral_dir(request),
+                              values["note"])
     except referral.ReferralError as exc:
         return _referrals_page(request, db, error=str(exc), status=400, form=values)
     extra = "；" + "；".join(ref["missing_evidence"]) if ref["missing_evidence"] else ""

@@ -35,7 +35,7 @@ ROLE_LABELS = dict(store.ROLES)
 
 STATUS_LABELS = {
     "pending": "待审核", "new": "待审核", "flagged": "待审核", "confirmed": "已确认",
-    "dismissed": "已排除", "referred": "已移交公安", "takedown_requested": "已要求下架",
+    "dismissed": "已排除", "referral_pending": "待移交公安", "referred": "已移交公安", "takedown_requested": "已要求下架",
     "removed": "已下架", "still_present": "仍未下架",
 }
 VERDICT_LABELS = {
