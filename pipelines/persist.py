@@ -3,6 +3,10 @@
 Each batch is one transaction, so a killed crawl leaves the database
 consistent (at most the last unflushed batch is lost, and the next sweep
 picks those listings up again without duplicates).
+
+``store_site`` and ``store_listings`` are the store step as plain
+functions: this pipeline and the distributed writer (``certwatch ingest``,
+which receives items judged on workers) both call them.
 """
 from __future__ import annotations
 
@@ -52,24 +56,36 @@ class StorePipeline:
         return item
 
     def record_site(self, item: dict) -> None:
-        host = (urlsplit(item["url"]).hostname or "").lower()
-        from pipelines.contacts import extractor
-        parts = extractor()(host)
-        domain = parts.top_domain_under_public_suffix or host
-        site_id = store.record_checked_site(self.db, {
-            "domain": domain, "host": host, "url": item["url"], "final_url": item.get("final_url"),
-            "http_status": item.get("http_status"), "title": item.get("title"),
-            "source": item.get("source", "search"),
-            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois") if k in item}),
-        })
-        for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
-            store.link_finding_site(self.db, int(finding_id), site_id, item["url"])
+        store_site(self.db, item)
         self.stats.inc_value("certwatch/sites_recorded")
 
     def flush(self) -> None:
         if not self.pending or self.db is None:
             return
         batch, self.pending = self.pending, []
-        recorded = store.record_findings(self.db, batch, self.sweep_id())
+        recorded = store_listings(self.db, batch, self.sweep_id())
         self.stats.inc_value("certwatch/stored", len(recorded))
         self.stats.inc_value("certwatch/new_findings", sum(1 for r in recorded if r.created))
+
+
+def store_site(db, item: dict) -> int:
+    """Store one judged site item (kind "site"), keyed by its registered
+    domain, with the links of listings pointing at it. Returns its id."""
+    host = (urlsplit(item["url"]).hostname or "").lower()
+    from pipelines.contacts import extractor
+    parts = extractor()(host)
+    domain = parts.top_domain_under_public_suffix or host
+    site_id = store.record_checked_site(db, {
+        "domain": domain, "host": host, "url": item["url"], "final_url": item.get("final_url"),
+        "http_status": item.get("http_status"), "title": item.get("title"),
+        "source": item.get("source", "search"),
+        **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois") if k in item}),
+    })
+    for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
+        store.link_finding_site(db, int(finding_id), site_id, item["url"])
+    return site_id
+
+
+def store_listings(db, items: list[dict], sweep_id: int | None) -> list:
+    """Store judged listing items in one transaction (store.record_findings)."""
+    return store.record_findings(db, items, sweep_id)

@@ -6,7 +6,8 @@ import sys
 
 from helpers import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+# README and the feature pages under docs/ (the integrator links them from README).
+README = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def test_every_cli_command_is_documented():

@@ -164,8 +164,13 @@ def run_sweep(args, sandbox: str):
                         platforms=[p for p in (args.platforms or "").split(",") if p],
                         keyword_filter=args.keyword or "", max_pages=args.pages or 0,
                         profiles_dir=args.profiles or "", progress=not args.quiet,
-                        log_level=args.log_level, extra_settings=parse_settings(getattr(args, "set", [])))
-    return run(opts)
+                        log_level=args.log_level, extra_settings=parse_settings(getattr(args, "set", [])),
+                        redis=getattr(args, "redis", None) or "")
+    from crawler.distributed.keys import DistributedError
+    try:
+        return run(opts)
+    except DistributedError as exc:
+        raise CliError(str(exc)) from None
 
 
 def demo_evidence(db_path: str, sandbox: str) -> None:

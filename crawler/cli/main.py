@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "crawler.cli.reports",
     "crawler.cli.domains",
     "crawler.cli.classify",
+    "crawler.cli.distributed",
 ]
 
 

@@ -104,6 +104,7 @@ def register(add) -> None:
     p.add_argument("--sandbox", help="沙箱地址（certwatch sandbox 打印的地址）")
     p.add_argument("--real", action="store_true", help="在真实网络上巡查（使用非沙箱平台配置）")
     p.add_argument("--evidence", action="store_true", help="巡查结束后为新的可疑信息和网站取证")
+    p.add_argument("--redis", help="分布式巡查：Redis 地址（由 certwatch worker 采集，certwatch ingest 写入）")
     sweep_args(p)
 
     p = add("demo", "演示：启动沙箱，用默认关键词巡查全部沙箱平台并打印汇总", cmd_demo,

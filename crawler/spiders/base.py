@@ -39,6 +39,24 @@ def load_queries(db_path: str, keyword_filter: str = "", industry: str = "", dep
         db.close()
 
 
+def select_profiles(profiles: dict[str, Profile], kinds: tuple, platform_filter: list[str],
+                    sandbox: bool) -> list[Profile]:
+    """The profiles a sweep visits (the spiders' selection; a distributed
+    sweep's coordinator seeds the same)."""
+    chosen = []
+    for p in profiles.values():
+        if p.kind not in kinds:
+            continue
+        if platform_filter and p.name not in platform_filter:
+            continue
+        if sandbox != p.sandbox and not platform_filter:
+            continue      # sandbox profiles in sandbox mode, real ones in real mode
+        if not p.demo and not platform_filter:
+            continue      # test-only platforms (blocked/broken) run only when named
+        chosen.append(p)
+    return chosen
+
+
 class ProfileSpider(scrapy.Spider):
     """Searches each selected platform with each query, follows result
     pages up to the page limit and yields one item per detail page."""
@@ -71,18 +89,7 @@ class ProfileSpider(scrapy.Spider):
 
     # -- selection
     def selected(self) -> list[Profile]:
-        chosen = []
-        for p in self.profiles.values():
-            if p.kind not in self.kinds:
-                continue
-            if self.platform_filter and p.name not in self.platform_filter:
-                continue
-            if self.sandbox != p.sandbox and not self.platform_filter:
-                continue      # sandbox profiles in sandbox mode, real ones in real mode
-            if not p.demo and not self.platform_filter:
-                continue      # test-only platforms (blocked/broken) run only when named
-            chosen.append(p)
-        return chosen
+        return select_profiles(self.profiles, self.kinds, self.platform_filter, self.sandbox)
 
     def pages_for(self, profile: Profile) -> int:
         return self.max_pages_arg or profile.max_pages
