@@ -47,6 +47,9 @@ def test_writer_killed_between_commit_and_ack_writes_nothing_twice(client, redis
     for n in range(5):
         worker.push_item(sweep_id, listing(n))
     worker.push_item(sweep_id, listing(0))               # a page judged twice (its worker died)
+    worker.push_item(sweep_id, {"kind": "site", "url": "http://cx-mem-gov.cn/query", "title": "特种作业操作证查询",
+                                "http_status": 200, "verdict": "fake_gov_site", "score": 95,
+                                "reasons": [{"code": "brand", "label": "仿冒"}], "impersonates": "cx.mem.gov.cn"})
     # Hostile entries: not JSON, a bad field, an unknown kind.
     client.xadd(keys.items, {"sweep": str(sweep_id), "item": "\x00not json"})
     client.xadd(keys.items, {"sweep": str(sweep_id), "item": json.dumps({**listing(9), "score": "DROP TABLE"})})
@@ -57,17 +60,18 @@ def test_writer_killed_between_commit_and_ack_writes_nothing_twice(client, redis
     with store.opened(db_path) as db:
         entries = first.read(block_ms=0)
         first.commit(db, entries)                        # committed ... and killed before XACK
-    assert client.xpending(keys.items, "writers")["pending"] == 9
+    assert client.xpending(keys.items, "writers")["pending"] == 10
 
     stats = run_ingest(IngestOptions(redis_url=redis_url, db=db_path, prefix="parts1", once=True, progress=False))
-    assert (stats.stored, stats.skipped, stats.rejected) == (0, 9, 3)
+    assert (stats.stored, stats.skipped, stats.rejected) == (0, 10, 3)
     with store.opened(db_path) as db:
         assert store.count_findings(db) == 5
         assert store.sweep_counts(db, sweep_id)["items"] == 5
-        assert db.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] == 9
+        assert [(s["domain"], s["status"]) for s in store.sites_with_status(db)] == [("cx-mem-gov.cn", "flagged")]
+        assert db.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] == 10
     assert client.xpending(keys.items, "writers")["pending"] == 0 and client.xlen(keys.items) == 0
     # Rejected entries count as handled for their sweep: its coordinator waits for all it was sent.
-    assert int(client.hget(keys.sweep(sweep_id, "counts"), "ingested")) == 9
+    assert int(client.hget(keys.sweep(sweep_id, "counts"), "ingested")) == 10
     reasons = [e[1][b"reason"].decode() for e in client.xrange(keys.rejected)]
     assert len(reasons) == 3 and any("score" in r for r in reasons) and any("evil" in r for r in reasons)
 

@@ -29,6 +29,10 @@ def cmd_sweep(args) -> int:
     print(table(summary_rows(args.db, result, args.profiles or ""), ["平台", "页面", "信息", "可疑"]))
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}；数据库 {args.db}")
     print_health_warnings(args.db, result.sweep_id)
+    if args.redis:
+        from crawler.distributed.report import worker_warnings
+        for line in worker_warnings(args.db, result.sweep_id):
+            print(line)
     if getattr(args, "evidence", False):
         sweep_evidence(args.db, args.sandbox or "")
     return 0 if result.status == "finished" else 1

@@ -41,6 +41,8 @@ def worker_rows(records: dict[str, dict], profiles: dict) -> list[dict]:
         for p in platforms:
             if p["status"] in ("blocked", "broken"):
                 notes.append(f"{p['platform']} {STATUS_CN[p['status']]}（{p['note']}）")
+        if num("distributed/bad_entries"):
+            notes.append(f"{num('distributed/bad_entries')} 个任务无法执行（平台配置目录与发起巡查的机器不一致？见日志）")
         rows.append({
             "worker": worker_id, "name": record.get("name") or worker_id, "host": record.get("host") or "",
             "status": status, "final": 1 if record.get("final") else 0,
@@ -94,3 +96,12 @@ def record_distributed(opts, settings, sweep_id: int, status: str, note: str, re
                           "该平台可能按 IP 限流，请检查这台采集机器的出口地址。", webhook, p["platform"], sweep_id)
     record_health(opts.db, sweep_id, status, merged, webhook, opts.profiles_dir or None)
     return merged
+
+
+def worker_warnings(db_path: str, sweep_id: int) -> list[str]:
+    """One line per worker of a sweep that was lost, blocked or broken."""
+    with store.opened(db_path) as db:
+        rows = store.sweep_workers(db, sweep_id)
+    return [f"注意：worker {r['name']}（{r['host']}）{WORKER_STATUS_CN.get(r['status'], r['status'])}"
+            + (f"：{r['note']}" if r["note"] else "") + f"，详见 certwatch workers {sweep_id}"
+            for r in rows if r["status"] in ("lost", "blocked", "broken")]

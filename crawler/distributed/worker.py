@@ -34,6 +34,7 @@ from crawler.sweep import _LEVELS, project_settings, sandbox_whois, set_browser_
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 0.2     # seconds between two looks at the queue while idle
+STATS_TTL = 7 * 86400
 
 
 class WorkerSpider(SearchSpider):
@@ -291,7 +292,11 @@ class WorkerExtension:
         stats["worker/seconds"] = round(max(0.0, self.last_done - self.began), 3)
         record = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "final": final,
                   "at": time.time(), "stats": stats}
-        st.client.hset(st.keys.sweep(st.sweep_id, "stats"), st.worker_id, json.dumps(record, ensure_ascii=False))
+        key = st.keys.sweep(st.sweep_id, "stats")
+        pipe = st.client.pipeline(transaction=False)
+        pipe.hset(key, st.worker_id, json.dumps(record, ensure_ascii=False))
+        pipe.expire(key, STATS_TTL)          # the coordinator deletes it; never left behind for long
+        pipe.execute()
         if final:
             self.final_sent = True
 
