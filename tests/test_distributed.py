@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from crawler.sandbox.process import stop
 from crawler.sandbox.world import world
 from crawler.spiders.base import load_queries
 from helpers import ROOT, run_cli
@@ -32,6 +31,19 @@ def certwatch(log_path, *args, env: dict) -> subprocess.Popen:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
     finally:
         log.close()
+
+
+def stop_all(procs) -> None:
+    """SIGTERM to every process at once (workers finish what they hold), then wait for each."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for(condition, what: str, procs=(), timeout: float = 120):
@@ -89,8 +101,7 @@ def fleet(redis_url, sandbox, tmp_path_factory):
     client = redis.Redis.from_url(redis_url)
     wait_for(lambda: client.scard("eq:workers") == 2, "两个 worker 就绪", procs)
     yield Fleet(db, env, folder)
-    for proc, _ in procs:
-        stop(proc)
+    stop_all([proc for proc, _ in procs])
     client.close()
 
 
@@ -152,12 +163,15 @@ def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, s
     logs = {name: tmp_path / f"{name}.log" for name in ("a", "b", "ingest1", "ingest2", "sweep")}
     # Worker a is slow, so it is killed with requests in hand.
     a = certwatch(logs["a"], "worker", "--redis", redis_url, "--sandbox", sandbox, "--name", "a",
-                  "--set", "DOWNLOAD_DELAY=0.1", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2", env=env)
+                  "--set", "DOWNLOAD_DELAY=0.15", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2", env=env)
     ingest1 = certwatch(logs["ingest1"], "ingest", "--redis", redis_url, "--db", db, "--batch", "2", env=env)
-    sweep = certwatch(logs["sweep"], "sweep", "--redis", redis_url, "--db", db, "--sandbox", sandbox, *SCOPE, env=env)
-    started = [(a, logs["a"]), (ingest1, logs["ingest1"]), (sweep, logs["sweep"])]
-    others = []
+    others, sweep = [], None
     try:
+        wait_for(lambda: client.scard("kill:workers") == 1 and client.exists("kill:ingest:lock"),
+                 "worker a 与写入进程就绪", [(a, logs["a"]), (ingest1, logs["ingest1"])])
+        sweep = certwatch(logs["sweep"], "sweep", "--redis", redis_url, "--db", db, "--sandbox", sandbox, *SCOPE,
+                          env=env)
+        started = [(a, logs["a"]), (ingest1, logs["ingest1"]), (sweep, logs["sweep"])]
         wait_for(lambda: counts().get("ingested", 0) >= 2, "写入进程写入第一批", started)
         ingest1.send_signal(signal.SIGKILL)
         ingest1.wait(timeout=30)
@@ -170,8 +184,7 @@ def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, s
                   certwatch(logs["ingest2"], "ingest", "--redis", redis_url, "--db", db, "--batch", "2", env=env)]
         assert sweep.wait(timeout=300) == 0, logs["sweep"].read_text(encoding="utf-8")[-3000:]
     finally:
-        for proc in [a, ingest1, sweep, *others]:
-            stop(proc)
+        stop_all([p for p in (a, ingest1, sweep, *others) if p is not None])
         client.close()
 
     expected = expected_urls(db)

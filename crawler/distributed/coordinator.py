@@ -82,7 +82,6 @@ class Coordinator:
         self.stopping = threading.Event()
         self.sweep_id = 0
         self.active = b""
-        self.requeued = 0
         self.told: set[str] = set()
 
     def say(self, key: str, message: str) -> None:
@@ -134,7 +133,8 @@ class Coordinator:
             inflight += sum(1 for t in self.client.hkeys(k.inflight(w))
                             if fleet._text(t).split("|")[1:2] == [str(s)])
         return {"starts": starts, "queued": queued, "inflight": inflight,
-                "pushed": counts.get("pushed", 0), "ingested": counts.get("ingested", 0)}
+                "pushed": counts.get("pushed", 0), "ingested": counts.get("ingested", 0),
+                "requeued": counts.get("requeued", 0)}
 
     def keep_alive(self) -> None:
         k = self.keys
@@ -150,7 +150,7 @@ class Coordinator:
             if self.stopping.is_set():
                 return "interrupted", "巡查被中止"
             self.keep_alive()
-            self.requeued += sum(fleet.requeue_dead(self.client, self.keys, self.scripts).values())
+            fleet.requeue_dead(self.client, self.keys, self.scripts)
             drained = bool(self.scripts.drained(keys=[self.keys.workers], args=[self.keys.prefix, self.sweep_id]))
             snap = self.snapshot()
             if self.opts.progress and snap != last:
@@ -263,7 +263,7 @@ def run_distributed(opts, redis_url: str) -> SweepResult:
     stats = record_distributed(opts, settings, sweep_id, status, note, records, seed_stats,
                                {"distributed/seeded": len(entries), "distributed/items_pushed": counts["pushed"],
                                 "distributed/items_ingested": counts["ingested"],
-                                "distributed/requeued": coordinator.requeued})
+                                "distributed/requeued": counts["requeued"]})
     return SweepResult(sweep_id, status, stats)
 
 

@@ -49,16 +49,16 @@ if ARGV[3] ~= 'force' and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
 local entries = redis.call('HGETALL', KEYS[1])
 local n = 0
 for i = 1, #entries, 2 do
-  local kind, sweep, score = string.match(entries[i], '^(%a)|(%d+)|([^|]*)|')
+  local kind, sweep, score = string.match(entries[i], '^([rs])|(%d+)|([^|]*)|')
   if sweep and redis.call('SISMEMBER', KEYS[5], sweep) == 1 then
     local base = ARGV[1] .. ':sweep:' .. sweep
     if kind == 'r' then
       redis.call('ZADD', base .. ':requests', score, entries[i + 1])
-      n = n + 1
-    elseif kind == 's' then
+    else
       redis.call('LPUSH', base .. ':starts', entries[i + 1])
-      n = n + 1
     end
+    redis.call('HINCRBY', base .. ':counts', 'requeued', 1)
+    n = n + 1
   end
 end
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])

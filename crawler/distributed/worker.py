@@ -156,6 +156,7 @@ class WorkerExtension:
         self.once = s.getbool("CERTWATCH_WORKER_ONCE", False)
         self.name = s.get("CERTWATCH_WORKER_NAME") or socket.gethostname()
         self.baseline: dict = {}
+        self.published: dict | None = None
         self.began = 0.0
         self.last_done = 0.0
         self.final_sent = False
@@ -277,6 +278,7 @@ class WorkerExtension:
         self.baseline = _numbers(self.crawler.stats.get_stats())
         self.began = self.last_done = time.monotonic()
         self.final_sent = False
+        self.published = None
         self.served = True
         self.crawler.spider.use_sweep(sweep_id, info)
         words = [w for w in info.get("userdict") or () if isinstance(w, str)]
@@ -290,6 +292,9 @@ class WorkerExtension:
             return
         stats = stats_delta(self.crawler.stats.get_stats(), self.baseline)
         stats["worker/seconds"] = round(max(0.0, self.last_done - self.began), 3)
+        if not final and stats == self.published:
+            return
+        self.published = stats
         record = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "final": final,
                   "at": time.time(), "stats": stats}
         key = st.keys.sweep(st.sweep_id, "stats")
