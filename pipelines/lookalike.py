@@ -688,6 +688,7 @@ def _finish(j: Judgement) -> Judgement:
         j.verdict = "suspicious"
     else:
         j.verdict = "benign"
+        j.impersonates = ""     # a word like "hangong" in a shop's name impersonates nobody
     return j
 
 

@@ -12,6 +12,7 @@ inside news/warnings ("以'包过'为噱头") do not count.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
@@ -24,7 +25,8 @@ from pipelines.fastre import MultiScanner, scanner
 from pipelines.normalize import Normalized, normalize
 
 INTENT_CODES = ("intent_proxy", "intent_guarantee", "intent_no_exam", "intent_absent",
-                "intent_pay_after", "intent_fast", "intent_channel", "intent_id_only", "intent_record")
+                "intent_pay_after", "intent_fast", "intent_channel", "intent_id_only", "intent_record",
+                "intent_forge", "intent_lend")
 CONTEXT_CODES = ("ctx_training", "ctx_enforcement", "ctx_warning", "ctx_job", "ctx_renewal",
                  "ctx_exam", "ctx_verify_howto")
 REPORTING_CODES = ("ctx_enforcement", "ctx_warning")
@@ -42,6 +44,7 @@ class Model:
     bias: float
     threshold: int
     no_certificate_weight: float
+    no_certificate_cap: float   # log-odds ceiling of a text with no in-scope certificate
     hint_weight: float      # no certificate word, but talk of 上岗/进场/考试 …
     hints: object           # a fastre.Scanner, searched only when no certificate word
     lone_certificate: re.Pattern   # "⚡证": 证 standing alone
@@ -63,7 +66,10 @@ class Model:
     by_code: dict           # code -> Rule
     clause_start: re.Pattern   # everything up to the last clause break
     family_keys: tuple      # (code, scanner key, reason label)
+    generic_family: tuple   # (code, label) of 综合/各类证件, tried after the named families
+    certificate_keys: tuple  # scanner keys whose hits inside an out-of-scope document do not count
     model_band: tuple       # the text model is consulted when the rules' log-odds lie here
+    evasive: re.Pattern     # evasive_contact, matched on the original text
 
 
 def _alternation(patterns: list[str]) -> str | None:
@@ -76,6 +82,9 @@ def _multi(data: dict) -> MultiScanner:
     patterns = {r["code"]: _alternation(r.get("patterns") or []) for r in data["rules"]}
     patterns.update({"family:" + code: _alternation(f["patterns"]) for code, f in data["families"].items()})
     patterns["generic"] = _alternation(data["generic_certificate"])
+    patterns["family:" + data["generic_family"]["code"]] = _alternation(data["generic_family"]["patterns"])
+    patterns["out_of_scope"] = _alternation(data["out_of_scope"])
+    patterns["not_certificate"] = _alternation(data["not_certificates"])
     return MultiScanner({key: re.compile(p) for key, p in patterns.items() if p})
 
 
@@ -88,6 +97,7 @@ def model() -> Model:
     return Model(
         bias=float(data["bias"]), threshold=int(data["threshold"]),
         no_certificate_weight=float(data["no_certificate_weight"]),
+        no_certificate_cap=float(data["no_certificate_cap"]),
         hint_weight=float(data.get("certificate_hint_weight", data["no_certificate_weight"])),
         hints=scanner(re.compile(hints)) if hints else None,
         lone_certificate=re.compile(data["lone_certificate"]),
@@ -109,7 +119,12 @@ def model() -> Model:
         by_code={r.code: r for r in rules},
         model_band=tuple(float(x) for x in data.get("text_model_band", (-5, 5))),
         family_keys=tuple((code, "family:" + code, f"证书：{label}") for code, label in families.items()),
+        generic_family=(data["generic_family"]["code"], data["generic_family"]["label"]),
+        certificate_keys=("generic", "family:" + data["generic_family"]["code"],
+                          *("family:" + code for code in families)),
         clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
+        evasive=re.compile(_alternation(next(r for r in data["rules"] if r["code"] == "evasive_contact")
+                                        ["original_patterns"])),
     )
 
 
@@ -176,10 +191,21 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
     if family_hit:
         reasons.append(_reason("certificate", family_label, 0.0, norm.span(*family_hit.span())))
         return family, 0.0
+    code, label = m.generic_family
+    generic = hits.get("family:" + code)
+    if generic:
+        reasons.append(_reason("certificate", f"证书：{label}", 0.0, norm.span(*generic[0].span())))
+        return code, 0.0
     generic = hits.get("generic")
     if generic:
         reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*generic[0].span())))
         return "", 0.0
+    outside = hits.get("out_of_scope")
+    if outside:
+        reasons.append(_reason("no_certificate", "只涉及范围外的证件、考试或业务（毕业证、驾驶证、非安全生产考试、"
+                                                 "贷款、电话卡等），不构成发现",
+                               m.no_certificate_weight, norm.span(*outside[0].span())))
+        return "", m.no_certificate_weight
     lone = m.lone_certificate.search(norm.text)
     if lone:
         reasons.append(_reason("certificate", "证书相关用语", 0.0, norm.span(*lone.span())))
@@ -191,6 +217,20 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
         return "", m.hint_weight
     reasons.append(_reason("no_certificate", "未涉及证书", m.no_certificate_weight, ""))
     return "", m.no_certificate_weight
+
+
+def _drop_inside(hits: dict, outside: list, keys: tuple) -> None:
+    """Certificate words that are part of an out-of-scope document's name
+    ("证书" in 毕业证书, "考证" in 准考证) are no certificate of ours."""
+    spans = [o.span() for o in outside]
+    for key in keys:
+        found = hits.get(key)
+        if found:
+            kept = [h for h in found if not any(a <= h.start() and h.end() <= b for a, b in spans)]
+            if kept:
+                hits[key] = kept
+            else:
+                del hits[key]
 
 
 def _claims(hits: dict, norm: Normalized, m: Model, reporting: bool, reasons: list) -> tuple[float, list]:
@@ -243,11 +283,16 @@ def _claims(hits: dict, norm: Normalized, m: Model, reporting: bool, reasons: li
 
 
 def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: list) -> float:
-    """Contexts count near a counted intent (or anywhere when there is none),
-    each rule with diminishing returns."""
+    """Contexts count near a counted intent (or anywhere when there is none)
+    and in a paragraph that names a certificate (a news or training context
+    is about the certificate: a paragraph of unrelated filler padding a spam
+    page — "专家建议…", a news story — neither hides nor makes a sale), each
+    rule with diminishing returns."""
     t = norm.text
     total = 0.0
     window = m.context_window
+    about = sorted(h.start() for key in m.certificate_keys for h in hits.get(key, ()))
+    paragraphs = _paragraph_starts(t) if about else []
     for rule in m.context_rules:
         found = hits.get(rule.code)
         if not found:
@@ -259,6 +304,8 @@ def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: 
             s = hit.start()
             if positions and not any(abs(s - p) <= window for p in positions):
                 continue
+            if about and not _same_paragraph(about, paragraphs, s):
+                continue
             if m.context_negators.search(t, max(0, s - 4), s):
                 continue        # "我这不是培训学校", "不用本人参加" are not training contexts
             weight = rule.weight / (2 ** counted)
@@ -266,6 +313,21 @@ def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: 
             total += weight
             reasons.append(_reason(rule.code, rule.label, weight, norm.span(s, hit.end())))
     return total
+
+
+_PARAGRAPH_END = re.compile(r"\n")
+
+
+def _paragraph_starts(t: str) -> list[int]:
+    return [0] + [e.end() for e in _PARAGRAPH_END.finditer(t)]
+
+
+def _same_paragraph(sorted_positions: list, starts: list, s: int) -> bool:
+    """Whether one of ``sorted_positions`` lies in the paragraph (line) holding ``s``."""
+    k = bisect.bisect_right(starts, s) - 1
+    lo, hi = starts[k], starts[k + 1] if k + 1 < len(starts) else 1 << 62
+    i = bisect.bisect_left(sorted_positions, lo)
+    return i < len(sorted_positions) and sorted_positions[i] < hi
 
 
 def _fake_site(domains: list, norm: Normalized, m: Model, reporting: bool, site_judge,
@@ -310,11 +372,15 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
         reasons.append(_reason("truncated", "文本过长，仅分析前部", 0.0, ""))
 
     hits: dict[str, list[re.Match]] = m.scanner.scan(t)     # every rule in one pass
+    for key in ("out_of_scope", "not_certificate"):
+        if key in hits:
+            _drop_inside(hits, hits[key], m.certificate_keys)
     family, weight = _certificate(hits, norm, m, reasons)
     logit += weight
+    capped = "out_of_scope" in hits and weight == m.no_certificate_weight   # only others' documents
     reporting = any(code in hits for code in REPORTING_CODES)
-    weight, positions = _claims(hits, norm, m, reporting, reasons)
-    logit += weight
+    claims, positions = _claims(hits, norm, m, reporting, reasons)
+    logit += claims
     logit += _contexts(hits, norm, m, positions, reasons)
 
     found_contacts = contacts_mod.extract(norm)
@@ -330,22 +396,46 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
         logit += contact_rule.weight
         reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, norm.span(*hit.span())))
 
+    if personal or "off_platform_contact" in hits:
+        evasive = m.evasive.search(norm.original)
+        if evasive:
+            rule = m.by_code["evasive_contact"]
+            logit += rule.weight
+            reasons.append(_reason(rule.code, rule.label, rule.weight, evasive.group(0)))
+
     if "price" in hits:
         rule = m.by_code["price"]
         logit += rule.weight
         reasons.append(_reason(rule.code, rule.label, rule.weight, norm.span(*hits["price"][0].span())))
 
-    logit += _fake_site(found_contacts.get("domain", []), norm, m, reporting, site_judge, reasons)
+    site = _fake_site(found_contacts.get("domain", []), norm, m, reporting, site_judge, reasons)
+    logit += site
+
+    # A page whose sale words stand only in its title (a buyer's query, "办证网上
+    # 可查询") and that gives no way to buy — no contact, no price, no site —
+    # is an article under an SEO title; spam puts its contact beside the title.
+    title_end = t.find("\n") if title and title.strip() else -1
+    title_only = False
+    if claims > 0 and title_end >= 0 and all(p < title_end for p in positions) and not (
+            personal or site or "off_platform_contact" in hits or "price" in hits):
+        rule = m.by_code["title_only"]
+        weight = -claims * rule.weight
+        logit += weight
+        title_only = True
+        reasons.append(_reason(rule.code, rule.label, weight, t[:title_end][:80]))
 
     if text_model is ...:
         text_model = salesmodel.model()
     low, high = m.model_band
-    if text_model is not None and t and low <= logit <= high:     # the rules are not sure
+    # the rules are not sure (a page with no way to buy is left to the rules)
+    if text_model is not None and t and low <= logit <= high and not title_only:
         weight, top = salesmodel.contribution(t, text_model)
         logit += weight
         reasons.append(_reason("text_model", "文本模型：用语接近售假广告" if weight > 0 else "文本模型：用语接近正常信息",
                                weight, "、".join(norm.span(a, b) for a, b, _ in top)))
 
+    if capped:
+        logit = min(logit, m.no_certificate_cap)
     score = int(round(100 / (1 + math.exp(-logit))))
     return Result(flagged=score >= m.threshold, score=score, reasons=reasons,
                   family=family, contacts=found_contacts)

@@ -96,9 +96,12 @@ def labelled_rows(paths: list[str]) -> tuple[list[dict], str]:
 
 def training_files() -> list[str]:
     """The labelled listings the shipped text model is trained on (a checkout's
-    tests/data/sales_*.jsonl and the sandbox's listings)."""
+    tests/data/sales_*.jsonl, the real-derived corpus tests/data/real/*.jsonl
+    and the sandbox's listings)."""
     root = Path(__file__).resolve().parent.parent
-    return [str(p) for p in sorted((root / "tests" / "data").glob("sales_*.jsonl"))] + \
+    data = root / "tests" / "data"
+    return [str(p) for p in sorted(data.glob("sales_*.jsonl"))] + \
+        [str(p) for p in sorted((data / "real").glob("*.jsonl"))] + \
         [str(root / "crawler" / "sandbox" / "data" / "listings.jsonl")]
 
 

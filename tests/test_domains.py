@@ -88,11 +88,20 @@ def test_lookalikes_are_flagged_with_reasons(host, impersonates, code):
     "member.jd.com", "memfault.com", "memory.com", "remember.cn", "samrat.com", "cnseed.com",
     "goldmohur.com", "mohur.in", "govtech.com", "governance.org", "tzzy-peixun.com",
     "aqsc-kaoshi.com", "kuaidi-chaxun.net", "zhengshu-zhinan.com", "www.gov.uk", "moh.gov.sg",
-    "zscx.osta.org.cn", "cx-auto.com", "电工培训.com",
+    "cx-auto.com", "电工培训.com", "www.hangong.com", "gdhangong.com",
 ])
 def test_lexically_close_hosts_are_benign(host):
     j = score_host(host)
     assert j.verdict == "benign", j.reasons
+    assert j.impersonates == "", "a benign host impersonates nobody"
+
+
+def test_real_national_query_systems_are_official_and_their_look_alikes_are_not():
+    """The registry holds the real query systems a reviewer meets (人社's
+    networked query for skill certificates beside the safety families)."""
+    assert score_host("zscx.osta.org.cn").verdict == "official"
+    fake = score_host("osta-zscx.com")
+    assert fake.verdict == "fake_gov_site" and fake.impersonates == "zscx.osta.org.cn"
 
 
 @pytest.mark.parametrize("host, verdict", [

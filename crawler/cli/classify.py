@@ -8,7 +8,8 @@ import json
 import os
 import sys
 
-from crawler.cli.common import EVALUATORS, CliError, open_store, parse_json_line, print_evaluation, read_lines
+from crawler.cli.common import (EVALUATORS, CliError, open_store, parse_json_line, print_evaluation, read_lines,
+                                table)
 
 
 def cmd_classify(args) -> int:
@@ -37,30 +38,66 @@ def cmd_classify(args) -> int:
     return 2 if bad else 0
 
 
+def labelled_files(path: str) -> list[str]:
+    """A labelled file, or every *.jsonl file in a folder (sorted)."""
+    if os.path.isdir(path):
+        found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".jsonl"))
+        if not found:
+            raise CliError(f"目录中没有 .jsonl 文件：{path}")
+        return found
+    if not os.path.exists(path):
+        raise CliError(f"文件不存在：{path}")
+    return [path]
+
+
 def evaluate_sales(args) -> int:
-    """Labelled JSON lines (text, label 1/0, optional title, category)."""
+    """Labelled JSON lines (text, label 1/0, optional title, category,
+    source_kind, network), one file or a folder of them. Items written by
+    hand (source_kind written_*) are also left out of a second, real-only
+    figure."""
     from pipelines.evaluate import Evaluation
     from pipelines.sales import classify
-    if not os.path.exists(args.file):
-        raise CliError(f"文件不存在：{args.file}")
-    ev = Evaluation()
-    for n, raw in read_lines(args.file):
-        if not raw.strip():
-            continue
-        try:
-            obj = parse_json_line(raw, n)
-            if not isinstance(obj.get("text"), str) or obj.get("label") not in (0, 1):
-                raise ValueError(f"第 {n} 行：需要字符串 text 和 0/1 的 label")
-        except ValueError as exc:
-            ev.errors.append(str(exc))
-            continue
-        title = obj.get("title") if isinstance(obj.get("title"), str) else None
-        result = classify(obj["text"], title)
-        ev.add(obj["label"], result.flagged, obj.get("category") or "",
-               {"line": n, "score": result.score, "title": title or "", "text": obj["text"],
-                "reasons": [r["code"] for r in result.reasons if r["weight"]]})
+    files = labelled_files(args.file)
+    group_by = getattr(args, "group_by", None)
+    ev, real, groups = Evaluation(), Evaluation(), {}
+    for path in files:
+        where = os.path.basename(path) + " " if len(files) > 1 else ""
+        for n, raw in read_lines(path):
+            if not raw.strip():
+                continue
+            try:
+                obj = parse_json_line(raw, n)
+                if not isinstance(obj.get("text"), str) or obj.get("label") not in (0, 1):
+                    raise ValueError(f"第 {n} 行：需要字符串 text 和 0/1 的 label")
+            except ValueError as exc:
+                ev.errors.append(where + str(exc))
+                continue
+            title = obj.get("title") if isinstance(obj.get("title"), str) else None
+            result = classify(obj["text"], title)
+            item = {"file": where, "line": n, "score": result.score, "title": title or "", "text": obj["text"],
+                    "reasons": [r["code"] for r in result.reasons if r["weight"]]}
+            category = str(obj.get("category") or "")
+            ev.add(obj["label"], result.flagged, category, item)
+            if not str(obj.get("source_kind") or "").startswith("written_"):
+                real.add(obj["label"], result.flagged, category, item)
+            if group_by:
+                key = str(obj.get(group_by) or "（无）")
+                groups.setdefault(key, Evaluation()).add(obj["label"], result.flagged, category, item)
     print_evaluation(ev, "售假信息分类器")
+    if real.total != ev.total:
+        print(f"\n其中真实来源（不含人工编写的 {ev.total - real.total} 条）：共 {real.total} 条，"
+              f"精确率 {real.precision:.4f}，召回率 {real.recall:.4f}，误报率 {real.false_positive_rate:.4f}"
+              f"（违规 {real.tp + real.fn} 条，正常 {real.fp + real.tn} 条）")
+    if groups:
+        print()
+        rows = [[key, g.total, g.tp + g.fn, g.tp, g.fp, f"{g.precision:.3f}" if g.tp + g.fp else "-",
+                 f"{g.recall:.3f}" if g.tp + g.fn else "-"]
+                for key, g in sorted(groups.items(), key=lambda kv: (-kv[1].total, kv[0]))]
+        print(table(rows, [GROUP_CN.get(group_by, group_by), "条数", "违规", "检出", "误报", "精确率", "召回率"]))
     return 0 if not ev.errors else 2
+
+
+GROUP_CN = {"network": "发布网络", "source_kind": "来源类型", "category": "类别"}
 
 
 def cmd_train(args) -> int:
@@ -125,9 +162,11 @@ def cmd_evaluate(args) -> int:
 def register(add) -> None:
     EVALUATORS["sales"] = evaluate_sales
     p = add("evaluate", "在标注数据上评估分类器：打印精确率、召回率、F1、混淆矩阵、分类准确率和错判条目",
-            cmd_evaluate, "certwatch evaluate sales tests/data/sales_corpus.jsonl")
+            cmd_evaluate, "certwatch evaluate sales tests/data/real/ --group-by source_kind")
     p.add_argument("kind", help="评估类型：sales（售假信息）或 domains（假冒网站域名）")
-    p.add_argument("file", help="标注的 JSON Lines 文件")
+    p.add_argument("file", help="标注的 JSON Lines 文件，或含 .jsonl 文件的目录（sales）")
+    p.add_argument("--group-by", choices=["network", "source_kind", "category"],
+                   help="按发布网络、来源类型或类别分组列出精确率和召回率（sales）")
 
     p = add("train", "用标注数据重新训练售假信息分类器的文本模型（写入 keywords/sales_model.json）",
             cmd_train, "certwatch train sales")

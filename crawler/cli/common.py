@@ -121,7 +121,7 @@ def print_evaluation(ev, name: str) -> None:
             print(f"\n{title}：{len(items)} 条")
             for it in items:
                 text = (it.get("title", "") + " " + it.get("text", "")).replace("\n", " ")
-                print(f"  第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
+                print(f"  {it.get('file', '')}第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
     for err in ev.errors:
         print(f"错误：{err}", file=sys.stderr)
 

@@ -1,0 +1,119 @@
+"""The sale classifier on real sellers' shapes (tests/data/real/, issue: real
+sellers): the figures on the real-derived corpus, and each shape real spam
+takes — or real explainers take — as a rule that could fail."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpers import DATA, run_cli
+from pipelines.contacts import extract
+from pipelines.sales import classify
+
+POEM = "春风拂槛露华浓，云想衣裳花想容。夜静虫声移石砌，天高河影落窗纱。"
+LETTERS = "qwhdjsakzmxncbvlkjhgfdsapoiuytrewq"
+
+
+def codes(result) -> set[str]:
+    return {r["code"] for r in result.reasons if r["weight"] != 0}
+
+
+def test_real_corpus_figures_by_source_kind():
+    proc = run_cli("evaluate", "sales", DATA / "real", "--group-by", "source_kind")
+    assert proc.returncode == 0, proc.stderr
+    real = re.search(r"其中真实来源.*?共 (\d+) 条，精确率 ([0-9.]+)，召回率 ([0-9.]+)，误报率 ([0-9.]+)", proc.stdout)
+    assert real, proc.stdout
+    assert int(real.group(1)) >= 350 and float(real.group(4)) <= 0.02, proc.stdout
+    overall = {k: float(re.search(rf"{k}\s*=\s*([0-9.]+)", proc.stdout).group(1)) for k in ("precision", "recall")}
+    assert overall["precision"] >= 0.95 and overall["recall"] >= 0.95, proc.stdout
+    assert "written_from_domain" in proc.stdout and "来源类型" in proc.stdout
+
+
+@pytest.mark.parametrize("title,text", [
+    # the buyer's query as title, a contact tag stuck to it, poetry and letters as filler
+    ("快速伪造一个假操作证【╬溦542394562】", f"快速伪造一个假操作证【178(电)5216(溦)9004同步】{POEM}{LETTERS}"),
+    ("哪里可以办个操作证【╬薇5423949】", f"哪里可以办个操作证 178(电)5216(溦)9004同步 {POEM} {LETTERS}"),
+    ("网上哪里可以买到假焊工证", "网上哪里可以买到假焊工证 微信：F13873873385 全国服务 走顺丰快递"),
+    ("叉车证哪里能做", f"叉车证哪里能做 扣扣 2873651190 {POEM}"),
+    # the whole offer in the title, unrelated news as the body: filler does not hide it
+    ("特种作业操作证 一站式代办 免考【薇lt897561】",
+     "一项针对城市居民睡眠情况的调查显示，超过四成受访者每晚睡眠不足七小时。专家建议固定作息时间。"),
+    # split characters and a bare V id
+    ("资.格.证 操.作.证", "资.格.证 操.作.证 上.岗.证 各.类.证.件 全.国.通.用 乄 V３８４２０３０８９ 乄"),
+])
+def test_real_spam_shapes_are_flagged(title, text):
+    r = classify(text, title)
+    assert r.flagged, r.reasons
+
+
+def test_a_generic_shop_is_in_scope_and_its_own_address_is_no_fake_query_site():
+    r = classify("代办各类证件，微信：F12873873385，代办资格证-毕业证-证件制作-办证刻章-专业办证件-快速办资格证，"
+                 "全国服务，走顺丰快递，十余年经验，包您满意。公司名称：某某证件中心，公司网址：http://www.tt.xyzw.top/",
+                 "北京办证件，北京办资格证")
+    assert r.flagged and r.family == "generic", r.reasons
+    assert "fake_site" not in codes(r), "a shop printing its own web address claims no query there"
+
+
+def test_a_query_claim_beside_a_host_still_makes_a_fake_site():
+    r = classify("电工证包过，官网可查，查询网址 www.cx-mem-gov.top 输入身份证号即可查询", "电工证")
+    assert "fake_site" in codes(r) and r.flagged
+
+
+@pytest.mark.parametrize("title,text,why", [
+    ("网上哪里可以买到假驾驶证【V信xz9014402z】", "C1 C2 B2驾照都能做，扣分不用愁，V信xz9014402z", "out-of-scope forgery"),
+    ("高仿毕业证 学信网可查", "高仿大学毕业证，学信网可查，满丨意丨给丨钱，扣249762466", "out-of-scope forgery"),
+    ("托福代考 保分 不过退款", "托福代考，保100分以上，不过全额退款，考场安排好了，V信sk281458", "non-safety proxy exam"),
+    ("初级会计代考 包过", "初级会计职称代考，包过，内部渠道，机考远程操作，薇dd6453590a", "non-safety proxy exam"),
+    ("大额信用卡 包下卡", "大额信用卡代办，包下卡，白户也能办，内部渠道，【╬溦2467655971】", "no certificate"),
+    ("电话卡 手机卡 内部渠道", "手机号卡内部渠道开卡，不用本人，包下卡，全国通用，加薇zh24597z", "no certificate"),
+])
+def test_real_spam_without_a_certificate_of_ours_is_no_finding(title, text, why):
+    r = classify(text, title)
+    assert not r.flagged, (why, r.reasons)
+    assert any(x["code"] == "no_certificate" for x in r.reasons)
+
+
+@pytest.mark.parametrize("title,text", [
+    ("电工证丢了怎么补办", "特种作业操作证遗失的，持证人应向原发证机关申请补发。需准备身份证、近期一寸照片和遗失声明，"
+                     "若本人无法到场，可委托他人代办补证，需提供委托书。"),
+    ("安全工程师挂靠费", "挂靠费是持证人把注册安全工程师证挂到企业名下所收的费用，源于企业资质申报和投标的持证要求。"
+                   "北京中级每年约2.5万元，挂靠有被查处的风险，企业和个人都要慎重。"),
+    ("电工证自己考和找机构哪个划算", "自己报名考低压电工证，培训费加考试费约800元；找中介代办报名约1200元，"
+                          "中介只是代为报名，理论和实操考试仍须本人参加，考试合格后由应急管理局发证。"),
+    ("证书查询接口文档", "职业资格证书查询 API：GET /api/cert?name=&idcard=，返回 JSON，字段 certNo、issueDate、"
+                  "status；调用前需申请 appkey，每日限 1000 次。"),
+    ("办证网上可查询", "证书电子化依靠分布式数据库和电子签名，电子证照调用量大增；技术架构分为数据存储层、"
+                 "验证协议层和展示应用层。"),
+    ("假的高空作业证怎么买", "高空作业证必须经过培训和考核才能取得，网上所谓快速拿证都是骗局，买假证上岗一经查出将被处罚，"
+                   "请到有资质的培训机构报名，考试合格后在应急管理部官网可查。"),
+    ("云南电工焊工培训学校 常年招生", "本校常年开设低压电工、焊工培训班，理论加实操，考试合格发证，全国通用，"
+                         "官网 www.ynpeixun-example.com 电话 0871-6512345，欢迎报名。"),
+])
+def test_real_explainers_and_schools_stay_unflagged(title, text):
+    r = classify(text, title)
+    assert not r.flagged, r.reasons
+    assert "fake_site" not in codes(r)
+
+
+def test_sale_words_only_in_a_title_without_any_way_to_buy_count_half():
+    r = classify("证书电子化依靠分布式数据库和电子签名。", "办证网上可查询")
+    assert "title_only" in codes(r) and not r.flagged
+    # the same title with a contact is a seller's page
+    r = classify("证书电子化依靠分布式数据库和电子签名。 微信 banzheng_2024", "办证网上可查询")
+    assert "title_only" not in codes(r)
+
+
+def test_filler_makes_no_sale():
+    text = (f"低压电工证考试题库：1. 安全电压是多少？2. 漏电保护器的作用？{POEM}{LETTERS}"
+            " http://bbs.example-forum.cn/t/1 http://bbs.example-forum.cn/t/2 http://bbs.example-forum.cn/t/3")
+    assert not classify(text, "低压电工证考试题库").flagged
+
+
+def test_contact_tags_are_extracted_and_letter_runs_are_not_wechat_ids():
+    assert extract("【╬溦542394562】")["wechat"] == ["542394562"]
+    assert extract("加薇zh24597z")["wechat"] == ["zh24597z"]
+    assert "wechat" not in extract("电工证 zxcvbnmasdfghjkl qwertyuiop")
+    r = classify("电工证 176(电)5783(薇)9318同号", "电工证")
+    assert "evasive_contact" in codes(r)
+    assert "evasive_contact" not in codes(classify("电工证培训 联系电话 13817264590 微信同号", "电工证培训"))
