@@ -16,7 +16,7 @@ import redis
 
 from crawler.sandbox.world import world
 from crawler.spiders.base import load_queries
-from helpers import ROOT, run_cli
+from helpers import ROOT, cli, run_cli
 from pipelines import store
 
 SCOPE = ("--platforms", "gongyou", "--keyword", "焊工", "--pages", "2", "--quiet")
@@ -154,7 +154,7 @@ def test_a_schedule_sweeps_through_redis(fleet, sandbox, redis_url):
     assert seen == world().reachable(load_queries(db, "焊工"), pages=1, platforms=("forum",))
 
 
-def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, sandbox, tmp_path):
+def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, sandbox, tmp_path, capsys):
     env = {"CERTWATCH_REDIS_PREFIX": "kill"}
     db = str(tmp_path / "kill.db")
     store.connect(db).close()
@@ -202,3 +202,5 @@ def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, s
     assert workers["a"]["status"] == "lost" and workers["b"]["status"] == "ok"
     assert "worker_lost" in alerts
     assert logged[0] == logged[1] == stats["distributed/items_ingested"]
+    code, out, _ = cli(capsys, "workers", "--db", db)
+    assert code == 1 and "中途失联" in out and "正常" in out

@@ -150,3 +150,38 @@ def test_cli_errors_are_chinese(capsys, db_path, monkeypatch):
     assert code == 2 and "redis://" in err
     code, out, _ = cli(capsys, "workers", "--db", db_path)
     assert code == 2 or "没有" in out
+
+
+def test_worker_health_tells_a_blocked_address_from_a_clean_one(db_path):
+    from crawler.distributed.report import record_distributed
+    from crawler.sweep import SweepOptions, project_settings
+    clean = {"downloader/request_count": 20, "certwatch/requests/gongyou": 20, "certwatch/search_pages/gongyou": 5,
+             "certwatch/responses/gongyou/200": 20, "certwatch/items": 12}
+    blocked = {"downloader/request_count": 20, "certwatch/requests/gongyou": 20, "certwatch/search_pages/gongyou": 5,
+               "certwatch/responses/gongyou/200": 8, "certwatch/responses/gongyou/429": 12,
+               "certwatch/blocked/gongyou": 12, "certwatch/blocked_reason/gongyou/status": 12}
+    records = {
+        "w1@a:1:x": {"name": "浦东-1", "host": "a", "final": True, "stats": clean},
+        "w2@b:2:y": {"name": "浦东-2", "host": "b", "final": True, "stats": blocked},
+        "w3@c:3:z": {"name": "浦东-3", "host": "c", "final": False, "lost": True, "stats": clean},
+        "w4@d:4:z": {"name": "浦东-4", "host": "d", "final": True, "stats": {"distributed/bad_entries": 2}},
+    }
+    with store.opened(db_path) as db:
+        sweep_id = store.start_sweep(db, ["gongyou"], "sandbox")
+    stats = record_distributed(SweepOptions(db=db_path), project_settings(), sweep_id, "finished", "", records,
+                               {"certwatch/queries": 8}, {})
+    with store.opened(db_path) as db:
+        rows = {r["name"]: r for r in store.sweep_workers(db, sweep_id)}
+        (platform,) = store.sweep_platforms(db, sweep_id)
+        alerts = sorted((a["kind"], a["platform"]) for a in store.list_alerts(db, sweep_id))
+        sweep = store.get_sweep(db, sweep_id)
+    # Merged, 12 of 60 responses were refusals: the platform as a whole is blocked too.
+    assert stats["certwatch/requests/gongyou"] == 60 and stats["certwatch/items_judged"] == 24
+    assert sweep["requests"] == 60 and sweep["items"] == 0        # listings are counted in the store, not by workers
+    assert platform["status"] == "blocked"
+    assert alerts == [("blocked", "gongyou"), ("worker_blocked", "gongyou"), ("worker_lost", "")]
+    assert rows["浦东-1"]["status"] == "ok" and rows["浦东-1"]["items"] == 12
+    assert rows["浦东-2"]["status"] == "blocked" and rows["浦东-2"]["blocked"] == 12
+    assert [p["status"] for p in rows["浦东-2"]["platforms"]] == ["blocked"] and "拦截状态码" in rows["浦东-2"]["note"]
+    assert rows["浦东-3"]["status"] == "lost" and "放回队列" in rows["浦东-3"]["note"]
+    assert rows["浦东-4"]["status"] == "idle" and "平台配置" in rows["浦东-4"]["note"]
