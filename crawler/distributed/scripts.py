@@ -6,7 +6,9 @@ request; an item is acknowledged together with its sweep's count.
 
 In-flight tokens read ``KIND|SWEEP|SCORE|SEQ`` (kind ``r`` a queued
 request, ``s`` a start entry), so a dead worker's entries go back where
-they came from. Keys built inside a script share the deployment prefix
+they came from. Counters of a sweep are touched only while its keys exist,
+so late work of a finished sweep leaves nothing behind. Keys built inside a
+script share the deployment prefix
 (one Redis server, not a cluster)."""
 from __future__ import annotations
 
@@ -80,14 +82,24 @@ end
 return 1
 """
 
+# KEYS: stream, the sweep's counts; ARGV: sweep id, worker id, item JSON.
+# Counted only while the sweep is in Redis (a late item of a finished sweep
+# is still written, but leaves no key behind).
+PUSH = """
+local id = redis.call('XADD', KEYS[1], '*', 'sweep', ARGV[1], 'worker', ARGV[2], 'item', ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'pushed', 1) end
+return id
+"""
+
 # KEYS: stream; ARGV: group, prefix, then (entry id, sweep id or '') pairs.
 ACK = """
 local n = 0
 for i = 3, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
-    if ARGV[i + 1] ~= '' then
-      redis.call('HINCRBY', ARGV[2] .. ':sweep:' .. ARGV[i + 1] .. ':counts', 'ingested', 1)
+    local counts = ARGV[2] .. ':sweep:' .. ARGV[i + 1] .. ':counts'
+    if ARGV[i + 1] ~= '' and redis.call('EXISTS', counts) == 1 then
+      redis.call('HINCRBY', counts, 'ingested', 1)
     end
     n = n + 1
   end
@@ -121,5 +133,6 @@ class Scripts:
         self.requeue = client.register_script(REQUEUE)
         self.drained = client.register_script(DRAINED)
         self.ack = client.register_script(ACK)
+        self.push = client.register_script(PUSH)
         self.renew = client.register_script(RENEW)
         self.release = client.register_script(RELEASE)

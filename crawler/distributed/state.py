@@ -107,12 +107,10 @@ class WorkerState:
 
     # -- items
     def push_item(self, sweep_id: int, item: dict) -> None:
-        """Send one judged item to the stream and count it for its sweep, in one transaction."""
+        """Send one judged item to the stream and count it for its sweep, in one script."""
         data = json.dumps(item, ensure_ascii=False, default=str)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.keys.items, {"sweep": str(sweep_id), "worker": self.worker_id, "item": data})
-        pipe.hincrby(self.keys.sweep(sweep_id, "counts"), "pushed", 1)
-        pipe.execute()
+        self.scripts.push(keys=[self.keys.items, self.keys.sweep(sweep_id, "counts")],
+                          args=[sweep_id, self.worker_id, data])
 
 
 _MODE_CN = {"sandbox": "沙箱", "real": "真实网络"}
