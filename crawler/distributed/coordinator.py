@@ -96,6 +96,8 @@ class Coordinator:
                                  wait=self.stall,
                                  on_wait=lambda h: self.say("wait", f"另一个分布式巡查（{h}）正在进行，等待其结束…"),
                                  should_stop=self.stopping.is_set)
+        if holder and self.stopping.is_set():
+            raise DistributedError("已中止：未开始巡查")
         if holder:
             raise DistributedError(f"另一个分布式巡查（{holder}）一直在进行，放弃本次巡查")
         for raw in self.client.smembers(self.keys.sweeps):       # left by coordinators that died

@@ -35,7 +35,7 @@ class WorkerState:
         self.sweep_id: int | None = None
         self.info: dict = {}
         self.refused: bytes = b""       # an active sweep of another mode (warned once)
-        self.listeners: list = []       # called with (sweep_id, info) when a sweep is accepted
+        self.listeners: list = []       # called with (sweep_id, info, previous sweep_id) when a sweep is accepted
         self.unacked: list[str] = []    # completions Redis did not take yet
         self.broken = False             # an item could not be handed over: stop completing
 
@@ -64,10 +64,11 @@ class WorkerState:
                             _MODE_CN.get(info.get("mode"), info.get("mode")), _MODE_CN[self.mode])
                 self.refused = raw
             return False
+        previous = self.sweep_id
         self.accepted, self.sweep_id, self.info = raw, sweep_id, info
         log.info("领取巡查 #%s 的任务", sweep_id)
         for listener in self.listeners:
-            listener(sweep_id, info)
+            listener(sweep_id, info, previous)
         return True
 
     def pop(self):

@@ -272,9 +272,9 @@ class WorkerExtension:
             log.warning("退出时无法注销 worker：%s", exc)
 
     # -- the sweep
-    def use_sweep(self, sweep_id: int, info: dict) -> None:
-        if self.served and not self.final_sent:
-            self.publish(final=True)        # the previous sweep: what this worker did for it
+    def use_sweep(self, sweep_id: int, info: dict, previous: int | None = None) -> None:
+        if self.served and not self.final_sent and previous is not None:
+            self.publish(final=True, sweep_id=previous)     # what this worker did for the previous sweep
         self.baseline = _numbers(self.crawler.stats.get_stats())
         self.began = self.last_done = time.monotonic()
         self.final_sent = False
@@ -285,10 +285,11 @@ class WorkerExtension:
         if words and sweep_id not in self.userdicts:
             self.userdicts[sweep_id] = _load_userdict(words)
 
-    def publish(self, final: bool = False) -> None:
+    def publish(self, final: bool = False, sweep_id: int | None = None) -> None:
         """This worker's stats for its sweep, in ``P:sweep:S:stats``."""
         st = self.state
-        if st.sweep_id is None or (self.final_sent and not final):
+        sweep_id = sweep_id or st.sweep_id
+        if sweep_id is None or (self.final_sent and not final):
             return
         stats = stats_delta(self.crawler.stats.get_stats(), self.baseline)
         stats["worker/seconds"] = round(max(0.0, self.last_done - self.began), 3)
@@ -297,7 +298,7 @@ class WorkerExtension:
         self.published = stats
         record = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "final": final,
                   "at": time.time(), "stats": stats}
-        key = st.keys.sweep(st.sweep_id, "stats")
+        key = st.keys.sweep(sweep_id, "stats")
         pipe = st.client.pipeline(transaction=False)
         pipe.hset(key, st.worker_id, json.dumps(record, ensure_ascii=False))
         pipe.expire(key, STATS_TTL)          # the coordinator deletes it; never left behind for long
