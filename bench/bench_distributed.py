@@ -11,9 +11,14 @@ and Redis memory per 100,000 queued requests.
 3. for each worker count N: one `certwatch ingest`, N `certwatch worker
    --once` and `certwatch sweep --redis` on a fresh store and key prefix;
    pages/s = responses / the sweep command's wall time (seeding, crawling,
-   writing and recording: what an operator waits for);
-4. CPU: user+sys seconds of every process (os.wait4), the sandbox's and
-   redis-server's from /proc, and the share of the machine's cores used;
+   writing and recording: what an operator waits for; workers and writer
+   are started and ready before the clock starts);
+4. CPU: user+sys seconds of every process during the sweep (the sweep
+   command's whole life; workers and writer without their start-up), the
+   sandbox's and redis-server's from /proc, and the share of the machine's
+   cores used. A single-machine sweep fetches pages reachable from both of
+   its spiders twice (two dupefilters), so it shows more pages for the same
+   listings;
 5. memory: --queued requests (detail pages of a real profile, encoded as
    workers queue them) pushed into a sweep's queue and dupefilter; Redis's
    used_memory before and after.
@@ -85,10 +90,14 @@ def reap(proc: subprocess.Popen) -> float:
 
 
 def sweep_stats(db: str) -> dict:
+    """The sweep's record; ``listings``: distinct listings it saw (a single
+    machine's ``items`` counts a listing once per spider that judged it)."""
     from pipelines import store
     with store.opened(db) as conn:
         (row,) = store.list_sweeps(conn, 1)
-        return store.get_sweep(conn, row["id"])
+        sweep = store.get_sweep(conn, row["id"])
+        sweep["listings"] = store.sweep_counts(conn, row["id"])["items"]
+        return sweep
 
 
 def run_single(sandbox: str, folder: str, scope: list[str]) -> dict:
@@ -98,7 +107,7 @@ def run_single(sandbox: str, folder: str, scope: list[str]) -> dict:
     cpu = reap(proc)
     wall = time.perf_counter() - t0
     sweep = sweep_stats(db)
-    return {"workers": 0, "wall": wall, "responses": sweep["responses"], "items": sweep["items"],
+    return {"workers": 0, "wall": wall, "responses": sweep["responses"], "items": sweep["listings"],
             "cpu": {"sweep": cpu}}
 
 
@@ -119,19 +128,22 @@ def run_distributed(n: int, sandbox: str, redis_url: str, folder: str, scope: li
             raise SystemExit("workers did not start")
         time.sleep(0.05)
     before = {name: proc_cpu(pid) for name, pid in others.items()}
+    started = sum(proc_cpu(w.pid) for w in workers)      # their start-up is not the sweep's
+    ingest_started = proc_cpu(ingest.pid)
     t0 = time.perf_counter()
     sweep = certwatch("sweep", "--db", db, "--sandbox", sandbox, "--redis", redis_url, *scope, "--quiet", env=env)
     cpu = {"sweep": reap(sweep)}
     wall = time.perf_counter() - t0
-    cpu["workers"] = sum(reap(w) for w in workers)       # --once: they leave when the sweep is done
+    cpu["workers"] = sum(reap(w) for w in workers) - started     # --once: they leave when the sweep is done
     cpu.update({name: proc_cpu(pid) - before[name] for name, pid in others.items()})
+    cpu["ingest"] = proc_cpu(ingest.pid) - ingest_started
     ingest.send_signal(signal.SIGTERM)
-    cpu["ingest"] = reap(ingest)
+    reap(ingest)
     record = sweep_stats(db)
     with store.opened(db) as conn:
         rows = store.sweep_workers(conn, record["id"])
     client.close()
-    return {"workers": n, "wall": wall, "responses": record["responses"], "items": record["items"],
+    return {"workers": n, "wall": wall, "responses": record["responses"], "items": record["listings"],
             "status": record["status"], "per_worker": [r["requests"] for r in rows], "cpu": cpu}
 
 
@@ -182,6 +194,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--queued", type=int, default=100_000)
     args = ap.parse_args()
+    load = os.getloadavg()[0]
     from crawler.sandbox import process
     scope = ["--platforms", PLATFORMS, "--keyword", args.keyword, "--pages", str(args.pages)]
     with tempfile.TemporaryDirectory() as folder:
@@ -202,12 +215,13 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"world: scale {args.scale}, platforms {PLATFORMS}, keyword {args.keyword}, page limit {args.pages}; "
           f"{cores} cores")
-    print(f"{'run':<14}{'pages':>7}{'items':>7}{'wall s':>8}{'pages/s':>9}  {'CPU s (share of the machine)':<40}")
+    print(f"load average at start: {load:.1f} (other processes on the machine compete for the same cores)")
+    print(f"{'run':<14}{'pages':>7}{'listings':>9}{'wall s':>8}{'pages/s':>9}  CPU s during the sweep (share of the machine)")
     for r in runs:
         label = "single machine" if not r["workers"] else f"{r['workers']} worker" + ("s" if r["workers"] > 1 else "")
         cpu_total = sum(r["cpu"].values())
         parts = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items())
-        print(f"{label:<14}{r['responses']:>7}{r['items']:>7}{r['wall']:>8.1f}{r['responses'] / r['wall']:>9.0f}  "
+        print(f"{label:<14}{r['responses']:>7}{r['items']:>9}{r['wall']:>8.1f}{r['responses'] / r['wall']:>9.0f}  "
               f"{cpu_total:.1f} s = {100 * cpu_total / (r['wall'] * cores):.0f}% ({parts})"
               + (f"; requests per worker {r['per_worker']}" if r.get("per_worker") else ""))
     if memory:

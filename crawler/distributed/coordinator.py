@@ -33,6 +33,7 @@ import time
 from crawler.distributed import fleet
 from crawler.distributed.keys import DistributedError, Keys, connect, new_owner
 from crawler.distributed.scripts import Scripts
+from crawler.distributed.worker import WorkerSpider
 from crawler.spiders.base import queries_from_library, select_profiles
 from crawler.sweep import SweepResult, _merge, project_settings
 from keywords import platform_queries, userdict_words
@@ -41,7 +42,6 @@ from pipelines.profiles import load_profiles
 
 log = logging.getLogger(__name__)
 
-KINDS = ("search_engine", "marketplace", "classifieds", "forum")    # the worker spider's
 POLL = 0.2               # seconds between two looks at the sweep
 LOCK_TTL = 30.0          # the coordinator's lock and the active mark live this long unrenewed
 FINAL_WAIT = 15.0        # seconds to wait for live workers' final stats
@@ -52,7 +52,7 @@ def seed_entries(profiles: dict, platforms: list[str], sandbox: bool, queries: l
                  canary: bool = True) -> tuple[list[dict], dict]:
     """Start entries (platform × query, canaries first) and the seeding stats."""
     entries, stats = [], {}
-    chosen = select_profiles(profiles, KINDS, platforms, sandbox)
+    chosen = select_profiles(profiles, WorkerSpider.kinds, platforms, sandbox)
     for profile in chosen:
         first = int(profile.search.get("first_page", 1))
         if profile.canary and canary:
