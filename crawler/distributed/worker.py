@@ -176,6 +176,7 @@ class WorkerExtension:
     # -- life
     def spider_opened(self, spider):
         self._hook_completions()
+        _warm_up()
         self.register()
         from twisted.internet import task
         self.loop = task.LoopingCall(self.tick)
@@ -305,6 +306,15 @@ class WorkerExtension:
         pipe.execute()
         if final:
             self.final_sent = True
+
+
+def _warm_up() -> None:
+    """Load the judge's dictionary and models before taking work (~2 s of
+    CPU once per worker), so a sweep does not wait for them on its first pages."""
+    from pipelines import segment
+    from pipelines.sales import classify
+    segment.tokenizer()
+    classify("焊工证 包过 不用考试 微信 abc123 查询网址 cx-mem-gov.cn", "焊工证")
 
 
 def _load_userdict(words: list[str]) -> str:
