@@ -233,8 +233,7 @@ class WorkerExtension:
 
     def spider_idle(self, spider):
         import redis
-        try:
-            self.publish()
+        try:       # the heartbeat publishes as the sweep goes; the final numbers once it is done
             if self.state.sweep_id is not None and not self.final_sent and \
                     self.state.client.get(self.state.keys.sweep(self.state.sweep_id, "state")) == b"done":
                 self.publish(final=True)
