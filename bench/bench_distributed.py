@@ -216,12 +216,14 @@ def main() -> None:
     print(f"world: scale {args.scale}, platforms {PLATFORMS}, keyword {args.keyword}, page limit {args.pages}; "
           f"{cores} cores")
     print(f"load average at start: {load:.1f} (other processes on the machine compete for the same cores)")
-    print(f"{'run':<14}{'pages':>7}{'listings':>9}{'wall s':>8}{'pages/s':>9}  CPU s during the sweep (share of the machine)")
+    print(f"{'run':<14}{'pages':>7}{'listings':>9}{'wall s':>8}{'pages/s':>9}{'CPU ms/page':>12}  "
+          "CPU s during the sweep (share of the machine)")
     for r in runs:
         label = "single machine" if not r["workers"] else f"{r['workers']} worker" + ("s" if r["workers"] > 1 else "")
         cpu_total = sum(r["cpu"].values())
         parts = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items())
-        print(f"{label:<14}{r['responses']:>7}{r['items']:>9}{r['wall']:>8.1f}{r['responses'] / r['wall']:>9.0f}  "
+        print(f"{label:<14}{r['responses']:>7}{r['items']:>9}{r['wall']:>8.1f}{r['responses'] / r['wall']:>9.0f}"
+              f"{1000 * cpu_total / max(1, r['responses']):>12.1f}  "
               f"{cpu_total:.1f} s = {100 * cpu_total / (r['wall'] * cores):.0f}% ({parts})"
               + (f"; requests per worker {r['per_worker']}" if r.get("per_worker") else ""))
     if memory:
