@@ -22,7 +22,6 @@ never sees the writer it is scored on.
 """
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.salesmodel import training_files  # noqa: E402
 from pipelines import salesmodel  # noqa: E402
 from pipelines.normalize import normalize  # noqa: E402
-from pipelines.sales import classify, model  # noqa: E402
+from pipelines.sales import classify  # noqa: E402
 
 ALPHAS = (0.0, 1.0, 1.5, 2.0)
 

@@ -22,11 +22,11 @@ _FIVE_DIGITS = re.compile(rf"[{_DIGITISH}](?:[^{_DIGITISH}]{{0,4}}[{_DIGITISH}])
 # between them (spaces, dashes, "(电)", "(微)").
 _MOBILE = re.compile(
     rf"(?<![0-9])([1一幺壹](?:[^{_DIGITISH}\n]{{0,4}}?[{_DIGITISH}]){{10}})(?![0-9])")
-_QQ = re.compile(rf"(?:qq|q号|q:|企鹅|扣(?=[{_DIGITISH}]))\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
-# A WeChat id after 微信/微/v (not the v inside a letter run): letters first,
-# or digits (an id bound to a QQ or phone number: "【╬溦542394562】").
+_QQ = re.compile(rf"(?:qq|q号|q:|企鹅|扣)\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
+# A WeChat id after 微信/微/v (extract() skips the v inside a letter run):
+# letters first, or digits (an id bound to a QQ or phone number: "【╬溦542394562】").
 _WECHAT = re.compile(
-    r"(?:微信|微|(?<![a-z])v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
+    r"(?:微信|微|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
     r"(?![a-z0-9_-])")
 _WECHAT_SAME = re.compile(r"微信同号|同微信|微信同步|手机同微")
 _TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
@@ -87,6 +87,9 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
         _numbers(t, found)
     for m in _WECHAT.finditer(t):
         wid = m.group(1)
+        s = m.start()
+        if s and t[s] == "v" and "a" <= t[s - 1] <= "z":
+            continue                    # "…xcvbnm…": a v inside a run of letters
         if wid not in _NOT_WECHAT and not wid.startswith(("http", "www")):
             found.setdefault("wechat", set()).add(wid)
     if "phone" in found and _WECHAT_SAME.search(t):

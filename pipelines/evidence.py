@@ -403,6 +403,9 @@ async def capture_items(db, items: list[dict], config: CaptureConfig, progress=N
         launch["executable_path"] = config.executable_path
     if config.sandbox:
         launch["proxy"] = {"server": config.sandbox}
+        # The sandbox's https hosts answer with a self-signed certificate
+        # made at its start (crawler/sandbox/tls.py): accepted there only.
+        launch["args"].append("--ignore-certificate-errors")
     async with async_playwright() as pw:
         try:
             browser = await pw.chromium.launch(**launch)

@@ -36,7 +36,11 @@ log = logging.getLogger(__name__)
 VERDICTS = ("official", "fake_gov_site", "suspicious", "benign")
 BAD_HOST_CODES = ("invalid_host", "label_too_long", "host_too_long", "ip_address")
 VERDICT_CN = {"official": "官方网站", "fake_gov_site": "假冒政府网站", "suspicious": "可疑",
-              "benign": "正常"}
+              "benign": "正常", "seller_site": "售假者网站"}
+# A site a sale listing names that impersonates no official site: the
+# seller's own shop, blog or *.github.io page (judged by pipelines.persist
+# from the listings that link it, never by the name alone).
+SELLER_SITE = "seller_site"
 MAX_HOST = 253
 MAX_LABEL = 63
 

@@ -69,7 +69,7 @@ class Model:
     generic_family: tuple   # (code, label) of 综合/各类证件, tried after the named families
     certificate_keys: tuple  # scanner keys whose hits inside an out-of-scope document do not count
     model_band: tuple       # the text model is consulted when the rules' log-odds lie here
-    evasive: re.Pattern     # evasive_contact, matched on the original text
+    evasive: object         # evasive_contact's patterns (one fastre Scanner), matched on the original text
 
 
 def _alternation(patterns: list[str]) -> str | None:
@@ -123,8 +123,8 @@ def model() -> Model:
         certificate_keys=("generic", "family:" + data["generic_family"]["code"],
                           *("family:" + code for code in families)),
         clause_start=re.compile("(?s).*[" + re.escape(data["clause_breaks"]) + "]"),
-        evasive=re.compile(_alternation(next(r for r in data["rules"] if r["code"] == "evasive_contact")
-                                        ["original_patterns"])),
+        evasive=scanner(re.compile(_alternation(next(r for r in data["rules"] if r["code"] == "evasive_contact")
+                                                ["original_patterns"]))),
     )
 
 
@@ -291,8 +291,7 @@ def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: 
     t = norm.text
     total = 0.0
     window = m.context_window
-    about = sorted(h.start() for key in m.certificate_keys for h in hits.get(key, ()))
-    paragraphs = _paragraph_starts(t) if about else []
+    about = paragraphs = None       # found at the first context hit, in a text of several paragraphs
     for rule in m.context_rules:
         found = hits.get(rule.code)
         if not found:
@@ -304,6 +303,10 @@ def _contexts(hits: dict, norm: Normalized, m: Model, positions: list, reasons: 
             s = hit.start()
             if positions and not any(abs(s - p) <= window for p in positions):
                 continue
+            if about is None:
+                about = sorted(h.start() for key in m.certificate_keys for h in hits.get(key, ())) \
+                    if "\n" in t else []
+                paragraphs = _paragraph_starts(t) if about else []
             if about and not _same_paragraph(about, paragraphs, s):
                 continue
             if m.context_negators.search(t, max(0, s - 4), s):

@@ -124,6 +124,15 @@ def _draw(key: str, data: dict, period: Period) -> bytes:
 
 
 def _draw_locked(key: str, data: dict, period: Period) -> bytes:
+    fig = figure(key, data, period)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def figure(key: str, data: dict, period: Period):
+    """The matplotlib Figure of one chart (``_draw`` holds the lock)."""
     from matplotlib.figure import Figure
     _setup()
     wk = data["weeks"]
@@ -146,10 +155,7 @@ def _draw_locked(key: str, data: dict, period: Period) -> bytes:
     else:
         ax.bar(xs, [data["fake_sites"].get(d, 0) for d in wk], color="#c0392b", label="假冒政府网站")
         _finish(ax, xs, xlabels, f"每周确认的假冒政府网站（{period.label}）", "个", True)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return fig
 
 
 def _finish(ax, xs, xlabels, title, unit, legend):
@@ -159,5 +165,9 @@ def _finish(ax, xs, xlabels, title, unit, legend):
     ax.set_xlabel("周（周一日期）")
     ax.set_ylabel(unit)
     ax.yaxis.get_major_locator().set_params(integer=True)
+    # Counts start at 0; with nothing to draw matplotlib would centre an
+    # empty axis on 0 (-0.05 … 0.05) and show a negative tick.
+    top = ax.get_ylim()[1]
+    ax.set_ylim(0, top if top >= 1 else 1)
     if legend:
         ax.legend(loc="upper left", fontsize="small")

@@ -18,7 +18,7 @@ STATUS_CN = {"pending": "待审核", "new": "新发现", "flagged": "可疑", "c
 RESULT_CN = {"removed": "已下架", "still_present": "仍在线", "unknown": "无法判断", "requested": "待复查"}
 # Every decision action pipelines.store.add_decision accepts (store.DECISION_STATUS);
 # the same words as the console's buttons.
-ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安"}
+ACTION_CN = {"confirm": "确认", "dismiss": "排除误报", "refer": "移交公安", "undo": "撤回（重新审核）"}
 # Evidence file kinds (pipelines.evidence.KINDS_EXT).
 EVIDENCE_FILE_CN = {"screenshot": "截图", "html": "网页源码", "raw": "原始字节", "warc": "WARC 存档",
                     "record": "提取记录"}
@@ -103,19 +103,34 @@ def contacts_cn(contacts) -> dict[str, list[str]]:
     return {k: v for k, v in out.items() if v}
 
 
+# WHOIS facts that are times: shown in 北京时间 like every other time.
+WHOIS_TIMES = ("created", "creation_date", "registration_time", "expires", "expiration_date",
+               "expiration_time", "updated", "updated_date")
+
+
 def whois_rows(whois) -> list[tuple[str, str]]:
-    """(Chinese field name, text) for each WHOIS fact, for people to read."""
+    """(Chinese field name, text) for each WHOIS fact, for people to read:
+    times in 北京时间 (a date alone as it is), and when the facts were looked
+    up (the cache's ``cached_at``) last, as 查询时间."""
     if not isinstance(whois, dict):
         return []
-    rows = []
+    from pipelines.store import beijing
+    rows, looked_up = [], None
     for key, value in whois.items():
         key = str(key)
+        if key == "cached_at":
+            looked_up = value
+            continue
         if isinstance(value, list):
             text = "、".join(str(v) for v in value[:20])
         elif value is None:
             text = ""
         else:
             text = str(value)
+        if key in WHOIS_TIMES and ":" in text:
+            text = beijing(text, "%Y-%m-%d %H:%M:%S") or text
         text = WHOIS_VALUE_CN.get(key, {}).get(text, text)
         rows.append((WHOIS_FIELD_CN.get(key, key), text))
+    if looked_up:
+        rows.append(("查询时间", beijing(str(looked_up), "%Y-%m-%d %H:%M:%S") or str(looked_up)))
     return rows

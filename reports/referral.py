@@ -99,9 +99,23 @@ def _text(value) -> str:
     return str(value or "")
 
 
-def site_facts(site: dict) -> dict:
-    """Task 五's technical facts from the site row and its WHOIS JSON."""
-    whois = site.get("whois") if isinstance(site.get("whois"), dict) else {}
+def site_whois(db, site: dict) -> dict:
+    """The site's WHOIS facts: those stored with its judgement, completed
+    from the WHOIS cache (a site judged by its name alone, or whose WHOIS
+    was asked for only later, has its facts there)."""
+    own = site.get("whois") if isinstance(site.get("whois"), dict) else {}
+    cached = store.whois_facts(db, site.get("domain") or "")
+    if own and cached.get("status", "ok") != "ok":
+        cached = {}                # a failed later lookup does not hide the facts stored
+    return {**cached, **{k: v for k, v in own.items() if v not in (None, "", [], {})}}
+
+
+def site_facts(site: dict, whois: dict | None = None) -> dict:
+    """Task 五's technical facts from the site row (addresses it answered
+    from when checked) and its WHOIS facts (``site_whois``)."""
+    if whois is None:
+        whois = site.get("whois") if isinstance(site.get("whois"), dict) else {}
+    ips = site.get("ips") if isinstance(site.get("ips"), list) else []
     return {
         "域名": site.get("domain") or "", "仿冒对象": site.get("impersonates") or "",
         "最终网址": site.get("final_url") or site.get("url") or "",
@@ -109,7 +123,7 @@ def site_facts(site: dict) -> dict:
         "注册人": _text(_first(whois, "registrant", "registrant_name", "name", "registrant_org", "org",
                                "Registrant")),
         "域名服务器": _text(_first(whois, "name_servers", "nameservers", "name_server", "ns")),
-        "IP 地址": _text(_first(whois, "ips", "ip_addresses", "addresses", "ip", "a")),
+        "IP 地址": _text(ips or _first(whois, "ips", "ip_addresses", "addresses", "ip", "a")),
         "注册时间": _text(_first(whois, "creation_date", "registration_time", "created")),
         "到期时间": _text(_first(whois, "expiration_date", "expiration_time", "expires")),
         "网页标题": site.get("title") or "",
@@ -178,10 +192,11 @@ def build_package(db, referral_id: int, out_dir: str) -> dict:
                                 row.get("title") or "", row.get("seller") or "", labels.contacts_text(row.get("contacts")),
                                 labels.violation(row), beijing(row.get("first_seen")), who, status, files])
             else:
-                facts = site_facts(row)
+                whois = site_whois(db, row)
+                facts = site_facts(row, whois)
                 record.update({"网址": row.get("url"), "违规类型": "假冒政府网站",
                                "发现来源": labels.site_source(row.get("source") or ""), "技术信息": facts,
-                               "WHOIS 查询结果": dict(labels.whois_rows(row.get("whois")))})
+                               "WHOIS 查询结果": dict(labels.whois_rows(whois))})
                 summary.append([n, "网站", ref.id, row["domain"], row.get("url") or "", row.get("title") or "", "",
                                 "", "假冒政府网站", beijing(row.get("first_seen")), who, status, files])
                 sites.append([len(sites) + 1, ref.id, *[facts[k] for k in SITE_COLUMNS[2:]]])

@@ -14,8 +14,13 @@ from pipelines import store
 from seeds import XSS, seed_console
 
 
+REVIEWED = 20          # reviewed from the detail page by keyboard (test_review_twenty_by_keyboard)
+DISMISS, REFER = (3, 17), 10    # which of them are dismissed and referred; the rest confirmed
+
+
 def seed(db) -> dict:
-    """The console's seed and six more flagged forum posts (ids["extra"])."""
+    """The console's seed, six more flagged forum posts (ids["extra"]) and
+    REVIEWED + 2 flagged posts on another platform (ids["batch"], highest score first)."""
     ids = seed_console(db)
     extra = store.record_findings(db, [
         {"url": f"http://bbs.gongyou.cn/thread-{100 + n}-1.html", "platform": "forum",
@@ -23,6 +28,13 @@ def seed(db) -> dict:
          "reasons": [{"code": "pass_guarantee", "label": "包过", "weight": 2.0, "evidence": "包过"}]}
         for n in range(6)], None)
     ids["extra"] = [r.id for r in extra]
+    batch = store.record_findings(db, [
+        {"url": f"http://www.fenleixinxi.cn/post/{500 + n}.html", "platform": "fenleixinxi",
+         "title": f"叉车证 焊工证 快速办理 {n} 号", "flagged": True, "score": 50 - n,
+         "text": "本店长期办理各类特种作业操作证。" * 8 + f"叉车证包过，不用考试，联系 QQ {80000 + n}。" + "详情面谈。" * 200,
+         "reasons": [{"code": "no_exam", "label": "不用考试", "weight": 2.5, "evidence": "不用考试"}]}
+        for n in range(REVIEWED + 2)], None)
+    ids["batch"] = [r.id for r in batch]
     return ids
 
 
@@ -182,3 +194,76 @@ def test_readonly_user_cannot_decide(server, browser):
     assert r.status == 403 and "没有执行此操作的权限" in r.text()
     assert status_of(db_path, finding_id=target) == ("flagged", [])
     context.close()
+
+
+def decided(db_path, ids) -> dict[int, list[str]]:
+    db = store.connect(db_path)
+    try:
+        return {i: [d["action"] for d in store.decisions_for(db, finding_id=i)] for i in ids}
+    finally:
+        db.close()
+
+
+def test_review_twenty_by_keyboard(server, reviewer):
+    """From the queue into the first item, then keys only: c 确认并下一条,
+    d + reason + Enter, r, one u on the item just decided, ? help, q back."""
+    base, db_path, ids = server
+    page = reviewer
+    items = ids["batch"]
+    came_from = "status=pending&platform=fenleixinxi"
+    page.goto(f"{base}/queue?{came_from}")
+    page.keyboard.press("o")                                       # open the current (first) row
+    for n, fid in enumerate(items[:REVIEWED]):
+        expect(page).to_have_url(re.compile(rf"/finding/{fid}\?{re.escape(came_from)}"))
+        if n == 0:
+            page.keyboard.press("?")
+            expect(page.locator("#shortcut-help")).to_be_visible()
+            page.keyboard.press("Escape")
+            expect(page.locator("#shortcut-help")).to_be_hidden()
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            box = page.locator("#act-confirm-next").bounding_box()
+            assert box is not None and 0 <= box["y"] < 200               # the actions stay at the top
+        if n == 6:                                                 # undo the item just confirmed …
+            expect(page.locator("#flash")).to_contain_text(f"已确认：信息 #{items[5]}")
+            page.keyboard.press("u")
+            expect(page).to_have_url(re.compile(rf"/finding/{items[5]}\?"))
+            expect(page.locator("#flash")).to_contain_text("已撤回（重新审核）")
+            page.keyboard.press("d")                               # … and dismiss it instead
+            expect(page.locator("#note")).to_be_focused()
+            page.keyboard.type("正规培训机构")
+            page.keyboard.press("Enter")
+            expect(page).to_have_url(re.compile(rf"/finding/{fid}\?"))
+            expect(page.locator("#flash")).to_contain_text(f"已排除误报：信息 #{items[5]}")
+        if n in DISMISS:
+            page.keyboard.press("d")
+            page.keyboard.type(f"理由 {n}")
+            page.keyboard.press("Enter")
+        elif n == REFER:
+            page.keyboard.press("r")
+        else:
+            page.keyboard.press("c")
+    expect(page).to_have_url(re.compile(rf"/finding/{items[REVIEWED]}\?"))
+    page.keyboard.press("q")
+    expect(page).to_have_url(f"{base}/queue?{came_from}")
+    counts = dict(page.locator("span.count").evaluate_all("cs => cs.map(c => [c.dataset.status, c.textContent])"))
+    assert counts["pending"] == "2" and counts["dismissed"] == str(len(DISMISS) + 1)
+    assert counts["referred"] == "1" and counts["confirmed"] == str(REVIEWED - len(DISMISS) - 2)
+    assert rows(page) == [f"finding:{i}" for i in items[REVIEWED:]]
+    log = decided(db_path, items)
+    assert log[items[5]] == ["confirm", "undo", "dismiss"]
+    for n, fid in enumerate(items[:REVIEWED]):
+        if n != 5:
+            assert log[fid] == ["dismiss" if n in DISMISS else "refer" if n == REFER else "confirm"], (n, log[fid])
+    assert log[items[REVIEWED]] == log[items[REVIEWED + 1]] == []
+    assert sum(len(v) for v in log.values()) == REVIEWED + 2 and page.dialogs == []
+
+
+def test_kind_column_stays_on_one_line_at_1366(server, reviewer):
+    base, db_path, ids = server
+    page = reviewer
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{base}/queue?status=")
+    lines = page.locator("table.queue td.kind, table.queue th.kind").evaluate_all(
+        "cs => cs.map(c => { const r = document.createRange(); r.selectNodeContents(c);"
+        " return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size; })")
+    assert len(lines) > 20 and set(lines) == {1}

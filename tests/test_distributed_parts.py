@@ -55,27 +55,32 @@ def test_writer_killed_between_commit_and_ack_writes_nothing_twice(client, redis
     client.xadd(keys.items, {"sweep": str(sweep_id), "item": "\x00not json"})
     client.xadd(keys.items, {"sweep": str(sweep_id), "item": json.dumps({**listing(9), "score": "DROP TABLE"})})
     client.xadd(keys.items, {"sweep": str(sweep_id), "item": json.dumps({**listing(10), "kind": "evil"})})
+    # Passes the checks, fails in the store (a score of Infinity): isolated, rejected, the rest written.
+    client.xadd(keys.items, {"sweep": str(sweep_id), "item": json.dumps(listing(11)).replace('"score": 90', '"score": Infinity')})
 
     first = Ingester(client, keys, db_path, batch=100)
     first.ensure_group()
     with store.opened(db_path) as db:
         entries = first.read(block_ms=0)
-        first.commit(db, entries)                        # committed ... and killed before XACK
-    assert client.xpending(keys.items, "writers")["pending"] == 10
+        fresh = first.commit_or_isolate(db, entries)
+        first.reject([e for e in entries if e.id in fresh])
+        # ... committed, and killed before XACK
+    assert client.xpending(keys.items, "writers")["pending"] == 11
 
     stats = run_ingest(IngestOptions(redis_url=redis_url, db=db_path, prefix="parts1", once=True, progress=False))
-    assert (stats.stored, stats.skipped, stats.rejected) == (0, 10, 3)
+    assert (first.stats.stored, first.stats.rejected) == (7, 4)        # 5 listings (one twice) + the site
+    assert (stats.stored, stats.skipped, stats.rejected) == (0, 11, 0)
     with store.opened(db_path) as db:
         assert store.count_findings(db) == 5
         assert store.sweep_counts(db, sweep_id)["items"] == 5
         assert [(s["domain"], s["status"]) for s in store.sites_with_status(db)] == [("cx-mem-gov.cn", "flagged")]
-        assert db.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] == 10
+        assert db.execute("SELECT COUNT(*) FROM ingest_log").fetchone()[0] == 11
     assert client.xpending(keys.items, "writers")["pending"] == 0 and client.xlen(keys.items) == 0
     # Rejected entries count as handled for their sweep: its coordinator waits for all it was sent.
     counts = client.hgetall(keys.sweep(sweep_id, "counts"))
-    assert (int(counts[b"pushed"]), int(counts[b"ingested"])) == (7, 10)
+    assert (int(counts[b"pushed"]), int(counts[b"ingested"])) == (7, 11)
     reasons = [e[1][b"reason"].decode() for e in client.xrange(keys.rejected)]
-    assert len(reasons) == 3 and any("score" in r for r in reasons) and any("evil" in r for r in reasons)
+    assert len(reasons) == 4 and any("无法写入" in r for r in reasons) and any("score" in r for r in reasons) and any("evil" in r for r in reasons)
 
 
 def test_one_writer_at_a_time(client, redis_url, db_path):

@@ -117,3 +117,33 @@ def test_contact_tags_are_extracted_and_letter_runs_are_not_wechat_ids():
     r = classify("电工证 176(电)5783(薇)9318同号", "电工证")
     assert "evasive_contact" in codes(r)
     assert "evasive_contact" not in codes(classify("电工证培训 联系电话 13817264590 微信同号", "电工证培训"))
+
+
+def test_sites_named_by_sale_listings_are_seller_sites(db_path):
+    """A seller's own shop domain or *.github.io page named in a flagged sale
+    listing is recorded, linked and judged a seller site — not a fake
+    government site — and stays one when a later check finds its page plain."""
+    from scrapy.utils.test import get_crawler
+
+    from pipelines import store
+    from pipelines.persist import StorePipeline
+    crawler = get_crawler(settings_dict={"CERTWATCH_DB": db_path, "CERTWATCH_STORE_BATCH": 10})
+    pipeline = StorePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    listings = [({"url": ["http://www.tt.xyzw.top/"], "domain": ["someone-banzheng.github.io"]}, True),
+                ({"domain": ["www.peixun-school.com"]}, False),            # a school's own page, not flagged
+                ({"domain": ["cx-mem-gov.cn"]}, True)]                      # a fake query site stays one
+    for n, (contacts, flagged) in enumerate(listings):
+        pipeline.process_item({"url": f"http://bbs.gongyou.cn/thread-{n}-1.html", "platform": "gongyou",
+                               "title": "电工证", "text": "代办电工证", "flagged": flagged, "contacts": contacts})
+    pipeline.close_spider()
+    with store.opened(db_path) as db:
+        verdicts = {s["domain"]: s["verdict"] for s in db["sites"].rows}
+        assert verdicts == {"xyzw.top": "seller_site", "someone-banzheng.github.io": "seller_site",
+                            "peixun-school.com": "benign", "cx-mem-gov.cn": "fake_gov_site"}, verdicts
+        seller = store.site_of_host(db, "xyzw.top")
+        assert any(r["code"] == "seller_site" and r["evidence"] == "信息 #1"
+                   for r in store.get_site(db, seller["id"])["reasons"])
+        assert [s["domain"] for s in store.sites_of_finding(db, 1)] == ["xyzw.top", "someone-banzheng.github.io"]
+        store.record_checked_site(db, {"domain": "xyzw.top", "verdict": "benign", "score": 0, "http_status": 200})
+        assert store.get_site(db, seller["id"])["verdict"] == "seller_site"

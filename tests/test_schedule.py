@@ -283,25 +283,29 @@ def test_scheduled_sweep_captures_evidence_for_its_flagged_items(sandbox, db_pat
     db = store.connect(db_path)
     try:
         sweep_id, flagged = flagged_of_last_sweep(db)
-        assert len(flagged) >= 3
-        assert f"取证完成，成功 {len(flagged)} 条，失败 0 条" in proc.stdout, proc.stdout
-        for f in flagged:
-            [ev] = store.evidence_for(db, finding_id=f["id"])
+        # … and the look-alike sites its listings name (recorded by name as the sweep stored them).
+        sites = [s for s in db["sites"].rows if s["verdict"] in ("fake_gov_site", "suspicious")]
+        assert len(flagged) >= 3 and sites
+        total = len(flagged) + len(sites)
+        assert f"取证完成，成功 {total} 条，失败 0 条" in proc.stdout, proc.stdout
+        for ev in [store.evidence_for(db, finding_id=f["id"]) for f in flagged] + \
+                  [store.evidence_for(db, site_id=s["id"]) for s in sites]:
+            [ev] = ev
             assert ev["status"] == "ok" and "调度程序" in ev["operator"] and "夜巡" in ev["operator"]
             assert {x["kind"] for x in ev["files"]} == {"screenshot", "raw", "html", "warc", "record"}
         assert store.evidence_for(db, finding_id=outside.id) == []
         assert evidence.verify(db).problems == []
         [run] = store.list_runs(db)
         assert run["status"] == "finished" and run["evidence_status"] == "finished"
-        assert (run["evidence_ok"], run["evidence_failed"]) == (len(flagged), 0)
-        assert store.get_sweep(db, sweep_id)["stats"]["certwatch/evidence/ok"] == len(flagged)
+        assert (run["evidence_ok"], run["evidence_failed"]) == (total, 0)
+        assert store.get_sweep(db, sweep_id)["stats"]["certwatch/evidence/ok"] == total
         assert store.list_locks(db) == []
     finally:
         db.close()
     code, out, _ = cli(capsys, "schedule", "runs", "--db", db_path)
-    assert code == 0 and f"成功 {len(flagged)}，失败 0" in out
+    assert code == 0 and f"成功 {total}，失败 0" in out
     code, out, _ = cli(capsys, "health", "--db", db_path)
-    assert f"巡查后取证：完成，成功 {len(flagged)} 条，失败 0 条" in out
+    assert f"巡查后取证：完成，成功 {total} 条，失败 0 条" in out
 
 
 def test_capture_failure_is_recorded_and_the_scheduler_finishes(sandbox, db_path, capsys):

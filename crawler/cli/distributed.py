@@ -44,7 +44,8 @@ def cmd_ingest(args) -> int:
     opts = IngestOptions(redis_url=_redis_url(args), db=args.db,
                          prefix=settings.get("CERTWATCH_REDIS_PREFIX") or "certwatch",
                          batch=args.batch or settings.getint("CERTWATCH_INGEST_BATCH", 100),
-                         once=args.once, progress=not args.quiet)
+                         once=args.once, progress=not args.quiet,
+                         profiles_dir=args.profiles or settings.get("CERTWATCH_PROFILES_DIR") or "")
     try:
         stats = run_ingest(opts)
     except DistributedError as exc:
@@ -97,6 +98,7 @@ def register(add) -> None:
     p.add_argument("--redis", help="Redis 地址（默认 $CERTWATCH_REDIS_URL）")
     p.add_argument("--batch", type=int, help="每个事务写入的条目数（默认 CERTWATCH_INGEST_BATCH=100）")
     p.add_argument("--once", action="store_true", help="写完 Redis 中现有的条目后退出（默认常驻）")
+    p.add_argument("--profiles", help="额外的平台配置目录（与采集机一致）")
     p.add_argument("--quiet", action="store_true", help="不显示进度")
 
     p = add("workers", "查看分布式巡查中每个 worker 的请求、判定、拦截和状态", cmd_workers,

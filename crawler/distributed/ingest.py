@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ def check_item(item) -> dict:
     if kind not in ("listing", "site"):
         raise ValueError(f"未知的条目类型 {kind!r}")
     item = clean_item(item)
-    for key, kind_ in (("reasons", list), ("links", list), ("contacts", dict), ("whois", dict)):
+    item.pop("finding_ids", None)          # only the writer's own sites spider links findings
+    for key, kind_ in (("reasons", list), ("links", list), ("contacts", dict), ("whois", dict), ("ips", list)):
         if item.get(key) is not None and not isinstance(item[key], kind_):
             raise ValueError(f"字段 {key} 的类型无效")
     for key in ("score", "http_status"):
@@ -100,8 +102,10 @@ def decode(entry_id, fields) -> Entry:
 
 
 class Ingester:
-    def __init__(self, client, keys: Keys, db_path: str, batch: int = 100, owner: str | None = None):
+    def __init__(self, client, keys: Keys, db_path: str, batch: int = 100, owner: str | None = None,
+                 profiles_dir: str = ""):
         self.client = client
+        self.platform_hosts = frozenset(persist.platform_hosts(profiles_dir))   # a platform's own links are no sites
         self.keys = keys
         self.db_path = db_path
         self.batch = max(1, int(batch))
@@ -159,8 +163,9 @@ class Ingester:
                                        block=block_ms or None)
         return [decode(i, f) for i, f in (reply[0][1] if reply else [])]
 
-    def commit(self, db, entries: list[Entry]) -> None:
-        """Write a batch in one transaction; entries already committed are skipped."""
+    def commit(self, db, entries: list[Entry]) -> set[str]:
+        """Write a batch in one transaction; entries already committed are
+        skipped. The ids written now."""
         stream = self.keys.items
         with db.atomic():
             done = store.ingested_ids(db, stream, [e.id for e in entries])
@@ -174,12 +179,31 @@ class Ingester:
                 else:
                     listings.setdefault(e.sweep_id, []).append(e.item)
             for sweep_id, items in listings.items():
-                persist.store_listings(db, items, sweep_id)
+                persist.store_listings(db, items, sweep_id, self.platform_hosts)
             store.log_ingested(db, stream, [(e.id, e.sweep_id) for e in fresh])
         self.stats.skipped += len(entries) - len(fresh)
         self.stats.stored += sum(1 for e in fresh if e.item is not None)
+        return {e.id for e in fresh}
+
+    def commit_or_isolate(self, db, entries: list[Entry]) -> set[str]:
+        """Commit the batch; when an entry the checks let through still
+        fails (never a database error: those stop the writer, the entries
+        stay pending), commit the entries one by one and reject the bad one,
+        so no entry can block the stream."""
+        try:
+            return self.commit(db, entries)
+        except sqlite3.OperationalError:
+            raise
+        except Exception as exc:          # noqa: BLE001 — hostile data, reported per entry
+            if len(entries) > 1:
+                return set().union(*(self.commit_or_isolate(db, [entry]) for entry in entries))
+            (entry,) = entries
+            log.warning("条目 %s 无法写入：%s", entry.id, exc)
+            entry.item, entry.error = None, f"无法写入：{type(exc).__name__}: {exc}"[:300]
+            return self.commit(db, [entry])
 
     def reject(self, entries: list[Entry]) -> None:
+        """Keep the entries that are no valid item in P:items:rejected, with the reason."""
         for e in entries:
             if e.item is None:
                 self.stats.rejected += 1
@@ -201,8 +225,8 @@ class Ingester:
         entries = self.read(block_ms)
         if not entries:
             return 0
-        self.commit(db, entries)
-        self.reject(entries)
+        fresh = self.commit_or_isolate(db, entries)
+        self.reject([e for e in entries if e.id in fresh])     # once, not again when delivered again
         self.ack(entries)
         self.stats.batches += 1
         return len(entries)
@@ -216,6 +240,7 @@ class IngestOptions:
     batch: int = 100
     once: bool = False            # stop when the stream has nothing left for us
     progress: bool = True
+    profiles_dir: str = ""
 
 
 def run_ingest(opts: IngestOptions) -> IngestStats:
@@ -227,7 +252,7 @@ def run_ingest(opts: IngestOptions) -> IngestStats:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda *_: stopping.set())
-    ingester = Ingester(client, Keys(opts.prefix), opts.db, opts.batch)
+    ingester = Ingester(client, Keys(opts.prefix), opts.db, opts.batch, profiles_dir=opts.profiles_dir)
     try:
         ingester.acquire(should_stop=stopping.is_set)
         ingester.ensure_group()

@@ -4,6 +4,11 @@ header) and so also serves as the HTTP proxy for Scrapy and for Chromium.
 
 Run as ``certwatch sandbox``: it prints its address and serves until killed.
 Admin endpoints live under ``http://sandbox.admin/``.
+
+https: a client asks the proxy to ``CONNECT host:443``; the server answers
+200, wraps the same connection in TLS with a self-signed certificate made
+at start (crawler/sandbox/tls.py) and serves the host's pages inside the
+tunnel as it does over plain http.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import html
 import json
 import logging
 import re
+import ssl
 import urllib.parse
 from importlib import resources
 
@@ -297,7 +303,9 @@ class App:
         return Response(200, _page(site.title, body))
 
 
-async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      tls=None) -> None:
+    tunnel_host = ""              # inside a CONNECT tunnel: the host it was opened for
     try:
         while True:
             try:
@@ -321,14 +329,24 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
             length = min(int(headers.get("content-length", "0") or 0), MAX_BODY)
             body = await reader.readexactly(length) if length else b""
             if method == "CONNECT":
-                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                return
+                if tls is None or tunnel_host:
+                    writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
+                tunnel_host = target.rsplit(":", 1)[0].strip("[]").lower() or "?"
+                writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                await writer.drain()
+                try:
+                    await writer.start_tls(tls)
+                except (ssl.SSLError, ConnectionError, OSError) as exc:
+                    log.info("sandbox TLS handshake failed for %s: %s", tunnel_host, exc)
+                    return
+                continue
             if target.startswith("http://") or target.startswith("https://"):
                 parts = urllib.parse.urlsplit(target)
                 host = parts.netloc
             else:
                 parts = urllib.parse.urlsplit(target)
-                host = headers.get("host", "")
+                host = headers.get("host", "") or tunnel_host
             try:
                 resp = app.handle(method, host, parts.path or "/", parts.query, body)
             except Exception:  # a bug in a page must not kill the server
@@ -350,11 +368,18 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
             pass
 
 
+def world_hosts(app: App) -> list[str]:
+    """Every host name the sandbox answers for (the certificate names them)."""
+    return sorted({*app.hosts, ENGINE.host, *troubled.HOSTS, *hostile.HOSTS, *app.w.sites_by_host, ADMIN_HOST})
+
+
 async def serve(host: str = "127.0.0.1", port: int = 0, seed: int | None = None, scale: int = 1,
                 ready=None) -> None:
     from crawler.sandbox.world import DEFAULT_SEED
     app = App(world(seed or DEFAULT_SEED, scale))
-    server = await asyncio.start_server(lambda r, w: _serve_conn(app, r, w), host, port,
+    from crawler.sandbox import tls as sandbox_tls
+    context = sandbox_tls.server_context(world_hosts(app))
+    server = await asyncio.start_server(lambda r, w: _serve_conn(app, r, w, context), host, port,
                                         limit=MAX_HEADER, backlog=1024)
     addr = server.sockets[0].getsockname()
     from crawler.sandbox import whois_server

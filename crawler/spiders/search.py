@@ -3,6 +3,7 @@ those platforms' detail rules; other results are web sites, fetched and
 recorded as site candidates."""
 import scrapy
 
+from crawler.spiders import answered_from
 from crawler.spiders.base import ProfileSpider
 
 
@@ -22,7 +23,8 @@ class SearchSpider(ProfileSpider):
         yield {"kind": "site", "url": response.request.url, "final_url": response.url,
                "http_status": response.status, "title": title,
                "html": response.text[:500_000] if hasattr(response, "text") else "",
-               "keyword": response.meta.get("query", ""), "source": "search"}
+               "keyword": response.meta.get("query", ""), "source": "search",
+               "ips": answered_from(response, self.sandbox)}
 
     def site_failed(self, failure):
         self.crawler.stats.inc_value("certwatch/sites/failed")

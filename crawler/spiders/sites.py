@@ -16,6 +16,7 @@ from scrapy.http import TextResponse
 
 from pipelines.profiles import load_profiles
 from crawler.resolver import existing, resolver_for
+from crawler.spiders import answered_from
 from pipelines import store
 from pipelines.lookalike import score_host
 
@@ -101,7 +102,8 @@ class SitesSpider(scrapy.Spider):
         self.crawler.stats.inc_value("sites/fetched")
         yield {"kind": "site", "url": c["url"],
                "final_url": response.url, "http_status": response.status, "title": title, "html": html,
-               "source": c["source"], "finding_ids": c["finding_ids"]}
+               "source": c["source"], "finding_ids": c["finding_ids"],
+               "ips": answered_from(response, self.sandbox)}
 
     def failed(self, failure):
         request = failure.request

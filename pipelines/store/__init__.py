@@ -55,12 +55,14 @@ from .sweeps import (  # noqa: F401
 from .sites import (  # noqa: F401
     record_site,
     link_finding_site,
+    mark_seller_site,
     get_site,
     site_of_host,
     sites_with_status,
     get_whois,
     save_whois,
     whois_raw,
+    whois_facts,
     record_checked_site,
     linked_hosts_of_findings,
     unchecked_sites,
@@ -105,6 +107,11 @@ from .review import (  # noqa: F401
     search_query,
     refresh_search_index,
     reviewed_findings,
+    UNDOABLE_STATUSES,
+)
+from .review_nav import (  # noqa: F401
+    queue_neighbours,
+    queue_first,
 )
 from .takedowns import (  # noqa: F401
     TAKEDOWN_RESULTS,

@@ -13,7 +13,11 @@ from .db import now_utc, StoreError, _loads
 
 DECISION_STATUS = {
     "confirm": "confirmed", "dismiss": "dismissed", "refer": "referred",
+    "undo": "flagged",      # 撤回/重新审核: back to the queue as pending
 }
+# Statuses an undo may return to pending: a decision not yet acted on
+# (no takedown batch, no referral package holds the item).
+UNDOABLE_STATUSES = ("confirmed", "dismissed", "referred")
 
 
 # What a confirm says the item is (decisions.category).
@@ -33,8 +37,11 @@ def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = 
         raise StoreError("排除误报必须填写理由")
     with db.atomic():
         table, key = ("findings", finding_id) if finding_id is not None else ("sites", site_id)
-        if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", [key]).fetchone() is None:
+        row = db.execute(f"SELECT status FROM {table} WHERE id = ?", [key]).fetchone()
+        if row is None:
             raise StoreError(f"记录 {key} 不存在")
+        if action == "undo":
+            _check_undo(db, row[0], finding_id, site_id)
         if action == "confirm":
             category = category or ("illicit_info" if finding_id is not None else "fake_gov_site")
             if category not in CONFIRM_CATEGORIES:
@@ -44,6 +51,19 @@ def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = 
                                       "category": category or None})
         db[table].update(key, {"status": DECISION_STATUS[action]})
     return cur.last_pk
+
+
+def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
+                site_id: int | None) -> None:
+    if status not in UNDOABLE_STATUSES:
+        raise StoreError("该条目尚未处理，无需撤回" if status in ("new", "flagged") else
+                         "该条目已进入下架或移交流程，不能撤回")
+    column, key = ("finding_id", finding_id) if finding_id is not None else ("site_id", site_id)
+    if column == "finding_id" and db.execute(
+            "SELECT 1 FROM takedown_items WHERE finding_id = ?", [key]).fetchone():
+        raise StoreError("该条目已列入下架清单，不能撤回")
+    if db.execute(f"SELECT 1 FROM referral_items WHERE {column} = ?", [key]).fetchone():
+        raise StoreError("该条目已生成线索移交单，不能撤回")
 
 
 def decisions_for(db: sqlite_utils.Database, finding_id: int | None = None,
@@ -132,13 +152,14 @@ def _queue_parts(f: QueueFilter, with_status: bool = True):
 _QUEUE_FINDING_COLS = ("'finding' AS kind, f.id AS id, f.score AS score, f.status AS status,"
                        " f.title AS title, f.url AS url, f.platform AS platform, f.family AS family,"
                        " 'flagged' AS verdict, f.first_seen AS first_seen, f.last_seen AS last_seen,"
-                       " f.contacts AS contacts")
+                       " f.contacts AS contacts, substr(f.text, 1, 6000) AS text, f.reasons AS reasons")
 
 
 _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS status,"
                     " COALESCE(NULLIF(s.title, ''), s.domain) AS title, COALESCE(s.url, 'http://' || s.domain || '/') AS url,"
                     " '' AS platform, s.impersonates AS family, s.verdict AS verdict,"
-                    " s.first_seen AS first_seen, s.last_seen AS last_seen, '{}' AS contacts")
+                    " s.first_seen AS first_seen, s.last_seen AS last_seen, '{}' AS contacts,"
+                    " '' AS text, s.reasons AS reasons")
 
 
 def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
@@ -159,7 +180,7 @@ def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
         cargs += spart[1]
     if not selects:
         return [], 0
-    sql = " UNION ALL ".join(selects) + " ORDER BY score DESC, id DESC LIMIT ? OFFSET ?"
+    sql = " UNION ALL ".join(selects) + " ORDER BY score DESC, id DESC, kind LIMIT ? OFFSET ?"
     cur = db.execute(sql, [*args, int(limit), int(offset)])
     names = [d[0] for d in cur.description]
     rows = []
@@ -168,6 +189,8 @@ def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
         contacts = _loads(row.get("contacts"), {})
         row["contacts"] = {k: v for k, v in contacts.items() if isinstance(v, list)} \
             if isinstance(contacts, dict) else {}
+        reasons = _loads(row.get("reasons"), [])
+        row["reasons"] = reasons if isinstance(reasons, list) else []
         rows.append(row)
     if not count:
         return rows, -1
@@ -297,14 +320,15 @@ def refresh_search_index(db: sqlite_utils.Database, batch: int = 5000) -> int:
 
 def reviewed_findings(db: sqlite_utils.Database, since: str | None = None) -> list[dict]:
     """Findings a reviewer has decided, as labelled listings: the latest
-    confirm or refer → 1, dismiss → 0 (sites are not listings). ``since``:
+    confirm or refer → 1, dismiss → 0; an item whose latest decision is an
+    undo is pending again and left out (sites are not listings). ``since``:
     only decisions at or after that UTC time."""
     rows = db.execute(
         "SELECT f.id, f.platform, f.url, f.title, f.text, f.family, d.action, d.at, d.user FROM findings f"
         " JOIN (SELECT finding_id, MAX(id) AS did FROM decisions"
-        "       WHERE finding_id IS NOT NULL AND action IN ('confirm', 'dismiss', 'refer') GROUP BY finding_id)"
-        " last ON last.finding_id = f.id"
+        "       WHERE finding_id IS NOT NULL AND action IN ('confirm', 'dismiss', 'refer', 'undo')"
+        "       GROUP BY finding_id) last ON last.finding_id = f.id"
         " JOIN decisions d ON d.id = last.did"
-        " WHERE (? IS NULL OR d.at >= ?) ORDER BY f.id", [since, since]).fetchall()
+        " WHERE d.action != 'undo' AND (? IS NULL OR d.at >= ?) ORDER BY f.id", [since, since]).fetchall()
     keys = ("id", "platform", "url", "title", "text", "family", "action", "at", "user")
     return [{**dict(zip(keys, r)), "label": 0 if r[6] == "dismiss" else 1} for r in rows]

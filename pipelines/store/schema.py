@@ -258,6 +258,13 @@ def m_scheduler_1_followups(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m_review_1_site_ips(db: sqlite_utils.Database) -> None:
+    """The addresses a site answered from when it was checked (sites.ips, a
+    JSON list): the 技术信息 of referral packages."""
+    db["sites"].add_column("ips", str)
+
+
+@migrations()
 def m_distributed_1_ingest_workers(db: sqlite_utils.Database) -> None:
     """Distributed sweeps: which stream entries the one writer has committed
     (written in the same transaction as their findings, so an entry the

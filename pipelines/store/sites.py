@@ -23,6 +23,8 @@ def record_site(db: sqlite_utils.Database, site: dict) -> int:
             fields["reasons"] = _dumps(site["reasons"])
         if "whois" in site:
             fields["whois"] = _dumps(site["whois"])
+        if site.get("ips"):
+            fields["ips"] = _dumps([str(ip) for ip in site["ips"]][:16])
         if row is None:
             cur = db["sites"].insert({"domain": site["domain"], "first_seen": stamp,
                                       "last_seen": stamp, "status": "new", **fields})
@@ -30,8 +32,28 @@ def record_site(db: sqlite_utils.Database, site: dict) -> int:
         if row[1] not in ("new", "flagged"):
             for key in ("score", "verdict", "reasons", "impersonates"):
                 fields.pop(key, None)
+        elif fields.get("verdict") == "benign" and db.execute(
+                "SELECT 1 FROM sites WHERE id = ? AND verdict = 'seller_site'", [row[0]]).fetchone():
+            # a seller's site stays one when a later check finds its page unremarkable
+            for key in ("score", "verdict", "reasons", "impersonates"):
+                fields.pop(key, None)
         db["sites"].update(row[0], {"last_seen": stamp, **fields})
         return row[0]
+
+
+def mark_seller_site(db: sqlite_utils.Database, site_id: int, reason: dict) -> bool:
+    """A site a flagged sale listing names, that no judgement found to be a
+    fake government site, is the seller's own (verdict seller_site, the
+    reason added). Human decisions and fake/suspicious verdicts stay."""
+    with db.atomic():
+        row = db.execute("SELECT reasons FROM sites WHERE id = ? AND status IN ('new', 'flagged')"
+                         " AND COALESCE(verdict, 'benign') IN ('benign', 'seller_site')", [site_id]).fetchone()
+        if row is None:
+            return False
+        reasons = [r for r in _loads(row[0], []) if isinstance(r, dict) and r.get("code") != reason["code"]]
+        db.execute("UPDATE sites SET verdict = 'seller_site', reasons = ? WHERE id = ?",
+                   [_dumps([*reasons, reason]), site_id])
+        return True
 
 
 def link_finding_site(db: sqlite_utils.Database, finding_id: int, site_id: int, url: str) -> None:
@@ -46,6 +68,7 @@ def get_site(db: sqlite_utils.Database, site_id: int) -> dict:
         raise StoreError(f"网站记录 {site_id} 不存在") from None
     row["reasons"] = _loads(row.get("reasons"), [])
     row["whois"] = _loads(row.get("whois"), {})
+    row["ips"] = _loads(row.get("ips"), [])
     return row
 
 
@@ -87,6 +110,19 @@ def save_whois(db: sqlite_utils.Database, domain: str, facts: dict, raw: str) ->
         db["whois_cache"].upsert({"domain": domain, "status": facts.get("status", ""),
                                   "facts": _dumps(facts), "raw": (raw or "")[:65536],
                                   "fetched_at": now_utc()}, pk="domain")
+
+
+def whois_facts(db: sqlite_utils.Database, domain: str) -> dict:
+    """The latest WHOIS facts looked up for ``domain``, whatever their age
+    ({} when it was never asked): what a report shows of it."""
+    row = db.execute("SELECT facts, fetched_at FROM whois_cache WHERE domain = ?", [domain]).fetchone()
+    if row is None:
+        return {}
+    facts = _loads(row[0], {})
+    if not isinstance(facts, dict):
+        return {}
+    facts["cached_at"] = row[1]
+    return facts
 
 
 def whois_raw(db: sqlite_utils.Database, domain: str) -> str:

@@ -12,14 +12,19 @@ from .review import add_decision
 
 def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
     """Sites whose first fake-government-site confirm falls in [start, end)
-    and that were not dismissed later; one row per registered domain."""
+    and that were not dismissed later; one row per registered domain. An
+    undo (撤回) cancels the confirms before it: a site pending again is not
+    counted, and one confirmed again counts from its new confirm."""
     rows = db.execute(
         "SELECT s.id, s.domain, s.url, s.impersonates, d.at, d.user, d.note FROM sites s"
-        " JOIN (SELECT site_id, MIN(id) AS did FROM decisions WHERE action = 'confirm'"
-        "       AND site_id IS NOT NULL AND (category IS NULL OR category = 'fake_gov_site')"
-        "       GROUP BY site_id) first ON first.site_id = s.id"
+        " JOIN (SELECT c.site_id, MIN(c.id) AS did FROM decisions c WHERE c.action = 'confirm'"
+        "       AND c.site_id IS NOT NULL AND (c.category IS NULL OR c.category = 'fake_gov_site')"
+        "       AND c.id > COALESCE((SELECT MAX(u.id) FROM decisions u WHERE u.site_id = c.site_id"
+        "                            AND u.action = 'undo'), 0)"
+        "       GROUP BY c.site_id) first ON first.site_id = s.id"
         " JOIN decisions d ON d.id = first.did"
-        " WHERE d.at >= ? AND d.at < ? AND s.status != 'dismissed' ORDER BY d.at, s.id",
+        " WHERE d.at >= ? AND d.at < ? AND s.status NOT IN ('dismissed', 'new', 'flagged')"
+        " ORDER BY d.at, s.id",
         [start, end]).fetchall()
     seen, out = set(), []
     for r in rows:

@@ -17,11 +17,14 @@ from pipelines import store
 from pipelines.evidence import BEIJING
 from reports import labels
 from reports.console import web
+from reports.console.review_view import highlight, item_label, needles, page_numbers, snippet
 
 VIEW_ROLES = web.ALL_ROLES
 DECIDE_ROLES = ("reviewer",)          # and admin
 PAGE_SIZE = 50
+PAGE_SIZES = (10, 20, 50, 100, 200)
 MAX_BULK = 500
+BULK_CONFIRM_OVER = 5        # a bulk decision on more items asks once more, stating the count
 
 NAV = [("审核队列", "/queue", VIEW_ROLES)]
 router = APIRouter()
@@ -38,6 +41,8 @@ MESSAGES = {
     "bad_action": "未知的处理动作",
     "too_many": f"一次最多处理 {MAX_BULK} 条",
     "not_referable": "只能为已审核确认的条目生成线索包，请先确认",
+    "queue_done": "当前筛选条件下已没有待审核条目",
+    "not_undoable": "该条目不能撤回（尚未处理，或已进入下架、移交流程）",
 }
 REFERRAL_ACTION = "referral"          # bulk: open 线索移交 with the selection filled in
 
@@ -77,6 +82,14 @@ def _query(f: store.QueueFilter, **extra) -> str:
     return urllib.parse.urlencode(params)
 
 
+def _page_size(params) -> int:
+    try:
+        size = int(params.get("size") or PAGE_SIZE)
+    except ValueError:
+        return PAGE_SIZE
+    return size if size in PAGE_SIZES else PAGE_SIZE
+
+
 @router.get("/queue")
 def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=Depends(web.get_db)):
     f, q = parse_filter(request.query_params)
@@ -86,19 +99,28 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
         page = max(1, min(100000, int(request.query_params.get("page") or 1)))
     except ValueError:
         page = 1
+    size = _page_size(request.query_params)
     counts = store.queue_counts(db, q)
     total = counts.get(q.status, 0) if q.status else sum(counts.values())
-    rows, _ = store.review_queue(db, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, count=False)
-    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    pages = max(1, (total + size - 1) // size)
+    page = min(page, pages)
+    rows, _ = store.review_queue(db, q, limit=size, offset=(page - 1) * size, count=False)
+    for row in rows:
+        row["snippet"] = snippet(row)
+    sized = {"size": size if size != PAGE_SIZE else None}
     return web.render(request, "queue.html", {
         "rows": rows, "total": total, "counts": counts, "filter": f, "page": page, "pages": pages,
         "facets": _facets(request, db), "status_choices": STATUS_CHOICES,
-        "query": _query(f), "prev_query": _query(f, page=page - 1) if page > 1 else "",
-        "next_query": _query(f, page=page + 1) if page < pages else "",
-        "status_query": {s: _query(store.QueueFilter(**{**f.__dict__, "status": s})) for s in (*STATUS_CHOICES, "")},
+        "query": _query(f), "size": size, "size_links": [(n, _query(f, size=n)) for n in PAGE_SIZES],
+        "page_links": [(n, _query(f, page=n, **sized) if n else "") for n in page_numbers(page, pages)],
+        "first_query": _query(f, page=1, **sized), "last_query": _query(f, page=pages, **sized),
+        "prev_query": _query(f, page=page - 1, **sized) if page > 1 else "",
+        "next_query": _query(f, page=page + 1, **sized) if page < pages else "",
+        "status_query": {s: _query(store.QueueFilter(**{**f.__dict__, "status": s}), **sized)
+                         for s in (*STATUS_CHOICES, "")},
         "can_decide": user.has(*DECIDE_ROLES),
         "self_url": request.url.path + ("?" + request.url.query if request.url.query else ""),
-        "flash": _flash(request),
+        "flash": _flash(request, db, query=_query(f)),
     })
 
 
@@ -115,65 +137,36 @@ def _facets(request: Request, db) -> dict:
     return cached[1]
 
 
-def _flash(request: Request) -> dict:
+def _flash(request: Request, db, this: str = "", query: str = "") -> dict:
+    """The line after a decision: counts, the refusal, and for one item
+    (``done=kind:id``, else the page's own item ``this``) what was done.
+    An item decided on the way to the next one can be undone from here
+    (``undo_item``; back to its page, in the same queue ``query``)."""
     p = request.query_params
     try:
         ok, fail = int(p.get("ok") or 0), int(p.get("fail") or 0)
     except ValueError:
         ok = fail = 0
-    return {"ok": ok, "fail": fail, "why": MESSAGES.get(p.get("why") or "", "")}
-
-
-def highlight(text: str, needles: list[tuple[str, str]]) -> list[dict]:
-    """Split ``text`` into segments, marking every occurrence of a reason's
-    evidence span. Segments are escaped by the template."""
-    if not text:
-        return []
-    marks: list[tuple[int, int, str]] = []
-    for needle, label in needles:
-        if not needle or len(needle) > 200:
-            continue
-        start = 0
-        while len(marks) < 500:
-            i = text.find(needle, start)
-            if i < 0:
-                break
-            marks.append((i, i + len(needle), label))
-            start = i + len(needle)
-    if not marks:
-        return [{"text": text, "mark": False, "label": ""}]
-    marks.sort()
-    merged: list[list] = []
-    for a, b, label in marks:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-            if label not in merged[-1][2]:
-                merged[-1][2].append(label)
-        else:
-            merged.append([a, b, [label]])
-    out, pos = [], 0
-    for a, b, names in merged:
-        if a > pos:
-            out.append({"text": text[pos:a], "mark": False, "label": ""})
-        out.append({"text": text[a:b], "mark": True, "label": "；".join(names)})
-        pos = b
-    if pos < len(text):
-        out.append({"text": text[pos:], "mark": False, "label": ""})
-    return out
-
-
-def _needles(reasons: list) -> list[tuple[str, str]]:
-    out = []
-    for r in reasons if isinstance(reasons, list) else []:
-        if not isinstance(r, dict):
-            continue
-        ev = str(r.get("evidence") or "")
-        label = str(r.get("label") or r.get("code") or "")
-        if ev:
-            out.append((ev, label))
-            if ":" in ev and r.get("code") == "off_platform_contact":
-                out.append((ev.split(":", 1)[1], label))
-    return out
+    flash = {"ok": ok, "fail": fail, "why": MESSAGES.get(p.get("why") or "", ""), "done": "", "done_url": "",
+             "note": "", "undo_item": ""}
+    m = ITEM.match(str(p.get("done") or this))
+    if m and ok:
+        kind, num = m.group(1), int(m.group(2))
+        history = store.decisions_for(db, **{f"{kind}_id": num})
+        if history:
+            try:
+                row = store.get_finding(db, num) if kind == "finding" else store.get_site(db, num)
+            except store.StoreError:
+                return flash
+            title = (row.get("title") or row.get("domain") or row.get("url") or "")[:40]
+            flash["done"] = f"已{labels.action(history[-1]['action'])}：{item_label(kind, num)}「{title}」"
+            if p.get("done"):
+                flash["done_url"] = f"/{kind}/{num}" + (f"?{query}" if query else "")
+                if row.get("status") in store.UNDOABLE_STATUSES and history[-1]["action"] != "undo":
+                    flash["undo_item"] = f"{kind}:{num}"
+    if p.get("end"):
+        flash["note"] = MESSAGES["queue_done"]
+    return flash
 
 
 def _evidence_view(db, **key) -> list[dict]:
@@ -184,13 +177,40 @@ def _evidence_view(db, **key) -> list[dict]:
     return rows
 
 
+def _nav(request: Request, db, kind: str, item_id: int) -> dict:
+    """Where the reviewer came from: the filtered queue (its parameters ride
+    along on the detail page's address), the items before and after this
+    one in it, and the flash line of the decision just made."""
+    params = request.query_params
+    f, q = parse_filter(params)
+    if f.keyword:
+        store.refresh_search_index(db)
+    given = any(k in params for k in FILTER_FIELDS)
+    query = _query(f) if given else ""
+    prev, nxt = store.queue_neighbours(db, q, kind, item_id)
+
+    def url(item):
+        return f"/{item['kind']}/{item['id']}" + (f"?{query}" if query else "") if item else ""
+    return {"nav_query": query, "prev_url": url(prev), "next_url": url(nxt), "prev_item": prev,
+            "next_item": nxt, "queue_url": "/queue" + (f"?{query}" if query else ""),
+            "self_url": f"/{kind}/{item_id}" + (f"?{query}" if query else ""),
+            "flash": _flash(request, db, f"{kind}:{item_id}", query), "shortcuts": SHORTCUTS}
+
+
+# The detail page's keys (shown by ?, and in docs/reviewer.md).
+SHORTCUTS = [("c", "确认并打开下一条待审核条目"), ("d", "排除误报：光标移到理由框，填写后回车（并打开下一条）"),
+             ("r", "移交公安（并打开下一条）"), ("u", "撤回：顶部提示刚处理的一条时撤回那一条并回到它，否则撤回本条的处理；撤回后重新待审核"),
+             ("j 或 n", "下一条（按进入时的队列顺序）"), ("k 或 p", "上一条"), ("q", "返回审核队列"),
+             ("?", "显示或隐藏本帮助"), ("Esc", "离开输入框、关闭帮助")]
+
+
 @router.get("/finding/{finding_id}")
 def finding_detail(request: Request, finding_id: int, user: web.User = web.require_roles(*VIEW_ROLES),
                    db=Depends(web.get_db)):
     f = store.get_finding(db, finding_id)
     contacts = f["contacts"] if isinstance(f["contacts"], dict) else {}
     f["contacts"] = {str(k): [str(v) for v in vs] for k, vs in contacts.items() if isinstance(vs, list)}
-    needles = _needles(f["reasons"])
+    marks = needles(f["reasons"])
     sites = store.sites_of_finding(db, finding_id)
     known = {s["id"] for s in sites}
     for host in f["contacts"].get("domain", [])[:20]:     # named in the text, maybe not linked yet
@@ -203,14 +223,15 @@ def finding_detail(request: Request, finding_id: int, user: web.User = web.requi
         for other in store.findings_of_site(db, s["id"], exclude=finding_id, limit=50):
             via_sites.append({**other, "domain": s["domain"]})
     return web.render(request, "detail.html", {
-        "kind": "finding", "item": f, "title_segments": highlight(f["title"] or "", needles),
-        "text_segments": highlight(f["text"] or "", needles), "reasons": f["reasons"],
+        "kind": "finding", "item": f, "title_segments": highlight(f["title"] or "", marks),
+        "text_segments": highlight(f["text"] or "", marks), "reasons": f["reasons"],
         "evidence": _evidence_view(db, finding_id=finding_id),
         "decisions": store.decisions_for(db, finding_id=finding_id),
         "by_contact": store.related_findings_by_contact(db, finding_id),
         "sites": sites, "via_sites": via_sites,
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"finding:{finding_id}",
-        "default_category": "illicit_info",
+        "default_category": "illicit_info", "undoable": f["status"] in store.UNDOABLE_STATUSES,
+        **_nav(request, db, "finding", finding_id),
     })
 
 
@@ -226,7 +247,8 @@ def site_detail(request: Request, site_id: int, user: web.User = web.require_rol
         "linked": _linked(db, s),
         "site_contacts": store.contacts_of_site(db, site_id),
         "can_decide": user.has(*DECIDE_ROLES), "item_key": f"site:{site_id}",
-        "default_category": "fake_gov_site",
+        "default_category": "fake_gov_site", "undoable": s["status"] in store.UNDOABLE_STATUSES,
+        **_nav(request, db, "site", site_id),
     })
 
 
@@ -241,22 +263,29 @@ def _linked(db, site: dict) -> list[dict]:
     return linked
 
 
+FLASH_PARAMS = ("ok", "fail", "why", "done", "end")
+
+
 @router.post("/decide")
 async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_ROLES),
                  db=Depends(web.get_db)):
     """Apply one action to one or many items (bulk). Each item gets its own
-    append-only decision row."""
+    append-only decision row. ``?advance=1`` (确认并下一条): after deciding
+    one item, open the next pending item of the queue the reviewer came
+    from. More than BULK_CONFIRM_OVER items are decided only once the
+    reviewer has confirmed the count (``confirmed=1``)."""
     form = await request.form()
     back = web.local_path(str(form.get("next") or ""))
     action = str(form.get("action") or "")
     note = str(form.get("note") or "").strip()[:2000]
     category = str(form.get("category") or "")
     items = [str(v) for v in form.getlist("items")][:MAX_BULK + 1]
+    advance = request.query_params.get("advance") == "1" or form.get("advance") == "1"
 
-    def done(**params) -> object:
-        parts = urllib.parse.urlsplit(back)
+    def done(path: str = "", **params) -> object:
+        parts = urllib.parse.urlsplit(path or back)
         query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-                 if k not in ("ok", "fail", "why")] + list(params.items())
+                 if k not in FLASH_PARAMS] + list(params.items())
         return web.redirect(parts.path + "?" + urllib.parse.urlencode(query))
 
     if action not in store.DECISION_STATUS and action != REFERRAL_ACTION:
@@ -271,6 +300,10 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
         return done(why="note_required", fail=len(items))
     if category and category not in store.CONFIRM_CATEGORIES:
         category = ""
+    if len(items) > BULK_CONFIRM_OVER and form.get("confirmed") != "1":
+        return web.render(request, "decide_confirm.html", {
+            "count": len(items), "action": action, "action_label": labels.action(action),
+            "items": items, "note": note, "category": category, "back": back})
     ok = fail = 0
     for item in items:
         m = ITEM.match(item)
@@ -284,7 +317,27 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
             ok += 1
         except store.StoreError:
             fail += 1
+    if action == "undo" and fail:
+        return done(ok=ok, fail=fail, why="not_undoable")
+    if advance and ok == 1 and not fail and len(items) == 1 and action != "undo":
+        return _advance(db, items[0], back, done)
     return done(ok=ok, fail=fail)
+
+
+def _advance(db, item: str, back: str, done):
+    """确认并下一条: the next pending item after ``item`` in the queue the
+    reviewer came from (from the start of it when none follows); the queue
+    itself when nothing is pending there any more."""
+    kind, num = item.split(":")
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query, keep_blank_values=True))
+    params["status"] = store.PENDING
+    f, q = parse_filter(params)
+    if f.keyword:
+        store.refresh_search_index(db)
+    nxt = store.queue_neighbours(db, q, kind, int(num))[1] or store.queue_first(db, q, (kind, int(num)))
+    if nxt is None:
+        return done(f"/queue?{_query(f)}", ok=1, fail=0, done=item, end=1)
+    return done(f"/{nxt['kind']}/{nxt['id']}?{_query(f)}", ok=1, fail=0, done=item)
 
 
 def _to_referral(db, items: list[str], done):

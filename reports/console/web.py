@@ -40,7 +40,7 @@ STATUS_LABELS = {
 }
 VERDICT_LABELS = {
     "flagged": "可疑信息", "suspicious": "可疑网站", "fake_gov_site": "假冒政府网站",
-    "official": "官方网站", "benign": "正常网站",
+    "official": "官方网站", "benign": "正常网站", "seller_site": "售假者网站",
 }
 ACTION_LABELS = labels.ACTION_CN
 KIND_LABELS = {"finding": "信息", "site": "网站"}
