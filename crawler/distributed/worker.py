@@ -284,8 +284,10 @@ class WorkerExtension:
         words = [w for w in info.get("userdict") or () if isinstance(w, str)]
         if words and sweep_id not in self.userdicts:
             self.userdicts[sweep_id] = _load_userdict(words)
+        # A record at once: the coordinator waits for the final numbers of every worker that has one.
+        self.publish(force=True)
 
-    def publish(self, final: bool = False, sweep_id: int | None = None) -> None:
+    def publish(self, final: bool = False, sweep_id: int | None = None, force: bool = False) -> None:
         """This worker's stats for its sweep, in ``P:sweep:S:stats``."""
         st = self.state
         sweep_id = sweep_id or st.sweep_id
@@ -293,7 +295,7 @@ class WorkerExtension:
             return
         stats = stats_delta(self.crawler.stats.get_stats(), self.baseline)
         stats["worker/seconds"] = round(max(0.0, self.last_done - self.began), 3)
-        if not final and stats == self.published:
+        if not (final or force) and stats == self.published:
             return
         self.published = stats
         record = {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "final": final,
