@@ -13,7 +13,8 @@ Keys (P = prefix, S = sweep id, W = worker id):
 ``P:sweep:S:starts``           list of JSON start entries (platform, query)
 ``P:sweep:S:requests``         scrapy-redis priority queue (zset)
 ``P:sweep:S:dupefilter``       scrapy-redis fingerprints (set)
-``P:sweep:S:counts``           hash: pushed (items sent), ingested (committed)
+``P:sweep:S:counts``           hash: seeded, pushed (items sent), ingested
+                               (committed or rejected), requeued
 ``P:sweep:S:state``            "done" once drained (workers send final stats)
 ``P:sweep:S:stats``            hash W -> JSON of the worker's stats for S
 ``P:workers``                  set of worker ids
@@ -21,6 +22,7 @@ Keys (P = prefix, S = sweep id, W = worker id):
 ``P:worker:W:alive``           heartbeat (TTL)
 ``P:inflight:W``               hash token -> request/start the worker holds
 ``P:items``                    stream of judged items (group ``writers``)
+``P:items:rejected``           entries that were no valid item, with the reason
 ``P:ingest:lock``              the one writer's owner id (TTL)
 =============================  ===============================================
 """
