@@ -134,9 +134,12 @@ def run_distributed(n: int, sandbox: str, redis_url: str, folder: str, scope: li
     sweep = certwatch("sweep", "--db", db, "--sandbox", sandbox, "--redis", redis_url, *scope, "--quiet", env=env)
     cpu = {"sweep": reap(sweep)}
     wall = time.perf_counter() - t0
-    cpu["workers"] = sum(reap(w) for w in workers) - started     # --once: they leave when the sweep is done
+    # Read before they are reaped (a finished worker is a zombie until then): their shut-down is not the sweep's.
+    cpu["workers"] = sum(proc_cpu(w.pid) for w in workers) - started
     cpu.update({name: proc_cpu(pid) - before[name] for name, pid in others.items()})
     cpu["ingest"] = proc_cpu(ingest.pid) - ingest_started
+    for w in workers:                                    # --once: they leave when the sweep is done
+        reap(w)
     ingest.send_signal(signal.SIGTERM)
     reap(ingest)
     record = sweep_stats(db)
