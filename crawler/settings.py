@@ -76,6 +76,22 @@ CERTWATCH_INDUSTRY = ""
 CERTWATCH_DEPARTMENT = ""
 CERTWATCH_QUERY_VARIANTS = False
 CERTWATCH_CANARY = True
+# Distributed sweeps (crawler/distributed/): the Redis of a deployment
+# (`certwatch worker` / `ingest` default; a sweep or a schedule uses Redis
+# only when given `--redis` or `--set CERTWATCH_REDIS_URL=…`), the prefix of
+# its keys, a worker's heartbeat interval and the seconds after which a
+# silent worker counts as dead (its requests go back to the queue), items per
+# writer transaction, and seconds without progress before a sweep fails.
+CERTWATCH_REDIS_URL = os.environ.get("CERTWATCH_REDIS_URL", "")
+CERTWATCH_REDIS_PREFIX = os.environ.get("CERTWATCH_REDIS_PREFIX", "certwatch")
+CERTWATCH_WORKER_HEARTBEAT = 2.0
+CERTWATCH_WORKER_TTL = 15
+CERTWATCH_INGEST_BATCH = 100
+CERTWATCH_REDIS_STALL_TIMEOUT = float(os.environ.get("CERTWATCH_REDIS_STALL_TIMEOUT", "600") or 600)
+# Set by `certwatch worker` for its crawl: its id, --name, --once.
+CERTWATCH_WORKER_ID = ""
+CERTWATCH_WORKER_NAME = ""
+CERTWATCH_WORKER_ONCE = False
 # Alerts (crawler/health.py): DingTalk/WeCom-style robot webhook URL; empty = store alerts only.
 CERTWATCH_WEBHOOK_URL = os.environ.get("CERTWATCH_WEBHOOK_URL", "")
 # Real platforms (pipelines/profiles.py): profiles with `user_agent: browser`

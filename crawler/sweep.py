@@ -32,6 +32,7 @@ class SweepOptions:
     log_level: str = "WARNING"
     schedule_id: int | None = None
     extra_settings: dict = field(default_factory=dict)
+    redis: str = ""                   # Redis URL: workers crawl, `certwatch ingest` stores
 
 
 def set_browser_proxy(settings, sandbox: str) -> None:
@@ -133,6 +134,10 @@ def _merge(stats_list: list[dict]) -> dict:
 
 def run(opts: SweepOptions) -> SweepResult:
     log_to_file(opts.db, opts.log_level)
+    redis_url = opts.redis or opts.extra_settings.get("CERTWATCH_REDIS_URL") or ""
+    if redis_url:      # `sweep --redis`, or a schedule whose settings name a Redis
+        from crawler.distributed.coordinator import run_distributed
+        return run_distributed(opts, redis_url)
     db = store.connect(opts.db)
     store.mark_abandoned_sweeps(db)
     mode = "sandbox" if opts.sandbox else "real"

@@ -9,6 +9,10 @@ contacts' URLs and domains) as they are stored: a site not yet known is
 recorded as judged by its name alone (look-alike scorer, nothing fetched;
 ``sites check`` visits it later), so a finding's 指向的网站 and the site's
 place in the review queue are there right after the sweep.
+
+``store_site`` and ``store_listings`` are the store step as plain
+functions: this pipeline and the distributed writer (``certwatch ingest``,
+which receives items judged on workers) both call them.
 """
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ SELLER_REASON = {"code": "seller_site", "label": "售假信息中出现的网站
 log = logging.getLogger(__name__)
 
 
+class _NoStats:
+    def inc_value(self, key, count=1):
+        pass
+
+
 class StorePipeline:
     def __init__(self, db_path: str, batch: int, stats, crawler, platform_hosts=frozenset()):
         self.db_path = db_path
@@ -38,7 +47,7 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler.settings.get("CERTWATCH_DB"), crawler.settings.getint("CERTWATCH_STORE_BATCH", 50),
-                   crawler.stats, crawler, _platform_hosts(crawler.settings))
+                   crawler.stats, crawler, platform_hosts(crawler.settings.get("CERTWATCH_PROFILES_DIR")))
 
     def open_spider(self, spider=None):
         self.db = store.connect(self.db_path)
@@ -63,56 +72,72 @@ class StorePipeline:
         return item
 
     def record_site(self, item: dict) -> None:
-        host = (urlsplit(item["url"]).hostname or "").lower()
-        site_id = store.record_checked_site(self.db, {
-            "domain": registered_domain(host), "host": host, "url": item["url"],
-            "final_url": item.get("final_url"), "http_status": item.get("http_status"),
-            "title": item.get("title"), "source": item.get("source", "search"),
-            **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois", "ips")
-                if k in item}),
-        })
-        with self.db.atomic():
-            for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
-                store.link_finding_site(self.db, int(finding_id), site_id, item["url"])
+        store_site(self.db, item)
         self.stats.inc_value("certwatch/sites_recorded")
 
     def flush(self) -> None:
         if not self.pending or self.db is None:
             return
         batch, self.pending = self.pending, []
-        recorded = store.record_findings(self.db, batch, self.sweep_id())
+        recorded = store_listings(self.db, batch, self.sweep_id(), self.platform_hosts, self.stats)
         self.stats.inc_value("certwatch/stored", len(recorded))
         self.stats.inc_value("certwatch/new_findings", sum(1 for r in recorded if r.created))
-        self.link_named_sites(recorded, batch)
 
-    def link_named_sites(self, recorded, batch: list[dict]) -> None:
-        """Link each listing to the sites its text names; a site not yet
-        stored is recorded as judged by its name (source 'listing')."""
-        with self.db.atomic():
-            for rec, item in zip(recorded, batch):
-                for host, url in named_hosts(item.get("contacts")):
-                    site_id = self._site_for(host, url)
-                    if site_id is not None:
-                        store.link_finding_site(self.db, rec.id, site_id, url)
-                        self.stats.inc_value("certwatch/site_links")
-                        if item.get("flagged") and store.mark_seller_site(
-                                self.db, site_id, {**SELLER_REASON, "evidence": f"信息 #{rec.id}"}):
-                            self.stats.inc_value("certwatch/seller_sites")
 
-    def _site_for(self, host: str, url: str) -> int | None:
-        j = score_host(host)
-        if j.bad_host or j.verdict == "official" or j.host in self.platform_hosts:
-            return None
-        domain = registered_domain(j.host)
-        known = store.site_of_host(self.db, domain)
-        if known is not None:
-            return known["id"]
-        self.stats.inc_value("certwatch/sites_named")
-        if j.flagged:
-            self.stats.inc_value("certwatch/sites_named_flagged")
-        return store.record_checked_site(self.db, {
-            "domain": domain, "host": j.host, "url": url, "source": "listing", "verdict": j.verdict,
-            "score": j.score, "reasons": j.reasons, "impersonates": j.impersonates})
+def store_site(db, item: dict) -> int:
+    """Store one judged site item (kind "site"), keyed by its registered
+    domain, with the links of listings pointing at it. Returns its id."""
+    host = (urlsplit(item["url"]).hostname or "").lower()
+    site_id = store.record_checked_site(db, {
+        "domain": registered_domain(host), "host": host, "url": item["url"],
+        "final_url": item.get("final_url"), "http_status": item.get("http_status"),
+        "title": item.get("title"), "source": item.get("source", "search"),
+        **({k: item[k] for k in ("verdict", "score", "reasons", "impersonates", "whois", "ips")
+            if k in item}),
+    })
+    with db.atomic():
+        for finding_id in item.get("finding_ids") or ():   # listings linking here (sites spider)
+            store.link_finding_site(db, int(finding_id), site_id, item["url"])
+    return site_id
+
+
+def store_listings(db, items: list[dict], sweep_id: int | None, platform_hosts=frozenset(), stats=None) -> list:
+    """Store judged listing items in one transaction (store.record_findings)
+    and link each to the sites it names; the store's Recorded rows."""
+    recorded = store.record_findings(db, items, sweep_id)
+    link_named_sites(db, recorded, items, frozenset(platform_hosts), stats or _NoStats())
+    return recorded
+
+
+def link_named_sites(db, recorded, batch: list[dict], platform_hosts: frozenset, stats) -> None:
+    """Link each listing to the sites its text names; a site not yet
+    stored is recorded as judged by its name (source 'listing')."""
+    with db.atomic():
+        for rec, item in zip(recorded, batch):
+            for host, url in named_hosts(item.get("contacts")):
+                site_id = _site_for(db, host, url, platform_hosts, stats)
+                if site_id is not None:
+                    store.link_finding_site(db, rec.id, site_id, url)
+                    stats.inc_value("certwatch/site_links")
+                    if item.get("flagged") and store.mark_seller_site(
+                            db, site_id, {**SELLER_REASON, "evidence": f"信息 #{rec.id}"}):
+                        stats.inc_value("certwatch/seller_sites")
+
+
+def _site_for(db, host: str, url: str, platform_hosts: frozenset, stats) -> int | None:
+    j = score_host(host)
+    if j.bad_host or j.verdict == "official" or j.host in platform_hosts:
+        return None
+    domain = registered_domain(j.host)
+    known = store.site_of_host(db, domain)
+    if known is not None:
+        return known["id"]
+    stats.inc_value("certwatch/sites_named")
+    if j.flagged:
+        stats.inc_value("certwatch/sites_named_flagged")
+    return store.record_checked_site(db, {
+        "domain": domain, "host": j.host, "url": url, "source": "listing", "verdict": j.verdict,
+        "score": j.score, "reasons": j.reasons, "impersonates": j.impersonates})
 
 
 def registered_domain(host: str) -> str:
@@ -146,11 +171,11 @@ def named_hosts(contacts, limit: int = 20) -> list[tuple[str, str]]:
     return [pair for pair in out if pair[0]][:limit]
 
 
-def _platform_hosts(settings) -> set[str]:
+def platform_hosts(profiles_dir: str | None = None) -> set[str]:
     """Hosts of the platform profiles: a listing's link to its own platform is no site."""
     from pipelines.profiles import load_profiles
     try:
-        profiles = load_profiles(settings.get("CERTWATCH_PROFILES_DIR") or None)
+        profiles = load_profiles(profiles_dir or None)
     except Exception as exc:        # a bad extra profile must not stop storing
         log.warning("平台配置加载失败：%s", exc)
         return set()

@@ -457,6 +457,8 @@ class SalePipeline:
         return cls(crawler.stats, crawler.settings.get("CERTWATCH_DB"))
 
     def open_spider(self, spider=None):
+        if not self.db_path:
+            return      # a distributed worker: no store; it loads its sweep's words itself
         from pipelines import store
         with store.opened(self.db_path) as db:
             segment.load_userdict(store.jieba_userdict(db))

@@ -197,8 +197,13 @@ def run_sweep(args, sandbox: str):
     opts = SweepOptions(db=args.db, sandbox=sandbox, platforms=platforms,
                         keyword_filter=args.keyword or "", max_pages=args.pages or 0,
                         profiles_dir=args.profiles or "", progress=not args.quiet,
-                        log_level=args.log_level, extra_settings=extra)
-    return run(opts)
+                        log_level=args.log_level, extra_settings=extra,
+                        redis=getattr(args, "redis", None) or "")
+    from crawler.distributed.keys import DistributedError
+    try:
+        return run(opts)
+    except DistributedError as exc:
+        raise CliError(str(exc)) from None
 
 
 def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:

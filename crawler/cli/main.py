@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "crawler.cli.domains",
     "crawler.cli.classify",
     "crawler.cli.profile",
+    "crawler.cli.distributed",
 ]
 
 

@@ -34,6 +34,10 @@ def cmd_sweep(args) -> int:
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}"
           + (f"（{why}）" if why else "") + f"；数据库 {args.db}")
     print_health_warnings(args.db, result.sweep_id)
+    if args.redis:
+        from crawler.distributed.report import worker_warnings
+        for line in worker_warnings(args.db, result.sweep_id):
+            print(line)
     if getattr(args, "evidence", False):
         sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args), progress=not args.quiet)
     print_log_note()
@@ -114,6 +118,7 @@ def register(add) -> None:
     p.add_argument("--local", action="store_true",
                    help="（与 --real、--profiles 一起用）允许访问 --profiles 目录中平台配置的本机主机，用于测试自己的平台配置；"
                         "未用 --platforms 时只巡查该目录中的平台")
+    p.add_argument("--redis", help="分布式巡查：Redis 地址（由 certwatch worker 采集，certwatch ingest 写入）")
     sweep_args(p)
 
     p = add("demo", "演示：启动沙箱，用默认关键词巡查全部沙箱平台并打印汇总", cmd_demo,

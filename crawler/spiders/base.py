@@ -42,6 +42,17 @@ def load_queries(db_path: str, keyword_filter: str = "", industry: str = "", dep
         db.close()
 
 
+def select_profiles(profiles: dict[str, Profile], kinds: tuple, platform_filter: list[str],
+                    sandbox: bool) -> list[Profile]:
+    """The profiles a sweep visits (the spiders' selection; a distributed
+    sweep's coordinator seeds the same)."""
+    if platform_filter:
+        chosen = [p for p in profiles.values() if p.name in platform_filter]
+    else:
+        chosen = default_platforms(profiles, sandbox)
+    return [p for p in chosen if p.kind in kinds]
+
+
 class ProfileSpider(scrapy.Spider):
     """Searches each selected platform with each query, follows result
     pages up to the page limit and yields one item per detail page."""
@@ -81,11 +92,7 @@ class ProfileSpider(scrapy.Spider):
     def selected(self) -> list[Profile]:
         """Named platforms, or else pipelines.profiles.default_platforms: the
         demo world's in sandbox mode, every real platform in real mode."""
-        if self.platform_filter:
-            chosen = [p for p in self.profiles.values() if p.name in self.platform_filter]
-        else:
-            chosen = default_platforms(self.profiles, self.sandbox)
-        return [p for p in chosen if p.kind in self.kinds]
+        return select_profiles(self.profiles, self.kinds, self.platform_filter, self.sandbox)
 
     def pages_for(self, profile: Profile) -> int:
         return self.max_pages_arg or profile.max_pages

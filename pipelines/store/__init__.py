@@ -1,7 +1,7 @@
 """The certwatch store: one SQLite file (WAL), the only place that writes SQL.
 
 One module per area (schema, db, findings, sweeps, sites, evidence, accounts,
-review, takedowns, statistics, keywords, schedules); this package names them all,
+review, takedowns, statistics, keywords, schedules, distributed); this package names them all,
 so callers write ``from pipelines import store`` and ``store.x``. Store modules import
 only each other, sqlite-utils, the standard library and keywords/ (keyword files).
 """
@@ -219,4 +219,11 @@ from .schedules import (  # noqa: F401
     get_recheck_run,
     list_recheck_runs,
     running_recheck_runs,
+)
+from .distributed import (  # noqa: F401
+    ingested_ids,
+    log_ingested,
+    sweep_counts,
+    save_sweep_workers,
+    sweep_workers,
 )

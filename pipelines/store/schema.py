@@ -382,4 +382,20 @@ def m_reports_3_pending_referrals(db: sqlite_utils.Database) -> None:
                    f" AND id NOT IN (SELECT {column} FROM referral_items WHERE {column} IS NOT NULL)")
 
 
+@migrations()
+def m_distributed_1_ingest_workers(db: sqlite_utils.Database) -> None:
+    """Distributed sweeps: which stream entries the one writer has committed
+    (written in the same transaction as their findings, so an entry the
+    stream delivers again is skipped), and each worker's share of a sweep."""
+    db["ingest_log"].create({
+        "stream": str, "entry_id": str, "sweep_id": int, "at": str,
+    }, pk=("stream", "entry_id"))
+    db["ingest_log"].create_index(["at"])
+    db["sweep_workers"].create({
+        "sweep_id": int, "worker": str, "name": str, "host": str, "status": str, "final": int,
+        "requests": int, "responses": int, "items": int, "flagged": int, "errors": int, "blocked": int,
+        "seconds": float, "platforms": str, "note": str,
+    }, pk=("sweep_id", "worker"))
+
+
 SCHEMA_VERSION = len(migrations._migrations)
