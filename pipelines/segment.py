@@ -5,12 +5,20 @@ One tokenizer per process, with a user dictionary of the keyword library's
 terms and the classifier's short intent words (so jieba keeps "包过",
 "代办", "免考" whole). Only a small window around a hit is cut, so the cost
 is bounded per hit, not per text (jieba runs ~1 MB/s).
+
+jieba's own start-up unmarshals a 498,000-entry dict (~1 s, ~65 MB): the
+tokenizer here reads the same frequencies from sorted arrays instead
+(:class:`Frequencies`, ~10 MB, built once from jieba's dictionary and kept
+in the temporary folder); the words are the same, so the cuts are too.
 """
 from __future__ import annotations
 
+import array
 import functools
+import json
 import logging
 import os
+import sys
 import tempfile
 
 import jieba
@@ -23,14 +31,147 @@ INTENT_WORDS = ("包过", "保过", "代办", "代考", "替考", "办证", "出
 WINDOW = 6
 
 
+class Frequencies:
+    """jieba's prefix dictionary (word → frequency, 0 for a prefix that is no
+    word) as one string of the sorted words, their start offsets and their
+    frequencies; what jieba reads of its ``FREQ`` dict (``in``, ``[]``,
+    ``get``) and writes (``add_word`` sets entries: kept in ``added``)."""
+
+    __slots__ = ("text", "starts", "freqs", "n", "added", "memo")
+
+    def __init__(self, text: str, starts: array.array, freqs: array.array):
+        self.text, self.starts, self.freqs = text, starts, freqs
+        self.n = len(freqs)
+        self.added: dict[str, int] = {}
+        self.memo: dict[str, int | None] = {}
+
+    @classmethod
+    def of(cls, freq: dict) -> "Frequencies":
+        words = sorted(freq)
+        starts = array.array("I", [0])
+        pos = 0
+        for w in words:
+            pos += len(w)
+            starts.append(pos)
+        return cls("".join(words), starts, array.array("q", (freq[w] for w in words)))
+
+    def _find(self, word: str):
+        text, starts = self.text, self.starts
+        lo, hi = 0, self.n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if text[starts[mid]:starts[mid + 1]] < word:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.n and text[starts[lo]:starts[lo + 1]] == word:
+            return self.freqs[lo]
+        return None
+
+    def get(self, word, default=None):
+        value = self.added.get(word)
+        if value is None:
+            try:
+                value = self.memo[word]
+            except KeyError:
+                if len(self.memo) > 200_000:
+                    self.memo.clear()
+                value = self.memo[word] = self._find(word)
+        return default if value is None else value
+
+    def __contains__(self, word) -> bool:
+        return self.get(word) is not None
+
+    def __getitem__(self, word) -> int:
+        value = self.get(word)
+        if value is None:
+            raise KeyError(word)
+        return value
+
+    def __setitem__(self, word, value) -> None:
+        self.added[word] = value
+
+    def to_bytes(self, total: int) -> bytes:
+        head = json.dumps({"n": self.n, "total": total, "chars": len(self.text)}).encode() + b"\n"
+        return (_MAGIC + head + self.text.encode("utf-32-le") + _le(self.starts).tobytes()
+                + _le(self.freqs).tobytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple["Frequencies", int]:
+        if not data.startswith(_MAGIC):
+            raise ValueError("not a frequency file")
+        end = data.index(b"\n", len(_MAGIC))
+        head = json.loads(data[len(_MAGIC):end])
+        n, chars = int(head["n"]), int(head["chars"])
+        pos = end + 1
+        text = data[pos:pos + 4 * chars].decode("utf-32-le")
+        pos += 4 * chars
+        starts = array.array("I")
+        starts.frombytes(data[pos:pos + starts.itemsize * (n + 1)])
+        pos += starts.itemsize * (n + 1)
+        freqs = array.array("q")
+        freqs.frombytes(data[pos:pos + freqs.itemsize * n])
+        starts, freqs = _le(starts), _le(freqs)
+        if len(text) != chars or len(starts) != n + 1 or len(freqs) != n or starts[-1] != chars:
+            raise ValueError("truncated frequency file")
+        return cls(text, starts, freqs), int(head["total"])
+
+
+_MAGIC = b"certwatch-jieba-freq 1\n"
+
+
+def _le(a: array.array) -> array.array:
+    """The array in little-endian order (the file's), a copy where swapped."""
+    if sys.byteorder == "little":
+        return a
+    b = array.array(a.typecode, a)
+    b.byteswap()
+    return b
+
+
+def _freq_file() -> str:
+    """The frequency file of this jieba and dictionary, per user."""
+    dict_path = os.path.join(os.path.dirname(jieba.__file__), jieba.DEFAULT_DICT_NAME)
+    size = os.path.getsize(dict_path)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"certwatch-jieba-{uid}-{jieba.__version__}-{size}.freq")
+
+
+def frequencies() -> tuple[Frequencies, int]:
+    """jieba's default dictionary as :class:`Frequencies` and its total:
+    read from this user's file, else built from jieba's dictionary (what
+    ``Tokenizer.initialize`` builds) and written atomically for next time.
+    A file another user owns, or one that does not parse, is not used."""
+    path = _freq_file()
+    try:
+        st = os.stat(path)
+        if not hasattr(os, "getuid") or st.st_uid == os.getuid():
+            with open(path, "rb") as fh:
+                return Frequencies.from_bytes(fh.read())
+    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+        pass
+    tk = jieba.Tokenizer()
+    freq, total = tk.gen_pfdict(tk.get_dict_file())
+    table = Frequencies.of(freq)
+    del freq
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".certwatch-jieba-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(table.to_bytes(total))
+        os.replace(tmp, path)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("jieba 词频文件无法写入：%s", exc)
+    return table, total
+
+
 @functools.cache
 def tokenizer() -> jieba.Tokenizer:
     """The tokenizer, initialized (dictionary loaded) on first use."""
     tk = jieba.Tokenizer()
     tk.tmp_dir = tempfile.gettempdir()
-    tk.cache_file = os.path.join(tempfile.gettempdir(), "certwatch-jieba.cache")
     from keywords import default_keywords
-    tk.initialize()
+    tk.FREQ, tk.total = frequencies()
+    tk.initialized = True
     for word in {k["term"] for k in default_keywords()} | set(INTENT_WORDS):
         tk.add_word(word, freq=20000)
     return tk
