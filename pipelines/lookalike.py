@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import codecs
 import functools
+import json
 import logging
 import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA
 
 from keywords import load_yaml
+from pipelines import usercache
 from pipelines.contacts import extractor
 
 log = logging.getLogger(__name__)
@@ -118,11 +119,39 @@ def _is_cjk(s: str) -> bool:
     return any("\u3400" <= ch <= "\u9fff" for ch in s)
 
 
-def _pinyin_forms(phrase: str) -> list[tuple[str, str]]:
+def _pinyin_name() -> str:
+    from importlib.metadata import version
+    return f"pinyin-{version('pypinyin')}.json"
+
+
+def _readings(phrases: list[str]) -> dict[str, list[str]]:
+    """Phrase → [full pinyin, initials] (pypinyin, phrase dictionary
+    included), kept per pypinyin version in a file (pipelines.usercache):
+    importing pypinyin loads ~58 MB of phrases a sweep needs only for the
+    registry's few hundred names."""
+    name = _pinyin_name()
+    known: dict = {}
+    data = usercache.read(name)
+    if data is not None:
+        try:
+            loaded = json.loads(data)
+            known = {k: v for k, v in loaded.items()
+                     if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)}
+        except (ValueError, AttributeError):
+            known = {}
+    missing = [p for p in phrases if p not in known]
+    if missing:
+        from pypinyin import Style, lazy_pinyin
+        for phrase in missing:
+            known[phrase] = ["".join(lazy_pinyin(phrase)), "".join(lazy_pinyin(phrase, style=Style.FIRST_LETTER))]
+        usercache.write(name, json.dumps(known, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return known
+
+
+def _pinyin_forms(phrase: str, readings: dict) -> list[tuple[str, str]]:
     """(token, strength) pairs for a Chinese phrase: full pinyin, initials
     (three letters or more: two-letter initials say nothing)."""
-    full = "".join(lazy_pinyin(phrase))
-    initials = "".join(lazy_pinyin(phrase, style=Style.FIRST_LETTER))
+    full, initials = readings[phrase]
     out = [(full, "pinyin")]
     if len(initials) >= 3:
         out.append((initials, "initials"))
@@ -157,6 +186,11 @@ def registry() -> Registry:
     sites, hosts, domains, embedded = {}, {}, {}, []
     vocab: dict[str, tuple] = {}
     zh: dict[str, tuple] = {}
+    words = [n for s in data["sites"] for n in (*s["tokens"].get("strong", []), *s["tokens"].get("weak", []),
+                                                 *s.get("names", []), *s.get("agency", []))]
+    words += [w for entries in data["vocabulary"].values() for e in entries
+              for w in (e["words"] if isinstance(e, dict) else [e])]
+    readings = _readings(sorted({w for w in (str(w).strip().lower() for w in words) if w and _is_cjk(w)}))
 
     def add(word: str, category: str, site: str = "", strength: str = "word") -> None:
         word = str(word).strip().lower()
@@ -164,7 +198,7 @@ def registry() -> Registry:
             return
         if _is_cjk(word):
             zh.setdefault(word, (category, site, "name" if category in ("agency", "official_name") else strength))
-            for token, how in _pinyin_forms(word):
+            for token, how in _pinyin_forms(word, readings):
                 if category in ("agency",):
                     # A whole body's name (…部/局/厅) says more than a part of one (住建, 市场监管).
                     if how == "pinyin" and not word.endswith(("部", "局", "厅")):

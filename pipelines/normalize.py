@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -43,12 +44,28 @@ def _toneless(py: str) -> str:
     return unicodedata.normalize("NFKD", py).encode("ascii", "ignore").decode() or py
 
 
+def _pinyin_dict() -> dict:
+    """pypinyin's character dictionary (code point → "reading,reading"),
+    without importing pypinyin itself: its package loads the phrase
+    dictionary too (~58 MB), which nothing here reads."""
+    import importlib.util
+    import sys
+    loaded = sys.modules.get("pypinyin.pinyin_dict")
+    if loaded is not None:
+        return loaded.pinyin_dict
+    package = importlib.util.find_spec("pypinyin")
+    source = os.path.join(list(package.submodule_search_locations)[0], "pinyin_dict.py")
+    spec = importlib.util.spec_from_file_location("certwatch_pinyin_dict", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pinyin_dict
+
+
 @functools.cache
 def pinyin_of() -> dict:
     """Character → set of toneless pinyin readings (pypinyin's dictionary)."""
-    from pypinyin.pinyin_dict import pinyin_dict
     return {chr(cp): frozenset(_toneless(p) for p in readings.split(","))
-            for cp, readings in pinyin_dict.items()}
+            for cp, readings in _pinyin_dict().items()}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import tempfile
 
 import jieba
 
+from pipelines import usercache
+
 jieba.setLogLevel(logging.WARNING)
 
 # Words jieba must keep whole (beside the keyword library's terms).
@@ -104,7 +106,8 @@ class Frequencies:
         head = json.loads(data[len(_MAGIC):end])
         n, chars = int(head["n"]), int(head["chars"])
         pos = end + 1
-        text = data[pos:pos + 4 * chars].decode("utf-32-le")
+        data = memoryview(data)             # slices without copies
+        text = str(data[pos:pos + 4 * chars], "utf-32-le")
         pos += 4 * chars
         starts = array.array("I")
         starts.frombytes(data[pos:pos + starts.itemsize * (n + 1)])
@@ -129,38 +132,29 @@ def _le(a: array.array) -> array.array:
     return b
 
 
-def _freq_file() -> str:
-    """The frequency file of this jieba and dictionary, per user."""
-    dict_path = os.path.join(os.path.dirname(jieba.__file__), jieba.DEFAULT_DICT_NAME)
-    size = os.path.getsize(dict_path)
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"certwatch-jieba-{uid}-{jieba.__version__}-{size}.freq")
+def _freq_name() -> str:
+    """The frequency file's name: this jieba and its dictionary's size."""
+    size = os.path.getsize(os.path.join(os.path.dirname(jieba.__file__), jieba.DEFAULT_DICT_NAME))
+    return f"jieba-{jieba.__version__}-{size}.freq"
 
 
 def frequencies() -> tuple[Frequencies, int]:
     """jieba's default dictionary as :class:`Frequencies` and its total:
-    read from this user's file, else built from jieba's dictionary (what
-    ``Tokenizer.initialize`` builds) and written atomically for next time.
-    A file another user owns, or one that does not parse, is not used."""
-    path = _freq_file()
-    try:
-        st = os.stat(path)
-        if not hasattr(os, "getuid") or st.st_uid == os.getuid():
-            with open(path, "rb") as fh:
-                return Frequencies.from_bytes(fh.read())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
-        pass
+    read from this user's file (pipelines.usercache), else built from
+    jieba's dictionary (what ``Tokenizer.initialize`` builds) and written
+    for next time. A file that does not parse is rebuilt."""
+    name = _freq_name()
+    data = usercache.read(name)
+    if data is not None:
+        try:
+            return Frequencies.from_bytes(data)
+        except (ValueError, KeyError, UnicodeDecodeError):
+            pass
     tk = jieba.Tokenizer()
     freq, total = tk.gen_pfdict(tk.get_dict_file())
     table = Frequencies.of(freq)
     del freq
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".certwatch-jieba-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(table.to_bytes(total))
-        os.replace(tmp, path)
-    except OSError as exc:
-        logging.getLogger(__name__).warning("jieba 词频文件无法写入：%s", exc)
+    usercache.write(name, table.to_bytes(total))
     return table, total
 
 
