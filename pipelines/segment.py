@@ -94,33 +94,35 @@ class Frequencies:
         self.added[word] = value
 
     def to_bytes(self, total: int) -> bytes:
-        head = json.dumps({"n": self.n, "total": total, "chars": len(self.text)}).encode() + b"\n"
-        return (_MAGIC + head + self.text.encode("utf-32-le") + _le(self.starts).tobytes()
-                + _le(self.freqs).tobytes())
+        wide = any(ord(ch) > 0xFFFF for ch in self.text)
+        encoding = "utf-32-le" if wide else "utf-16-le"
+        freqs = array.array("I" if max(self.freqs, default=0) < 2 ** 32 and min(self.freqs, default=0) >= 0
+                            else "q", self.freqs)
+        head = json.dumps({"n": self.n, "total": total, "chars": len(self.text), "encoding": encoding,
+                           "freq_type": freqs.typecode}).encode() + b"\n"
+        return (_MAGIC + head + self.text.encode(encoding) + _le(self.starts).tobytes() + _le(freqs).tobytes())
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> tuple["Frequencies", int]:
-        if not data.startswith(_MAGIC):
+    def read(cls, fh) -> tuple["Frequencies", int]:
+        """Read a file written from :meth:`to_bytes` (ValueError when it is not one)."""
+        if fh.read(len(_MAGIC)) != _MAGIC:
             raise ValueError("not a frequency file")
-        end = data.index(b"\n", len(_MAGIC))
-        head = json.loads(data[len(_MAGIC):end])
-        n, chars = int(head["n"]), int(head["chars"])
-        pos = end + 1
-        data = memoryview(data)             # slices without copies
-        text = str(data[pos:pos + 4 * chars], "utf-32-le")
-        pos += 4 * chars
-        starts = array.array("I")
-        starts.frombytes(data[pos:pos + starts.itemsize * (n + 1)])
-        pos += starts.itemsize * (n + 1)
-        freqs = array.array("q")
-        freqs.frombytes(data[pos:pos + freqs.itemsize * n])
+        head = json.loads(fh.readline(4096))
+        n, chars, encoding = int(head["n"]), int(head["chars"]), head["encoding"]
+        if encoding not in ("utf-16-le", "utf-32-le") or head["freq_type"] not in ("I", "q"):
+            raise ValueError("unknown frequency file")
+        width = 2 if encoding == "utf-16-le" else 4
+        text = fh.read(width * chars).decode(encoding)
+        starts, freqs = array.array("I"), array.array(head["freq_type"])
+        starts.fromfile(fh, n + 1)            # EOFError when short
+        freqs.fromfile(fh, n)
         starts, freqs = _le(starts), _le(freqs)
-        if len(text) != chars or len(starts) != n + 1 or len(freqs) != n or starts[-1] != chars:
-            raise ValueError("truncated frequency file")
+        if len(text) != chars or starts[-1] != chars or fh.read(1):
+            raise ValueError("damaged frequency file")
         return cls(text, starts, freqs), int(head["total"])
 
 
-_MAGIC = b"certwatch-jieba-freq 1\n"
+_MAGIC = b"certwatch-jieba-freq 2\n"
 
 
 def _le(a: array.array) -> array.array:
@@ -144,12 +146,13 @@ def frequencies() -> tuple[Frequencies, int]:
     jieba's dictionary (what ``Tokenizer.initialize`` builds) and written
     for next time. A file that does not parse is rebuilt."""
     name = _freq_name()
-    data = usercache.read(name)
-    if data is not None:
-        try:
-            return Frequencies.from_bytes(data)
-        except (ValueError, KeyError, UnicodeDecodeError):
-            pass
+    fh = usercache.open_file(name)
+    if fh is not None:
+        with fh:
+            try:
+                return Frequencies.read(fh)
+            except (ValueError, KeyError, TypeError, EOFError, UnicodeDecodeError):
+                pass
     tk = jieba.Tokenizer()
     freq, total = tk.gen_pfdict(tk.get_dict_file())
     table = Frequencies.of(freq)

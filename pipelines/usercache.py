@@ -20,16 +20,28 @@ def path(name: str) -> str:
     return os.path.join(tempfile.gettempdir(), f"certwatch-{_uid()}-{name}")
 
 
-def read(name: str) -> bytes | None:
-    """The file's bytes, or None when it is missing or not this user's."""
-    p = path(name)
+def open_file(name: str):
+    """The file open for reading (binary), or None when it is missing or not this user's."""
     try:
-        with open(p, "rb") as fh:
-            if os.fstat(fh.fileno()).st_uid != _uid():
-                return None
-            return fh.read()
+        fh = open(path(name), "rb")
     except OSError:
         return None
+    if os.fstat(fh.fileno()).st_uid != _uid():
+        fh.close()
+        return None
+    return fh
+
+
+def read(name: str) -> bytes | None:
+    """The file's bytes, or None when it is missing or not this user's."""
+    fh = open_file(name)
+    if fh is None:
+        return None
+    with fh:
+        try:
+            return fh.read()
+        except OSError:
+            return None
 
 
 def write(name: str, data: bytes) -> None:
