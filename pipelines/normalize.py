@@ -68,6 +68,38 @@ def pinyin_of() -> dict:
             for cp, readings in _pinyin_dict().items()}
 
 
+def _homophone_readings(terms: tuple) -> dict:
+    """:func:`pinyin_of` for the characters homophones of ``terms`` can be
+    written with (each term's characters and every character sharing a
+    reading with one): all that the homophone steps read, kept per
+    pypinyin version and term list in a file (pipelines.usercache) so a
+    sweep does not build readings of 41,000 characters (~0.1 s, ~9 MB)."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from pipelines import usercache
+    key = hashlib.sha256(json.dumps(terms, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+    name = f"homophones-{version('pypinyin')}-{key}.json"
+    data = usercache.read(name)
+    if data is not None:
+        try:
+            loaded = json.loads(data)
+            if isinstance(loaded, dict) and all(isinstance(c, str) and len(c) == 1 and isinstance(r, list)
+                                                and all(isinstance(x, str) for x in r)
+                                                for c, r in loaded.items()):
+                return {c: frozenset(r) for c, r in loaded.items()}
+        except ValueError:
+            pass
+    full = pinyin_of()
+    wanted_readings = {r for term in terms for ch in term for r in full.get(ch, ())}
+    wanted = {c: r for c, r in full.items() if r & wanted_readings}
+    wanted.update({ch: full[ch] for term in terms for ch in term if ch in full})
+    usercache.write(name, json.dumps({c: sorted(r) for c, r in sorted(wanted.items())},
+                                     ensure_ascii=False).encode("utf-8"))
+    return wanted
+
+
 @dataclass(frozen=True)
 class Tables:
     zero_width: frozenset
@@ -77,6 +109,7 @@ class Tables:
     variants: dict
     numerals: dict
     homophones: tuple       # (term, tuple of pinyin sets per char)
+    readings: dict          # pinyin sets of the characters homophones can use
     syllables_re: re.Pattern
     syllables: dict
 
@@ -99,6 +132,8 @@ def _opencc_characters() -> dict:
 @functools.cache
 def tables() -> Tables:
     data = load_yaml("normalize.yaml")
+    terms = tuple(data.get("homophones", []))
+    readings = _homophone_readings(terms)
     variants = {unicodedata.normalize("NFKC", k).lower(): v for k, v in data["variants"].items()}
     return Tables(
         zero_width=frozenset(data["zero_width"]),
@@ -108,8 +143,8 @@ def tables() -> Tables:
         variant_keys=tuple(sorted(variants, key=len, reverse=True)),
         variants=variants,
         numerals=dict(data["numerals"]),
-        homophones=tuple((term, tuple(pinyin_of().get(c, frozenset()) for c in term))
-                         for term in data.get("homophones", [])),
+        homophones=tuple((term, tuple(readings.get(c, frozenset()) for c in term)) for term in terms),
+        readings=readings,
         syllables_re=re.compile("(?<![a-z])(?:" + "|".join(sorted(data.get("syllables") or {"(?!)": ""},
                                                                    key=len, reverse=True)) + ")(?![a-z])"),
         syllables=dict(data.get("syllables") or {}),
@@ -421,7 +456,7 @@ def _homophone_re():
     character classes, one per syllable)."""
     t = tables()
     by_reading: dict[str, set[str]] = {}
-    for c, readings in pinyin_of().items():
+    for c, readings in t.readings.items():
         if is_cjk(c) and ord(c) < 0x10000:
             for r in readings:
                 by_reading.setdefault(r, set()).add(c)
@@ -456,7 +491,7 @@ def _replace_homophones(text: str, origin: list[int], t: Tables) -> str:
     pieces = []
     pos = 0
     by_len, exact = _homophone_terms()
-    readings = pinyin_of()
+    readings = t.readings
     for m in _homophone_re().finditer(text):
         found = m.group(0)
         if found in exact:
