@@ -5,6 +5,11 @@ review, takedowns, statistics, keywords, schedules, distributed); this package n
 so callers write ``from pipelines import store`` and ``store.x``. Store modules import
 only each other, sqlite-utils, the standard library and keywords/ (keyword files).
 """
+from keywords.lightimport import without
+
+with without("numpy", "pandas"):    # sqlite-utils' optional column types; no numpy value is stored
+    import sqlite_utils  # noqa: F401
+
 from .schema import (  # noqa: F401
     SCHEMA_VERSION,
     migrations,

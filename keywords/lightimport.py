@@ -1,0 +1,23 @@
+"""Import a library without an optional dependency it loads on import and
+certwatch never uses (sqlite-utils' numpy/pandas column types, jieba's
+pkg_resources resource lookup): megabytes and tenths of a second of every
+sweep's start-up (docs/benchmarks.md)."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+
+@contextlib.contextmanager
+def without(*names: str):
+    """Inside, ``import NAME`` raises ImportError for each name not yet
+    imported (the library takes its fallback); nothing changes after."""
+    blocked = [n for n in names if n not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None        # the import system's "not importable" mark
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
