@@ -228,6 +228,33 @@ def _changing() -> tuple[re.Pattern, object]:
     listing). The BMP is checked once (~0.1 s); characters beyond it are
     rare and always looked up."""
     table = _fold_table()
+    ranges = _changing_ranges(table)
+    body = _class_of_ranges([(a, b) for a, b in ranges])
+    return re.compile(f"[{body}\U00010000-\U0010FFFF]"), lambda m: table[ord(m[0])]
+
+
+def _changing_ranges(table: _FoldTable) -> list[list[int]]:
+    """Code point ranges of the BMP characters folding changes (surrogates
+    included). They follow from the folding tables and Python's Unicode
+    data: kept in a file per both (pipelines.usercache), so a sweep does
+    not fold 65,536 characters (~0.1 s) into a ~9 MB table."""
+    import hashlib
+    import json
+
+    from pipelines import usercache
+    t = table.t
+    key = hashlib.sha256(json.dumps([unicodedata.unidata_version, sorted(t.zero_width),
+                                     sorted(t.traditional.items())], ensure_ascii=False).encode()).hexdigest()[:16]
+    name = f"fold-{key}.json"
+    data = usercache.read(name)
+    if data is not None:
+        try:
+            ranges = json.loads(data)
+            if isinstance(ranges, list) and all(isinstance(r, list) and len(r) == 2 and all(type(x) is int for x in r)
+                                                and 0 <= r[0] <= r[1] < 0x10000 for r in ranges):
+                return ranges
+        except ValueError:
+            pass
     ranges: list[list[int]] = []
     for cp in range(0x10000):
         if 0xD800 <= cp <= 0xDFFF or table[cp] != chr(cp):
@@ -235,8 +262,8 @@ def _changing() -> tuple[re.Pattern, object]:
                 ranges[-1][1] = cp
             else:
                 ranges.append([cp, cp])
-    body = _class_of_ranges([(a, b) for a, b in ranges])
-    return re.compile(f"[{body}\U00010000-\U0010FFFF]"), lambda m: table[ord(m[0])]
+    usercache.write(name, json.dumps(ranges).encode())
+    return ranges
 
 
 def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
