@@ -9,7 +9,6 @@ See docs/ for the format.
 """
 from __future__ import annotations
 
-import copy
 import ipaddress
 import os
 import re
@@ -461,30 +460,31 @@ def _parse_politeness(name: str, data: Any) -> dict:
     return out
 
 
-# Parsed profile files by (path, mtime, size): a sweep's components each load
-# the profiles (spider, politeness, health, store), YAML parsing once.
-_PARSED: dict[tuple, Any] = {}
+# Profiles by (file, mtime, size): a sweep's components each load the
+# profiles (spider, politeness, health, store); each file is parsed and
+# checked once. Profiles are frozen and nothing changes their tables.
+_LOADED: dict[tuple, "Profile"] = {}
 
 
 def _load_file(path, source: str) -> Profile:
     try:
         st = os.stat(path)
-        key = (str(path), st.st_mtime_ns, st.st_size)
+        key = (str(path), source, st.st_mtime_ns, st.st_size)
     except OSError:
         key = None
-    if key is not None and key in _PARSED:
-        data = copy.deepcopy(_PARSED[key])
-    else:
-        try:
-            with path.open("r", encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ProfileError(f"平台配置文件 {source} 无法解析：{exc}") from None
-        if key is not None:
-            if len(_PARSED) > 1000:
-                _PARSED.clear()
-            _PARSED[key] = copy.deepcopy(data)
-    return parse_profile(data, source)
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"平台配置文件 {source} 无法解析：{exc}") from None
+    profile = parse_profile(data, source)
+    if key is not None:
+        if len(_LOADED) > 1000:
+            _LOADED.clear()
+        _LOADED[key] = profile
+    return profile
 
 
 def load_dir(folder: str) -> dict[str, Profile]:
