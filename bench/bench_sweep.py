@@ -2,6 +2,7 @@
 fetching the same pages, and the sandbox alone.
 
     .venv/bin/python bench/bench_sweep.py [--scale 46] [--pages 25] [--keyword 电工证] [--rounds 5] [--replicas]
+    .venv/bin/python bench/bench_sweep.py --mode startup     # start-up of the judging components, step by step
 
 1. starts the sandbox with a scaled world (--scale copies of every listing);
 2. full: one sweep over the HTTP platforms (no browser) with the whole
@@ -138,6 +139,34 @@ async def _sandbox_load(sandbox: str, urls: list[str], conns: int = 16) -> float
     return time.perf_counter() - t0
 
 
+def run_startup() -> None:
+    """The sweep's judging components started step by step in this process:
+    CPU seconds and peak RSS after each (``--mode startup``)."""
+    t = t0 = time.process_time()
+
+    def step(name, fn):
+        nonlocal t
+        fn()
+        now = time.process_time()
+        print(f"{name:28s} {now - t:5.2f} s CPU, peak RSS {_usage()['rss_mb']:4.0f} MB")
+        t = now
+
+    step("import scrapy", lambda: __import__("scrapy.crawler"))
+    step("import crawler.browserhandler", lambda: __import__("crawler.browserhandler"))
+    step("import pipelines.store", lambda: __import__("pipelines.store"))
+    step("import pipelines.sales", lambda: __import__("pipelines.sales"))
+    step("import pipelines.lookalike", lambda: __import__("pipelines.lookalike"))
+    from pipelines import lookalike, normalize, profiles, sales, salesmodel, segment
+    step("jieba tokenizer", segment.tokenizer)
+    step("normalize tables", lambda: (normalize.tables(), normalize._changing(), normalize._homophone_re()))
+    step("classifier models", lambda: (sales.model(), salesmodel.model()))
+    step("look-alike registry", lookalike.registry)
+    step("profiles loaded 5 times", lambda: [profiles.load_profiles() for _ in range(5)])
+    print(f"{'total':28s} {time.process_time() - t0:5.2f} s CPU, peak RSS {_usage()['rss_mb']:4.0f} MB; loaded: "
+          + (", ".join(m for m in ("numpy", "pkg_resources", "pypinyin", "scrapy_playwright") if m in sys.modules)
+             or "none of numpy, pkg_resources, pypinyin, scrapy_playwright"))
+
+
 def _line(name: str, r: dict) -> str:
     return (f"{name:<12} {r['pages']:>6} pages in {r['seconds']:6.1f} s = {r['pages'] / r['seconds']:6.0f} pages/s, "
             f"{r['cpu'] * 1000 / r['pages']:5.2f} CPU-ms/page, peak RSS {r['rss_mb']:4.0f} MB"
@@ -151,7 +180,7 @@ def main() -> None:
     ap.add_argument("--keyword", default="电工证", help="certificate-term filter for the queries")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--replicas", action="store_true", help="sweep the real platforms' replicas")
-    ap.add_argument("--mode", choices=["all", "full", "bare"], default="all")
+    ap.add_argument("--mode", choices=["all", "full", "bare", "startup"], default="all")
     ap.add_argument("--sandbox")
     ap.add_argument("--db")
     ap.add_argument("--urls")
@@ -162,6 +191,9 @@ def main() -> None:
         return
     if args.mode == "bare":
         print(json.dumps(run_bare(args.sandbox, args.urls)))
+        return
+    if args.mode == "startup":
+        run_startup()
         return
 
     from crawler.sandbox import process
