@@ -168,6 +168,11 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's OffsiteMiddleware filters by a spider's allowed_domains, which
+    # no certwatch spider sets (the fetch guard below decides what may be
+    # reached): it allowed everything, at a cost on every request scheduled
+    # and downloaded (~2% of a sweep's CPU, docs/benchmarks.md).
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     # The fetch guard (both modes): refuse non-http(s) and private address
     # literals on every request and redirect, and hook browser pages so every
     # request they make goes through the guard; DNS is checked by

@@ -57,3 +57,15 @@ def test_classifier_and_registry_without_pypinyin_or_playwright():
     lookalike.registry(), normalize.tables()              # the reading files exist (this process made them)
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert again.stdout.strip() == "True []", (again.stdout, again.stderr)
+
+
+def test_no_spider_relies_on_offsite_filtering():
+    """crawler/settings.py turns Scrapy's OffsiteMiddleware off: it filters by
+    allowed_domains, which no spider may then set (it would be ignored)."""
+    from scrapy.spiderloader import SpiderLoader
+
+    from crawler.sweep import project_settings
+    settings = project_settings()
+    assert settings.getdict("DOWNLOADER_MIDDLEWARES")["scrapy.downloadermiddlewares.offsite.OffsiteMiddleware"] is None
+    loader = SpiderLoader.from_settings(settings)
+    assert loader.list() and not [n for n in loader.list() if getattr(loader.load(n), "allowed_domains", None)]
