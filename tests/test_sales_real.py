@@ -122,6 +122,21 @@ def test_contact_tags_are_extracted_and_letter_runs_are_not_wechat_ids():
     assert "evasive_contact" not in codes(classify("电工证培训 联系电话 13817264590 微信同号", "电工证培训"))
 
 
+@pytest.mark.parametrize("text, kind, value", [
+    ("办电工证 +8613812345678 whatsapp", "phone", "13812345678"),    # country code glued to the number
+    ("电报 @certshop 全国办证", "telegram", "certshop"),               # Telegram by its Chinese name
+    ("联系QQ：1\ufe0f\u20e32\u20e33\u20e34\u20e35\u20e36\u20e37\u20e38\u20e3", "qq", "12345678"),  # keycap digits
+    ("加 q 群 123456789 进群领资料", "qq", "123456789"),               # a QQ group
+])
+def test_contact_forms_seen_in_spam(text, kind, value):
+    assert extract(text).get(kind) == [value]
+
+
+def test_numbers_that_are_not_phones_stay_out():
+    # 86 inside a longer digit run is no country code; prices and dates are no numbers to call
+    assert "phone" not in extract("订单号 2086138123456789 价格 3.5 元 2024-10-01")
+
+
 def test_sites_named_by_sale_listings_are_seller_sites(db_path):
     """A seller's own shop domain or *.github.io page named in a flagged sale
     listing is recorded, linked and judged a seller site — not a fake
