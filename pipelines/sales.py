@@ -416,11 +416,14 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
 
     # A page whose sale words stand only in its title (a buyer's query, "办证网上
     # 可查询") and that gives no way to buy — no contact, no price, no site —
-    # is an article under an SEO title; spam puts its contact beside the title.
+    # is an article under an SEO title when its body is about the certificate;
+    # spam puts its contact beside the title, or pads it with filler that
+    # names no certificate (then the title is the whole message).
     title_end = t.find("\n") if title and title.strip() else -1
     title_only = False
     if claims > 0 and title_end >= 0 and all(p < title_end for p in positions) and not (
-            personal or site or "off_platform_contact" in hits or "price" in hits):
+            personal or site or "off_platform_contact" in hits or "price" in hits) and any(
+            h.start() > title_end for key in m.certificate_keys for h in hits.get(key, ())):
         rule = m.by_code["title_only"]
         weight = -claims * rule.weight
         logit += weight

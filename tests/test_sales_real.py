@@ -42,6 +42,8 @@ def test_real_corpus_figures_by_source_kind():
     # the whole offer in the title, unrelated news as the body: filler does not hide it
     ("特种作业操作证 一站式代办 免考【薇lt897561】",
      "一项针对城市居民睡眠情况的调查显示，超过四成受访者每晚睡眠不足七小时。专家建议固定作息时间。"),
+    # the buyer's query as the whole message, padded with filler that names no certificate
+    ("网上哪里可以买到假焊工证", POEM * 2),
     # split characters and a bare V id
     ("资.格.证 操.作.证", "资.格.证 操.作.证 上.岗.证 各.类.证.件 全.国.通.用 乄 V３８４２０３０８９ 乄"),
 ])
