@@ -222,11 +222,19 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
 def _drop_inside(hits: dict, outside: list, keys: tuple) -> None:
     """Certificate words that are part of an out-of-scope document's name
     ("证书" in 毕业证书, "考证" in 准考证) are no certificate of ours."""
-    spans = [o.span() for o in outside]
+    # The scanner's matches of one pattern are in order and do not overlap:
+    # the one span that can hold a hit is the last starting at or before it.
+    starts = [o.start() for o in outside]
+    ends = [o.end() for o in outside]
+
+    def inside(h) -> bool:
+        k = bisect.bisect_right(starts, h.start()) - 1
+        return k >= 0 and h.end() <= ends[k]
+
     for key in keys:
         found = hits.get(key)
         if found:
-            kept = [h for h in found if not any(a <= h.start() and h.end() <= b for a, b in spans)]
+            kept = [h for h in found if not inside(h)]
             if kept:
                 hits[key] = kept
             else:
