@@ -36,6 +36,7 @@ from .findings import (  # noqa: F401
     save_platform,
     Recorded,
     record_findings,
+    insert_new_findings,
     get_finding,
     find_by_url,
     iter_findings,

@@ -9,6 +9,8 @@ any other writer in search_dirty, and refresh_search_index catches those up.
 """
 from __future__ import annotations
 
+import re
+import sqlite3
 import unicodedata
 
 import sqlite_utils
@@ -29,6 +31,32 @@ def search_query(keyword: str) -> str | None:
     if not chars:
         return None
     return '"' + " ".join(chars) + '"'
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+def _folded(value: str) -> str:
+    """NFKC-folded, lower-cased, letters and digits only: what an FTS5
+    phrase of search_query's characters matches a substring of."""
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", value or "").lower())
+
+
+def has_keyword(needle: str, *fields: str | None) -> int:
+    """SQL function cw_has_keyword(needle, title, text, url, seller, keyword):
+    1 if the finding matches the keyword whose _folded form is ``needle``, as
+    its findings_fts row would (the queue walks its own order with this when
+    a keyword matches too many findings to list)."""
+    return 1 if needle and needle in _folded(" ".join(v for v in fields if isinstance(v, str))) else 0
+
+
+def keyword_needle(keyword: str) -> str:
+    return _folded(keyword)
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The store's SQL functions, on every connection (connect, open_db)."""
+    conn.create_function("cw_has_keyword", -1, has_keyword, deterministic=True)
 
 
 _ROW = "SELECT f.id, f.title, f.text, f.url, f.seller, f.keyword FROM findings f"
