@@ -154,6 +154,7 @@ from .takedowns import (  # noqa: F401
     takedown_checks,
     compliance_items,
     takedown_sent_times,
+    takedown_sent_counts,
     takedown_summaries,
     takedown_candidate_counts,
     takedown_evidence,
@@ -161,6 +162,7 @@ from .takedowns import (  # noqa: F401
 from .statistics import (  # noqa: F401
     stats_fake_sites,
     stats_removed,
+    removed_hour_counts,
     stats_referred,
     create_referral,
     pending_referrals,

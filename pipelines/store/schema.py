@@ -444,4 +444,19 @@ def m_speed_2_takedown_candidates(db: sqlite_utils.Database) -> None:
                + refresh("OLD.finding_id") + "END")
 
 
+
+
+@migrations()
+def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
+    """findings_tri: the searchable text of each finding folded to letters
+    and digits (store.search.trigram_text, the SQL function cw_trigram_text
+    registered on every connection) under FTS5's trigram tokenizer, written
+    with findings_fts; keywords of three characters or more are found here."""
+    db.execute("CREATE VIRTUAL TABLE findings_tri USING fts5(body, tokenize = 'trigram')")
+    db.execute("INSERT INTO findings_tri (rowid, body) SELECT id, cw_trigram_text(title, text, url, seller, keyword)"
+               " FROM findings WHERE id NOT IN (SELECT finding_id FROM search_dirty)")
+    db.execute("CREATE TRIGGER findings_tri_ad AFTER DELETE ON findings BEGIN "
+               "DELETE FROM findings_tri WHERE rowid = OLD.id; END")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -8,6 +8,7 @@ import sqlite_utils
 
 from .db import now_utc, StoreError, _dumps, _loads
 from .review import add_decision
+from .schema import _HOUR_KEY
 
 
 def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
@@ -48,6 +49,18 @@ def stats_removed(db: sqlite_utils.Database, start: str, end: str) -> list[dict]
         [start, end]).fetchall()
     keys = ("finding_id", "url", "title", "platform", "at", "reason", "takedown_id", "user")
     return [dict(zip(keys, r)) for r in rows]
+
+
+def removed_hour_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, int]]:
+    """(key, n): stats_removed's items counted per key, the UTC hour
+    "YYYY-MM-DDTHH" of a canonical check time (the whole time otherwise),
+    as flagged_hour_counts keys them; one grouped statement."""
+    return [(k, int(n)) for k, n in db.execute(
+        "SELECT " + _HOUR_KEY.format(c="c.checked_at") + ", COUNT(*)"
+        " FROM (SELECT finding_id, MIN(id) AS cid FROM takedown_checks WHERE result = 'removed'"
+        "       GROUP BY finding_id) first"
+        " JOIN takedown_checks c ON c.id = first.cid JOIN findings f ON f.id = c.finding_id"
+        " WHERE c.checked_at >= ? AND c.checked_at < ? GROUP BY 1", [start, end]).fetchall()]
 
 
 def stats_referred(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:

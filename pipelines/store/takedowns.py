@@ -199,6 +199,14 @@ def takedown_sent_times(db: sqlite_utils.Database, start: str, end: str) -> list
         " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY t.sent_at", [start, end]).fetchall()]
 
 
+def takedown_sent_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, int]]:
+    """(sent time, items) per batch sent in [start, end): takedown_sent_times
+    grouped, one row per batch."""
+    return [(r[0], int(r[1])) for r in db.execute(
+        "SELECT t.sent_at, (SELECT COUNT(*) FROM takedown_items i WHERE i.takedown_id = t.id) FROM takedowns t"
+        " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY t.sent_at", [start, end]).fetchall()]
+
+
 def takedown_summaries(db: sqlite_utils.Database) -> list[dict]:
     """Every takedown batch as list_takedowns() gives it (newest first), with
     ``item_count`` (its takedown_items) and ``result_counts`` ({result: n}
