@@ -180,3 +180,30 @@ def test_grouped_chart_series_and_bounded_stats_page(db_path):
     assert f"共 {removed} 条，此处列出前 200 条" in page
     items = re.findall(r"下架清单 #\d+ 复查确认已下架", page)
     assert len(items) == 200
+
+
+def test_queue_neighbours_are_the_adjacent_items_of_the_whole_queue(fresh_db):
+    db = fresh_db
+    rng = random.Random(12)
+    store.record_findings(db, [dict(i, flagged=True, score=rng.choice([40, 60, 80])) for i in _items(30, rng)], None)
+    for j in range(12):          # sites share scores and ids with findings: ties broken by kind
+        store.record_site(db, {"domain": f"cx-gov{j}.cn", "url": f"http://cx-gov{j}.cn/", "verdict": "fake_gov_site",
+                               "score": rng.choice([40, 60, 80])})
+    store.add_decision(db, "审核员", "confirm", finding_id=7)          # left the pending queue
+    for f in (store.QueueFilter(), store.QueueFilter(status=""), store.QueueFilter(keyword="塔吊")):
+        order = [(r["kind"], r["id"]) for r in store.review_queue(db, f, limit=1000)[0]]
+        assert len(order) > 5
+        for n, (kind, item_id) in enumerate(order):
+            prev, nxt = store.queue_neighbours(db, f, kind, item_id)
+            assert (prev and (prev["kind"], prev["id"])) == (order[n - 1] if n else None)
+            assert (nxt and (nxt["kind"], nxt["id"])) == (order[n + 1] if n + 1 < len(order) else None)
+        first = store.queue_first(db, f)
+        assert (first["kind"], first["id"]) == order[0]
+        assert (lambda r: (r["kind"], r["id"]))(store.queue_first(db, f, exclude=order[0])) == order[1]
+    # A decided item keeps its place: its neighbours are those around its (score, id).
+    f = store.QueueFilter()
+    order = [(r["kind"], r["id"], r["score"]) for r in store.review_queue(db, f, limit=1000)[0]]
+    score = store.get_finding(db, 7)["score"]
+    after = [o for o in order if (-o[2], -o[1], o[0]) > (-score, -7, "finding")]        # the queue's order
+    nxt = store.queue_neighbours(db, f, "finding", 7)[1]
+    assert (nxt["kind"], nxt["id"]) == after[0][:2]

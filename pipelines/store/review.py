@@ -247,18 +247,23 @@ _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS s
                     " '' AS text, s.reasons AS reasons")
 
 
+def queue_parts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None) -> tuple:
+    """_queue_parts for reading the queue in its order: with many findings in
+    a date range, reading them all in date order and sorting by score would
+    grow with the store, so the date terms then test rows walked in score order."""
+    fpart, spart = _queue_parts(f, keyword_plan=plan)
+    if fpart and (f.date_from or f.date_to) and not f.contact and not (plan and plan[0] == "ids") \
+            and _more_than(db, fpart, DATE_SORT_CAP):
+        fpart, spart = _queue_parts(f, keyword_plan=plan, walk_dates=True)
+    return fpart, spart
+
+
 def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
                  offset: int = 0, count: bool = True, plan: tuple | None = ...) -> tuple[list[dict], int]:
     """One page of the queue (highest score first) and the total matching
     (-1 with ``count=False``: take it from queue_counts instead). ``plan``:
     keyword_plan(db, f), when the caller has it already."""
-    plan = keyword_plan(db, f) if plan is ... else plan
-    fpart, spart = _queue_parts(f, keyword_plan=plan)
-    if fpart and (f.date_from or f.date_to) and not f.contact and not (plan and plan[0] == "ids") \
-            and _more_than(db, fpart, DATE_SORT_CAP):
-        # Many findings in the date range: reading them all in date order and
-        # sorting by score would grow with the store; walk the score index instead.
-        fpart, spart = _queue_parts(f, keyword_plan=plan, walk_dates=True)
+    fpart, spart = queue_parts(db, f, keyword_plan(db, f) if plan is ... else plan)
     selects, args, counts, cargs = [], [], [], []
     # Each side keeps only its first offset+limit rows (read in index order)
     # before the two are merged: the page never sorts the whole queue.
