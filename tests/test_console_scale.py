@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from helpers import add_users, logged_in
 from pipelines import store
-from reports import charts
+from reports import charts, stats
 from reports.console.app import create_app
 from reports.periods import make_period
 
@@ -166,6 +166,17 @@ def test_grouped_chart_series_and_bounded_stats_page(db_path):
                   f"{today - datetime.timedelta(days=3)} 10:00")             # not as now_utc() writes it
     span = f"{today - datetime.timedelta(days=400)}", f"{today + datetime.timedelta(days=30)}"
     period = make_period(*span)
+
+    def first_removed_scan():
+        return set(db.execute(
+            "SELECT c.finding_id, c.id, c.checked_at FROM (SELECT MIN(id) AS cid FROM takedown_checks"
+            " WHERE result = 'removed' GROUP BY finding_id) m JOIN takedown_checks c ON c.id = m.cid").fetchall())
+    assert set(db.execute("SELECT * FROM first_removed").fetchall()) == first_removed_scan()
+    db.execute("UPDATE takedown_checks SET result = 'unknown' WHERE id = ?", [checks[1][0]])
+    db.execute("DELETE FROM takedown_checks WHERE id = ?", [checks[2][0]])
+    assert set(db.execute("SELECT * FROM first_removed").fetchall()) == first_removed_scan()
+    assert stats.compute(db, period, limit=7).counts() == stats.compute(db, period).counts()
+    assert len(stats.compute(db, period, limit=7).computed["removed"]) == 7
     start, end = period.utc_range()
     data = charts.series(db, period, ("takedowns",))
     assert data["requested"] == charts._week_counter(store.takedown_sent_times(db, start, end))

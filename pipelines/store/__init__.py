@@ -165,6 +165,7 @@ from .takedowns import (  # noqa: F401
 from .statistics import (  # noqa: F401
     stats_fake_sites,
     stats_removed,
+    stats_removed_count,
     removed_hour_counts,
     stats_referred,
     create_referral,

@@ -459,4 +459,35 @@ def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
                "DELETE FROM findings_tri WHERE rowid = OLD.id; END")
 
 
+
+
+@migrations()
+def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
+    """first_removed: each finding's first 'removed' check (the lowest check
+    id, as the 附表 counts it) with its check time, kept by triggers on
+    takedown_checks, so the statistics page and the takedown chart read the
+    period's rows by time instead of grouping every check; and a covering
+    index for the takedowns page's result counts per batch."""
+    db.execute("CREATE TABLE first_removed (finding_id INTEGER PRIMARY KEY, check_id INTEGER NOT NULL,"
+               " checked_at TEXT)")
+    db.execute("CREATE INDEX idx_first_removed_checked_at ON first_removed (checked_at)")
+
+    def refresh(key: str) -> str:
+        return (f"DELETE FROM first_removed WHERE finding_id = {key}; "
+                "INSERT INTO first_removed (finding_id, check_id, checked_at) SELECT c.finding_id, c.id, c.checked_at"
+                f" FROM takedown_checks c WHERE c.id = (SELECT MIN(id) FROM takedown_checks WHERE finding_id = {key}"
+                " AND result = 'removed'); ")
+
+    db.execute("INSERT INTO first_removed (finding_id, check_id, checked_at) SELECT c.finding_id, c.id, c.checked_at"
+               " FROM (SELECT MIN(id) AS cid FROM takedown_checks WHERE result = 'removed' AND finding_id IS NOT NULL"
+               " GROUP BY finding_id) first JOIN takedown_checks c ON c.id = first.cid")
+    db.execute("CREATE TRIGGER first_removed_ai AFTER INSERT ON takedown_checks"
+               " WHEN NEW.result = 'removed' AND NEW.finding_id IS NOT NULL BEGIN " + refresh("NEW.finding_id") + "END")
+    db.execute("CREATE TRIGGER first_removed_au AFTER UPDATE OF finding_id, result, checked_at ON takedown_checks"
+               " BEGIN " + refresh("OLD.finding_id") + refresh("NEW.finding_id") + "END")
+    db.execute("CREATE TRIGGER first_removed_ad AFTER DELETE ON takedown_checks BEGIN "
+               + refresh("OLD.finding_id") + "END")
+    db["takedown_items"].create_index(["takedown_id", "result"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)

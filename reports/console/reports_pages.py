@@ -54,12 +54,13 @@ STATS_PAGE_ITEMS = 200
 
 def _stats_page(request, db, period, error="", done="", status=200):
     q = request.query_params
-    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
-                                                                                          "date"))))
     # Each number is counted in full; the page lists its first STATS_PAGE_ITEMS
     # items (the downloaded workbook's 明细 sheet lists them all).
-    groups = [(column, len(table.computed[key]),
-               [stats.item_detail(key, item) for item in table.computed[key][:STATS_PAGE_ITEMS]])
+    table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
+                                                                                          "date"))),
+                          limit=STATS_PAGE_ITEMS)
+    totals = table.counts()
+    groups = [(column, totals[key], [stats.item_detail(key, item) for item in table.computed[key]])
               for key, column in zip(stats.COMPUTED_KEYS, stats.CYBERSPACE)]
     return web.render(request, "reports_stats.html", {
         "period": period, "title": period.title(), "groups": groups, "manual": table.manual,
