@@ -170,10 +170,12 @@ def test_grouped_chart_series_and_bounded_stats_page(db_path):
     def first_removed_scan():
         return set(db.execute(
             "SELECT c.finding_id, c.id, c.checked_at FROM (SELECT MIN(id) AS cid FROM takedown_checks"
-            " WHERE result = 'removed' GROUP BY finding_id) m JOIN takedown_checks c ON c.id = m.cid").fetchall())
+            " WHERE result = 'removed' GROUP BY finding_id) m JOIN takedown_checks c ON c.id = m.cid"
+            " JOIN findings f ON f.id = c.finding_id").fetchall())
     assert set(db.execute("SELECT * FROM first_removed").fetchall()) == first_removed_scan()
     db.execute("UPDATE takedown_checks SET result = 'unknown' WHERE id = ?", [checks[1][0]])
     db.execute("DELETE FROM takedown_checks WHERE id = ?", [checks[2][0]])
+    db.execute("DELETE FROM findings WHERE id = (SELECT finding_id FROM takedown_checks WHERE id = ?)", [checks[3][0]])
     assert set(db.execute("SELECT * FROM first_removed").fetchall()) == first_removed_scan()
     assert stats.compute(db, period, limit=7).counts() == stats.compute(db, period).counts()
     assert len(stats.compute(db, period, limit=7).computed["removed"]) == 7

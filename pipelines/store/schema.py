@@ -461,6 +461,11 @@ def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
 
 
 
+# A deleted finding leaves the count (its checks may stay): the reads need no join.
+FIRST_REMOVED_FINDING_AD = ("CREATE TRIGGER first_removed_f_ad AFTER DELETE ON findings BEGIN "
+                            "DELETE FROM first_removed WHERE finding_id = OLD.id; END")
+
+
 @migrations()
 def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
     """first_removed: each finding's first 'removed' check (the lowest check
@@ -476,17 +481,19 @@ def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
         return (f"DELETE FROM first_removed WHERE finding_id = {key}; "
                 "INSERT INTO first_removed (finding_id, check_id, checked_at) SELECT c.finding_id, c.id, c.checked_at"
                 f" FROM takedown_checks c WHERE c.id = (SELECT MIN(id) FROM takedown_checks WHERE finding_id = {key}"
-                " AND result = 'removed'); ")
+                f" AND result = 'removed') AND EXISTS (SELECT 1 FROM findings WHERE id = {key}); ")
 
     db.execute("INSERT INTO first_removed (finding_id, check_id, checked_at) SELECT c.finding_id, c.id, c.checked_at"
                " FROM (SELECT MIN(id) AS cid FROM takedown_checks WHERE result = 'removed' AND finding_id IS NOT NULL"
-               " GROUP BY finding_id) first JOIN takedown_checks c ON c.id = first.cid")
+               " GROUP BY finding_id) first JOIN takedown_checks c ON c.id = first.cid"
+               " WHERE c.finding_id IN (SELECT id FROM findings)")
     db.execute("CREATE TRIGGER first_removed_ai AFTER INSERT ON takedown_checks"
                " WHEN NEW.result = 'removed' AND NEW.finding_id IS NOT NULL BEGIN " + refresh("NEW.finding_id") + "END")
     db.execute("CREATE TRIGGER first_removed_au AFTER UPDATE OF finding_id, result, checked_at ON takedown_checks"
                " BEGIN " + refresh("OLD.finding_id") + refresh("NEW.finding_id") + "END")
     db.execute("CREATE TRIGGER first_removed_ad AFTER DELETE ON takedown_checks BEGIN "
                + refresh("OLD.finding_id") + "END")
+    db.execute(FIRST_REMOVED_FINDING_AD)
     db["takedown_items"].create_index(["takedown_id", "result"])
 
 

@@ -53,8 +53,8 @@ def stats_removed(db: sqlite_utils.Database, start: str, end: str, limit: int | 
 
 def stats_removed_count(db: sqlite_utils.Database, start: str, end: str) -> int:
     """len(stats_removed(db, start, end)), read from the index on check time."""
-    return db.execute("SELECT COUNT(*) FROM first_removed r JOIN findings f ON f.id = r.finding_id"
-                      " WHERE r.checked_at >= ? AND r.checked_at < ?", [start, end]).fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM first_removed WHERE checked_at >= ? AND checked_at < ?",
+                      [start, end]).fetchone()[0]
 
 
 def removed_hour_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, int]]:
@@ -62,9 +62,8 @@ def removed_hour_counts(db: sqlite_utils.Database, start: str, end: str) -> list
     "YYYY-MM-DDTHH" of a canonical check time (the whole time otherwise),
     as flagged_hour_counts keys them; one grouped statement."""
     return [(k, int(n)) for k, n in db.execute(
-        "SELECT " + _HOUR_KEY.format(c="r.checked_at") + ", COUNT(*)"
-        " FROM first_removed r JOIN findings f ON f.id = r.finding_id"
-        " WHERE r.checked_at >= ? AND r.checked_at < ? GROUP BY 1", [start, end]).fetchall()]
+        "SELECT " + _HOUR_KEY.format(c="checked_at") + ", COUNT(*) FROM first_removed"
+        " WHERE checked_at >= ? AND checked_at < ? GROUP BY 1", [start, end]).fetchall()]
 
 
 def stats_referred(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
