@@ -151,7 +151,7 @@ def test_bulk_loader_skips_known_urls_and_keeps_counters(fresh_db):
 def test_grouped_chart_series_and_bounded_stats_page(db_path):
     db = store.connect(db_path)
     add_users(db, "mon")
-    store.insert_new_findings(db, _items(230, random.Random(3)))
+    store.insert_new_findings(db, _items(250, random.Random(3)))
     ids = [i for (i,) in db.execute("SELECT id FROM findings ORDER BY id")]
     store.add_decisions(db, "审核员", "confirm", ids)
     for platform in ("taohuo", "gongyou", ""):
