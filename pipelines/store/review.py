@@ -5,7 +5,7 @@ index and reviewed findings as labelled data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
@@ -253,7 +253,7 @@ def queue_parts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None) -
     grow with the store, so the date terms then test rows walked in score order."""
     fpart, spart = _queue_parts(f, keyword_plan=plan)
     if fpart and (f.date_from or f.date_to) and not f.contact and not (plan and plan[0] == "ids") \
-            and _more_than(db, fpart, DATE_SORT_CAP):
+            and _more_than(db, _queue_parts(replace(f, keyword=""))[0], DATE_SORT_CAP):    # index-only count
         fpart, spart = _queue_parts(f, keyword_plan=plan, walk_dates=True)
     return fpart, spart
 
