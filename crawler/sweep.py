@@ -64,12 +64,19 @@ def crawl_settings(opts: SweepOptions, sweep_id: int):
     settings.set("CERTWATCH_SWEEP_ID", sweep_id, priority="cmdline")
     settings.set("LOG_LEVEL", opts.log_level, priority="cmdline")
     quiet_scrapy(settings)
-    set_browser_proxy(settings, opts.sandbox)
-    for key, value in opts.extra_settings.items():
-        settings.set(key, value, priority="cmdline")
-    if opts.sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
-        sandbox_whois(settings, opts.sandbox)
+    apply_run_settings(settings, opts.sandbox, opts.extra_settings)
     return settings
+
+
+def apply_run_settings(settings, sandbox: str, extra: dict) -> None:
+    """What every crawl of a run shares (a sweep's, a distributed worker's):
+    the browser's proxy, the command's own --set values, and in sandbox mode
+    the sandbox's WHOIS unless one is named."""
+    set_browser_proxy(settings, sandbox)
+    for key, value in extra.items():
+        settings.set(key, value, priority="cmdline")
+    if sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
+        sandbox_whois(settings, sandbox)
 
 
 def sandbox_whois(settings, sandbox: str) -> None:

@@ -19,17 +19,17 @@ _DIGITISH = "0-9零〇洞一幺壹二两贰三叁四肆五伍六陆七柒拐八�
 # Cheap gate for the number patterns: five digit-like characters close together.
 _FIVE_DIGITS = re.compile(rf"[{_DIGITISH}](?:[^{_DIGITISH}]{{0,4}}[{_DIGITISH}]){{4}}")
 # A mobile number: 11 digits, each pair allowed up to 4 marker characters
-# between them (spaces, dashes, "(电)", "(微)").
+# between them (spaces, dashes, "(电)", "(微)"); "+86" or "86" may precede it.
 _MOBILE = re.compile(
-    rf"(?<![0-9])([1一幺壹](?:[^{_DIGITISH}\n]{{0,4}}?[{_DIGITISH}]){{10}})(?![0-9])")
-_QQ = re.compile(rf"(?:qq|q号|q:|企鹅|扣)\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
+    rf"(?:(?<![0-9])|(?<=(?<![0-9])86))([1一幺壹](?:[^{_DIGITISH}\n]{{0,4}}?[{_DIGITISH}]){{10}})(?![0-9])")
+_QQ = re.compile(rf"(?:qq|q号|q:|q\s*群|企鹅|扣)\s*(?:群|群号)?\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
 # A WeChat id after 微信/微/v (extract() skips the v inside a letter run):
 # letters first, or digits (an id bound to a QQ or phone number: "【╬溦542394562】").
 _WECHAT = re.compile(
     r"(?:微信|微|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
     r"(?![a-z0-9_-])")
 _WECHAT_SAME = re.compile(r"微信同号|同微信|微信同步|手机同微")
-_TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
+_TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机|电报)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
                        r"|t\.me/([a-z][a-z0-9_]{4,31})")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；）】,]+")     # folded text: lower case
 _DOMAIN = re.compile(

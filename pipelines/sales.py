@@ -222,11 +222,19 @@ def _certificate(hits: dict, norm: Normalized, m: Model, reasons: list) -> tuple
 def _drop_inside(hits: dict, outside: list, keys: tuple) -> None:
     """Certificate words that are part of an out-of-scope document's name
     ("证书" in 毕业证书, "考证" in 准考证) are no certificate of ours."""
-    spans = [o.span() for o in outside]
+    # The scanner's matches of one pattern are in order and do not overlap:
+    # the one span that can hold a hit is the last starting at or before it.
+    starts = [o.start() for o in outside]
+    ends = [o.end() for o in outside]
+
+    def inside(h) -> bool:
+        k = bisect.bisect_right(starts, h.start()) - 1
+        return k >= 0 and h.end() <= ends[k]
+
     for key in keys:
         found = hits.get(key)
         if found:
-            kept = [h for h in found if not any(a <= h.start() and h.end() <= b for a, b in spans)]
+            kept = [h for h in found if not inside(h)]
             if kept:
                 hits[key] = kept
             else:
@@ -416,11 +424,14 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
 
     # A page whose sale words stand only in its title (a buyer's query, "办证网上
     # 可查询") and that gives no way to buy — no contact, no price, no site —
-    # is an article under an SEO title; spam puts its contact beside the title.
+    # is an article under an SEO title when its body is about the certificate;
+    # spam puts its contact beside the title, or pads it with filler that
+    # names no certificate (then the title is the whole message).
     title_end = t.find("\n") if title and title.strip() else -1
     title_only = False
     if claims > 0 and title_end >= 0 and all(p < title_end for p in positions) and not (
-            personal or site or "off_platform_contact" in hits or "price" in hits):
+            personal or site or "off_platform_contact" in hits or "price" in hits) and any(
+            h.start() > title_end for key in m.certificate_keys for h in hits.get(key, ())):
         rule = m.by_code["title_only"]
         weight = -claims * rule.weight
         logit += weight

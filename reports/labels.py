@@ -10,7 +10,8 @@ CONTACT_CN = {"phone": "手机", "mobile": "手机", "qq": "QQ", "wechat": "微�
 # People's contacts first (the order reports list them in), then links.
 CONTACT_ORDER = ("wechat", "qq", "phone", "mobile", "telegram", "email", "url", "urls", "domain", "domains")
 FAMILY_CN = {"tezhong": "特种作业操作证", "anquan": "安全生产知识和管理能力考核合格证",
-             "jianzhu": "建筑施工特种作业/三类人员证书", "shebei": "特种设备作业人员证"}
+             "jianzhu": "建筑施工特种作业/三类人员证书", "shebei": "特种设备作业人员证",
+             "generic": "综合/各类证件"}
 STATUS_CN = {"pending": "待审核", "new": "新发现", "flagged": "可疑", "confirmed": "已确认", "dismissed": "已排除",
              "takedown_requested": "已请求下架", "removed": "已下架", "still_present": "仍在线",
              "referral_pending": "待移交公安", "referred": "已移交", "requested": "已请求", "unknown": "无法判断", "created": "已生成",

@@ -86,7 +86,8 @@ def evaluate_sales(args) -> int:
     print_evaluation(ev, "售假信息分类器")
     if real.total != ev.total:
         print(f"\n其中真实来源（不含人工编写的 {ev.total - real.total} 条）：共 {real.total} 条，"
-              f"精确率 {real.precision:.4f}，召回率 {real.recall:.4f}，误报率 {real.false_positive_rate:.4f}"
+              f"精确率 {_ratio(real.precision, real.tp + real.fp)}，召回率 {_ratio(real.recall, real.tp + real.fn)}，"
+              f"误报率 {_ratio(real.false_positive_rate, real.fp + real.tn)}"
               f"（违规 {real.tp + real.fn} 条，正常 {real.fp + real.tn} 条）")
     if groups:
         print()
@@ -95,6 +96,12 @@ def evaluate_sales(args) -> int:
                 for key, g in sorted(groups.items(), key=lambda kv: (-kv[1].total, kv[0]))]
         print(table(rows, [GROUP_CN.get(group_by, group_by), "条数", "违规", "检出", "误报", "精确率", "召回率"]))
     return 0 if not ev.errors else 2
+
+
+def _ratio(value: float, denominator: int) -> str:
+    """A ratio for people: "-" when nothing was there to count (no sale ads
+    among the items: recall is undefined, not 1)."""
+    return f"{value:.4f}" if denominator else "-"
 
 
 GROUP_CN = {"network": "发布网络", "source_kind": "来源类型", "category": "类别"}

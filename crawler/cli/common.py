@@ -44,6 +44,17 @@ def open_store(args):
     return store.opened(args.db)
 
 
+def chosen_sweep(db, sweep_id: int | None) -> int:
+    """The sweep a command names (--sweep), else the latest one."""
+    if sweep_id:
+        return sweep_id
+    from pipelines import store
+    recent = store.list_sweeps(db, 1)
+    if not recent:
+        raise CliError("还没有巡查记录")
+    return recent[0]["id"]
+
+
 def table(rows: list[list], headers: list[str]) -> str:
     cells = [[str(c) for c in r] for r in [headers] + rows]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from crawler.cli.common import CliError, open_store, parse_settings, project_settings, table
+from crawler.cli.common import CliError, chosen_sweep, open_store, parse_settings, project_settings, table
 
 
 def _redis_url(args) -> str:
@@ -60,12 +60,7 @@ def cmd_workers(args) -> int:
     from crawler.health import STATUS_CN
     from pipelines import store
     with open_store(args) as db:
-        sweep_id = args.sweep
-        if not sweep_id:
-            recent = store.list_sweeps(db, 1)
-            if not recent:
-                raise CliError("还没有巡查记录")
-            sweep_id = recent[0]["id"]
+        sweep_id = chosen_sweep(db, args.sweep)
         rows = store.sweep_workers(db, sweep_id)
     if args.json:
         print(json.dumps({"sweep": sweep_id, "workers": rows}, ensure_ascii=False, indent=1))

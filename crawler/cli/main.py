@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from crawler import __version__
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     except store.StoreError as exc:          # not a database, unknown record … (no traceback)
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`certwatch health | head`): stop quietly, as
+        # Unix tools do; point stdout at nothing so the closing flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         if store.is_locked(exc):
             print(f"错误：{store.busy_message()}", file=sys.stderr)

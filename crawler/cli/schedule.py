@@ -11,7 +11,7 @@ import time
 from datetime import timedelta
 
 from crawler.cli.common import STATUS_CN as SWEEP_STATUS_CN
-from crawler.cli.common import CliError, parse_settings, open_store, print_log_note, sub_command, table
+from crawler.cli.common import CliError, chosen_sweep, parse_settings, open_store, print_log_note, sub_command, table
 from crawler.logfile import log_to_file
 from crawler.health import STATUS_CN as HEALTH_CN
 
@@ -248,12 +248,7 @@ def cmd_health(args) -> int:
     from pipelines import store
     from pipelines.store import beijing
     with open_store(args) as db:
-        sweep_id = args.sweep
-        if not sweep_id:
-            recent = store.list_sweeps(db, 1)
-            if not recent:
-                raise CliError("还没有巡查记录")
-            sweep_id = recent[0]["id"]
+        sweep_id = chosen_sweep(db, args.sweep)
         try:
             sweep = store.get_sweep(db, sweep_id)
         except store.StoreError as exc:

@@ -29,7 +29,7 @@ from crawler.distributed.fleet import requeue_dead
 from crawler.distributed.keys import new_owner
 from crawler.distributed.state import worker_state
 from crawler.spiders.search import SearchSpider
-from crawler.sweep import _LEVELS, project_settings, sandbox_whois, set_browser_proxy
+from crawler.sweep import _LEVELS, apply_run_settings, project_settings
 
 log = logging.getLogger(__name__)
 
@@ -381,11 +381,7 @@ def worker_settings(opts: WorkerOptions, worker_id: str):
     # Closest to the engine: stamps what every other middleware let through.
     middlewares["crawler.distributed.worker.SweepStampMiddleware"] = 10
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
-    set_browser_proxy(settings, opts.sandbox)
-    for key, value in opts.extra_settings.items():
-        settings.set(key, value, priority="cmdline")
-    if opts.sandbox and not settings.get("CERTWATCH_WHOIS_SERVERS"):
-        sandbox_whois(settings, opts.sandbox)
+    apply_run_settings(settings, opts.sandbox, opts.extra_settings)
     return settings
 
 
