@@ -76,6 +76,15 @@ def _week_counter(stamps) -> Counter:
     return out
 
 
+def _week_counts(pairs) -> Counter:
+    """Counter of weeks over (stamp or hour key, n) pairs: _week_counter of
+    each stamp n times; a key of 13 characters is a UTC hour."""
+    out: Counter = Counter()
+    for key, n in pairs:
+        out[week_of(key + ":00:00.000000Z" if key and len(key) == 13 else key)] += n
+    return out
+
+
 def series(db, period: Period, keys=None) -> dict:
     """The numbers behind the charts, per week (Monday, Beijing time). With
     ``keys`` (chart names), only what those charts draw is queried; the
@@ -89,8 +98,8 @@ def series(db, period: Period, keys=None) -> dict:
             flagged.setdefault(labels.platform_title(platform), Counter())[week] += n
     requested, removed, sites = Counter(), Counter(), Counter()
     if "takedowns" in keys:
-        requested = _week_counter(store.takedown_sent_times(db, start, end))
-        removed = _week_counter(r["at"] for r in store.stats_removed(db, start, end))
+        requested = _week_counts(store.takedown_sent_counts(db, start, end))      # per batch
+        removed = _week_counts(store.removed_hour_counts(db, start, end))         # per hour
     if "fake_sites" in keys:
         sites = _week_counter(r["at"] for r in store.stats_fake_sites(db, start, end))
     return {"weeks": weeks(period), "flagged": flagged, "requested": requested, "removed": removed,

@@ -63,16 +63,17 @@ class Filler:
 class Table:
     period: Period
     filler: Filler
-    computed: dict[str, list[dict]]             # key -> detail rows
+    computed: dict[str, list[dict]]             # key -> detail rows (the first ``limit`` of compute())
     manual: dict[str, str] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)    # key -> count, when computed holds fewer rows
 
     def counts(self) -> dict[str, int]:
-        return {key: len(self.computed[key]) for key in COMPUTED_KEYS}
+        return {key: self.totals.get(key, len(self.computed[key])) for key in COMPUTED_KEYS}
 
     def values(self) -> list:
         """The data row's values for ENFORCEMENT + CYBERSPACE + CASES."""
         out = [_cell_value(self.manual.get(name, "")) for name in ENFORCEMENT]
-        out += [len(self.computed[key]) for key in COMPUTED_KEYS]
+        out += list(self.counts().values())
         out += [_cell_value(self.manual.get(name, "")) for name in CASES]
         return out
 
@@ -109,16 +110,23 @@ def item_detail(key: str, item: dict) -> list:
     return [kind, ident, item.get("url") or "", item.get("title") or "", when, basis, item.get("user") or ""]
 
 
-def compute(db, period: Period, filler: Filler | None = None) -> Table:
+def compute(db, period: Period, filler: Filler | None = None, limit: int | None = None) -> Table:
+    """The table for ``period``; with ``limit``, the counts in full but only
+    the first ``limit`` detail rows of each (the console page)."""
     start, end = period.utc_range()
     computed = {"fake_sites": store.stats_fake_sites(db, start, end),
-                "removed": store.stats_removed(db, start, end),
+                "removed": store.stats_removed(db, start, end, limit),
                 "referred": store.stats_referred(db, start, end)}
+    totals = {}
+    if limit is not None:
+        totals = {key: len(rows) for key, rows in computed.items()}
+        totals["removed"] = store.stats_removed_count(db, start, end)
+        computed = {key: rows[:limit] for key, rows in computed.items()}
     manual = {k: v["value"] for k, v in store.manual_values(db, *period.key).items()}
     filler = filler or Filler()
     if not filler.date:
         filler.date = today().isoformat()
-    return Table(period, filler, computed, manual)
+    return Table(period, filler, computed, manual, totals)
 
 
 # -- manual entries

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from .schema import migrations
+from .search import register_functions
 
 # Finding statuses. Only the first two are set by machines; the rest record
 # (or follow from) a human decision and are never overwritten by a sweep.
@@ -106,6 +107,7 @@ class Store(sqlite_utils.Database):
 
 def _pragmas(db: sqlite_utils.Database) -> None:
     db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    register_functions(db.conn)
 
 
 def now_utc() -> str:

@@ -80,6 +80,35 @@ def _record_one(db, item: dict, sweep_id: int | None, stamp: str) -> Recorded:
     return Recorded(fid, created, status)
 
 
+def insert_new_findings(db: sqlite_utils.Database, items: list[dict], sweep_id: int | None = None) -> int:
+    """Bulk load of listings not stored yet (imports, benchmarks): one
+    executemany INSERT OR IGNORE in one transaction, indexed for search in
+    the same one; a URL already stored is left alone (record_findings
+    updates those). Returns how many were inserted."""
+    stamp = now_utc()
+    rows = []
+    for item in items:
+        flagged = 1 if item.get("flagged") else 0
+        rows.append((canonical_url(item["url"]), item["url"], item.get("keyword") or "", stamp, stamp,
+                     "flagged" if flagged else "new", sweep_id, sweep_id, item.get("platform") or "",
+                     item.get("title") or "", item.get("text") or "", item.get("seller") or "",
+                     item.get("price") or "", _dumps(item.get("contacts") or {}), _dumps(item.get("links") or []),
+                     item.get("page_status") or "ok", int(item.get("score") or 0), flagged,
+                     item.get("family") or "", _dumps(item.get("reasons") or [])))
+    with db.atomic():
+        first = db.execute("SELECT COALESCE(MAX(id), 0) FROM findings").fetchone()[0]
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO findings (url, raw_url, keyword, first_seen, last_seen, status, first_sweep_id,"
+            " last_sweep_id, platform, title, text, seller, price, contacts, links, page_status, score, flagged,"
+            " family, reasons) VALUES (" + ", ".join("?" * 20) + ")", rows)
+        ids = [r[0] for r in db.execute("SELECT id FROM findings WHERE id > ? ORDER BY id", [first])]
+        if sweep_id is not None:
+            db.conn.executemany("INSERT OR IGNORE INTO finding_sweeps (finding_id, sweep_id, seen_at) VALUES (?, ?, ?)",
+                                [(i, sweep_id, stamp) for i in ids])
+        index_findings(db, ids)
+    return len(ids)
+
+
 _VERSIONED = ("title", "text", "seller", "price", "contacts", "links")
 
 

@@ -5,12 +5,12 @@ index and reviewed findings as labelled data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
 from .db import now_utc, StoreError, _loads
-from .search import MATCH_CAP, keyword_matches, search_query
+from .search import MATCH_CAP, keyword_matches, keyword_needle, search_query
 
 # 移交公安 is one flow: a reviewer's "refer" puts the item into the pending
 # referral (referral_pending); the referral package (线索移交, store
@@ -155,19 +155,33 @@ def _like(value: str) -> str:
 
 def keyword_plan(db: sqlite_utils.Database, f: QueueFilter, cap: int | None = None) -> tuple | None:
     """How the queue filters findings by ``f.keyword``: ("ids", [id, …]) when
-    at most search.MATCH_CAP findings match, ("probe", phrase) when more do,
-    ("like", None) for a keyword without letters or digits; None: no keyword."""
+    at most ``cap`` (search.MATCH_CAP) findings match; ("probe", phrase,
+    [the first COUNT_CAP matching ids]) when more do; ("like", None) for a
+    keyword without letters or digits; None: no keyword. The index is read
+    for the first COUNT_CAP + 1 matches, then for all of them only when
+    their density says there are at most ``cap``."""
     if not f.keyword:
         return None
     match = search_query(f.keyword)
     if not match:
         return ("like", None)
-    ids = keyword_matches(db, match, MATCH_CAP if cap is None else cap)
-    return ("ids", ids) if ids is not None else ("probe", match)
+    cap = MATCH_CAP if cap is None else cap
+    sample = keyword_matches(db, match, None, first=COUNT_CAP + 1)     # ascending ids
+    if len(sample) <= min(cap, COUNT_CAP):
+        return ("ids", sample)
+    top = db.execute("SELECT MAX(id) FROM findings").fetchone()[0] or 0
+    if len(sample) * top / max(sample[-1], 1) <= cap:       # ids spread evenly: about this many match
+        ids = keyword_matches(db, match, cap)
+        if ids is not None:
+            return ("ids", ids)
+    return ("probe", match, sample[:COUNT_CAP])
 
 
-def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple | None = None):
-    """Two (where, args) pairs, for findings and for sites; None = excluded."""
+def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple | None = None,
+                 walk_dates: bool = False):
+    """Two (where, args) pairs, for findings and for sites; None = excluded.
+    ``walk_dates``: the findings' date terms must not pick an index (the
+    page then walks the score order and tests each row's date)."""
     fw, fa = ["f.status != 'new'"], []
     sw, sa = ["(s.verdict IN ('fake_gov_site', 'suspicious') OR s.status NOT IN ('new', 'flagged'))"], []
     find_ok = f.kind in ("", "finding")
@@ -189,11 +203,12 @@ def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple |
         else:
             find_ok = False
             sw.append("s.verdict = ?"); sa.append(f.verdict)
+    seen = "+f.first_seen" if walk_dates else "f.first_seen"      # unary +: no index for this term
     if f.date_from:
-        fw.append("f.first_seen >= ?"); fa.append(f.date_from)
+        fw.append(f"{seen} >= ?"); fa.append(f.date_from)
         sw.append("s.first_seen >= ?"); sa.append(f.date_from)
     if f.date_to:
-        fw.append("f.first_seen < ?"); fa.append(f.date_to)
+        fw.append(f"{seen} < ?"); fa.append(f.date_to)
         sw.append("s.first_seen < ?"); sa.append(f.date_to)
     if f.keyword:
         like = _like(f.keyword)
@@ -201,9 +216,9 @@ def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple |
         if plan[0] == "ids":        # a few matches: the queue reads just those rows
             fw.append("f.id IN (SELECT value FROM json_each(?))")
             fa.append(json.dumps(plan[1]))
-        elif plan[0] == "probe":    # many: walk the queue's own order, probe the index per row
-            fw.append("EXISTS (SELECT 1 FROM findings_fts WHERE findings_fts MATCH ? AND rowid = f.id)")
-            fa.append(plan[1])
+        elif plan[0] == "probe":    # many: walk the queue's own order, test each row's own text
+            fw.append("cw_has_keyword(?, f.title, f.text, f.url, f.seller, f.keyword)")
+            fa.append(keyword_needle(f.keyword))
         else:
             fw.append("(f.title LIKE ? ESCAPE '\\' OR f.text LIKE ? ESCAPE '\\' OR f.url LIKE ? ESCAPE '\\')")
             fa += [like] * 3
@@ -232,12 +247,23 @@ _QUEUE_SITE_COLS = ("'site' AS kind, s.id AS id, s.score AS score, s.status AS s
                     " '' AS text, s.reasons AS reasons")
 
 
+def queue_parts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None) -> tuple:
+    """_queue_parts for reading the queue in its order: with many findings in
+    a date range, reading them all in date order and sorting by score would
+    grow with the store, so the date terms then test rows walked in score order."""
+    fpart, spart = _queue_parts(f, keyword_plan=plan)
+    if fpart and (f.date_from or f.date_to) and not f.contact and not (plan and plan[0] == "ids") \
+            and _more_than(db, _queue_parts(replace(f, keyword=""))[0], DATE_SORT_CAP):    # index-only count
+        fpart, spart = _queue_parts(f, keyword_plan=plan, walk_dates=True)
+    return fpart, spart
+
+
 def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
                  offset: int = 0, count: bool = True, plan: tuple | None = ...) -> tuple[list[dict], int]:
     """One page of the queue (highest score first) and the total matching
     (-1 with ``count=False``: take it from queue_counts instead). ``plan``:
     keyword_plan(db, f), when the caller has it already."""
-    fpart, spart = _queue_parts(f, keyword_plan=keyword_plan(db, f) if plan is ... else plan)
+    fpart, spart = queue_parts(db, f, keyword_plan(db, f) if plan is ... else plan)
     selects, args, counts, cargs = [], [], [], []
     # Each side keeps only its first offset+limit rows (read in index order)
     # before the two are merged: the page never sorts the whole queue.
@@ -275,6 +301,15 @@ def review_queue(db: sqlite_utils.Database, f: QueueFilter, limit: int = 50,
     return rows, total
 
 
+DATE_SORT_CAP = 5000   # more findings than this in a date range: the page walks the score order
+
+
+def _more_than(db: sqlite_utils.Database, part: tuple, cap: int) -> bool:
+    """Whether more than ``cap`` findings match ``part`` (reads at most cap + 1)."""
+    return db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM findings f WHERE {part[0]} LIMIT ?)",
+                      [*part[1], cap + 1]).fetchone()[0] > cap
+
+
 def _split_args(fpart, spart):
     return [p[1] for p in (fpart, spart) if p]
 
@@ -308,8 +343,8 @@ def queue_counts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None =
         elif plan and plan[0] == "probe":
             # More than MATCH_CAP findings match: count those among the first
             # COUNT_CAP matches (a lower bound for every status, shown "n+").
-            fpart_ids, _ = _queue_parts(f, with_status=False, keyword_plan=(
-                "ids", keyword_matches(db, plan[1], None, first=COUNT_CAP)))
+            first = plan[2] if len(plan) > 2 else keyword_matches(db, plan[1], None, first=COUNT_CAP)
+            fpart_ids, _ = _queue_parts(f, with_status=False, keyword_plan=("ids", first))
             rows = db.execute(f"SELECT f.status, COUNT(*) FROM findings f WHERE {fpart_ids[0]}"
                               " GROUP BY f.status", fpart_ids[1]).fetchall()
             out.capped.update(PENDING if s == "flagged" else s for s, _ in rows)

@@ -8,6 +8,7 @@ import sqlite_utils
 
 from .db import now_utc, StoreError, _dumps, _loads
 from .review import add_decision
+from .schema import _HOUR_KEY
 
 
 def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
@@ -35,19 +36,34 @@ def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[di
     return out
 
 
-def stats_removed(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
-    """Confirmed findings whose first 'removed' check falls in [start, end)."""
+def stats_removed(db: sqlite_utils.Database, start: str, end: str, limit: int | None = None) -> list[dict]:
+    """Confirmed findings whose first 'removed' check falls in [start, end)
+    (first_removed, kept by triggers), in check time order; the first
+    ``limit`` of them with ``limit``."""
     rows = db.execute(
         "SELECT f.id, f.url, f.title, f.platform, c.checked_at, c.reason, c.takedown_id,"
         " (SELECT user FROM decisions d WHERE d.finding_id = f.id AND d.action IN ('confirm', 'refer')"
         "  ORDER BY d.id LIMIT 1)"
-        " FROM (SELECT finding_id, MIN(id) AS cid FROM takedown_checks WHERE result = 'removed'"
-        "       GROUP BY finding_id) first"
-        " JOIN takedown_checks c ON c.id = first.cid JOIN findings f ON f.id = c.finding_id"
-        " WHERE c.checked_at >= ? AND c.checked_at < ? ORDER BY c.checked_at, f.id",
-        [start, end]).fetchall()
+        " FROM first_removed r JOIN takedown_checks c ON c.id = r.check_id JOIN findings f ON f.id = r.finding_id"
+        " WHERE r.checked_at >= ? AND r.checked_at < ? ORDER BY r.checked_at, f.id LIMIT ?",
+        [start, end, -1 if limit is None else limit]).fetchall()
     keys = ("finding_id", "url", "title", "platform", "at", "reason", "takedown_id", "user")
     return [dict(zip(keys, r)) for r in rows]
+
+
+def stats_removed_count(db: sqlite_utils.Database, start: str, end: str) -> int:
+    """len(stats_removed(db, start, end)), read from the index on check time."""
+    return db.execute("SELECT COUNT(*) FROM first_removed WHERE checked_at >= ? AND checked_at < ?",
+                      [start, end]).fetchone()[0]
+
+
+def removed_hour_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, int]]:
+    """(key, n): stats_removed's items counted per key, the UTC hour
+    "YYYY-MM-DDTHH" of a canonical check time (the whole time otherwise),
+    as flagged_hour_counts keys them; one grouped statement."""
+    return [(k, int(n)) for k, n in db.execute(
+        "SELECT " + _HOUR_KEY.format(c="checked_at") + ", COUNT(*) FROM first_removed"
+        " WHERE checked_at >= ? AND checked_at < ? GROUP BY 1", [start, end]).fetchall()]
 
 
 def stats_referred(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:

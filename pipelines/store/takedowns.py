@@ -35,27 +35,19 @@ def restamp(db: sqlite_utils.Database, table: str, row_id: int, column: str, at:
 
 
 def takedown_candidates(db: sqlite_utils.Database, platform: str) -> list[dict]:
-    """Confirmed findings on ``platform`` not yet in any takedown batch."""
-    marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
-    cur = db.execute(
-        f"SELECT * FROM findings WHERE platform = ? AND status IN ({marks})"
-        " AND id NOT IN (SELECT finding_id FROM takedown_items)"
-        " AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
-        "            AND finding_id IS NOT NULL)"
-        " ORDER BY id", [platform, *REQUESTABLE_STATUSES])
+    """Confirmed findings on ``platform`` not yet in any takedown batch
+    (takedown_pending, kept by triggers: migration m_speed_2_takedown_candidates)."""
+    cur = db.execute("SELECT f.* FROM takedown_pending p JOIN findings f ON f.id = p.finding_id"
+                     " WHERE p.platform = ? ORDER BY f.id", [platform])
     names = [d[0] for d in cur.description]
     return [_finding_row(dict(zip(names, r))) for r in cur.fetchall()]
 
 
 def create_takedown(db: sqlite_utils.Database, platform: str, user: str, unit: str = "") -> int | None:
     """Gather the candidates into a new numbered batch; None when there are none."""
-    marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
     with db.atomic():       # three statements whatever the batch size
         found = [r[0] for r in db.execute(
-            f"SELECT id FROM findings WHERE platform = ? AND status IN ({marks})"
-            " AND id NOT IN (SELECT finding_id FROM takedown_items)"
-            " AND id IN (SELECT finding_id FROM decisions WHERE action IN ('confirm', 'refer')"
-            "            AND finding_id IS NOT NULL) ORDER BY id", [platform, *REQUESTABLE_STATUSES])]
+            "SELECT finding_id FROM takedown_pending WHERE platform = ? ORDER BY finding_id", [platform])]
         if not found:
             return None
         stamp = now_utc()
@@ -207,6 +199,14 @@ def takedown_sent_times(db: sqlite_utils.Database, start: str, end: str) -> list
         " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY t.sent_at", [start, end]).fetchall()]
 
 
+def takedown_sent_counts(db: sqlite_utils.Database, start: str, end: str) -> list[tuple[str, int]]:
+    """(sent time, items) per batch sent in [start, end): takedown_sent_times
+    grouped, one row per batch."""
+    return [(r[0], int(r[1])) for r in db.execute(
+        "SELECT t.sent_at, (SELECT COUNT(*) FROM takedown_items i WHERE i.takedown_id = t.id) FROM takedowns t"
+        " WHERE t.sent_at >= ? AND t.sent_at < ? ORDER BY t.sent_at", [start, end]).fetchall()]
+
+
 def takedown_summaries(db: sqlite_utils.Database) -> list[dict]:
     """Every takedown batch as list_takedowns() gives it (newest first), with
     ``item_count`` (its takedown_items) and ``result_counts`` ({result: n}
@@ -228,17 +228,17 @@ def takedown_summaries(db: sqlite_utils.Database) -> list[dict]:
 
 
 def takedown_candidate_counts(db: sqlite_utils.Database) -> dict[str, int]:
-    """For each platform (not NULL) with a finding in REQUESTABLE_STATUSES:
-    len(takedown_candidates(db, platform)), 0 when all are batched. One
-    statement."""
+    """For each platform with a finding in REQUESTABLE_STATUSES:
+    len(takedown_candidates(db, platform)), 0 when all are batched. Reads
+    the counters (finding_counts) and the candidate set (takedown_pending),
+    never findings."""
     marks = ", ".join("?" * len(REQUESTABLE_STATUSES))
-    # Probes of the unique finding_id indexes per row: neither set is built.
-    rows = db.execute(
-        "SELECT f.platform, SUM(NOT EXISTS (SELECT 1 FROM takedown_items t WHERE t.finding_id = f.id)"
-        "  AND EXISTS (SELECT 1 FROM decisions d WHERE d.finding_id = f.id AND d.action IN ('confirm', 'refer')))"
-        f" FROM findings f WHERE f.status IN ({marks}) AND f.platform IS NOT NULL GROUP BY f.platform",
-        list(REQUESTABLE_STATUSES)).fetchall()
-    return {platform: int(n or 0) for platform, n in rows}
+    out = {p: 0 for (p,) in db.execute(f"SELECT DISTINCT platform FROM finding_counts WHERE status IN ({marks})"
+                                        " AND n > 0", list(REQUESTABLE_STATUSES))}
+    for platform, n in db.execute("SELECT platform, COUNT(*) FROM takedown_pending WHERE platform IS NOT NULL"
+                                  " GROUP BY platform"):
+        out[platform] = n
+    return out
 
 
 def takedown_evidence(db: sqlite_utils.Database, takedown_id: int) -> dict[int, list[dict]]:

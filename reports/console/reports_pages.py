@@ -50,16 +50,22 @@ def _q(period) -> str:
 
 # ---------------------------------------------------------------- 统计报表
 
+STATS_PAGE_ITEMS = 200
+
 def _stats_page(request, db, period, error="", done="", status=200):
     q = request.query_params
+    # Each number is counted in full; the page lists its first STATS_PAGE_ITEMS
+    # items (the downloaded workbook's 明细 sheet lists them all).
     table = stats.compute(db, period, stats.Filler(*(str(q.get(k) or "")[:200] for k in ("unit", "person", "phone",
-                                                                                          "date"))))
-    groups = [(column, [stats.item_detail(key, item) for item in table.computed[key]])
+                                                                                          "date"))),
+                          limit=STATS_PAGE_ITEMS)
+    totals = table.counts()
+    groups = [(column, totals[key], [stats.item_detail(key, item) for item in table.computed[key]])
               for key, column in zip(stats.COMPUTED_KEYS, stats.CYBERSPACE)]
     return web.render(request, "reports_stats.html", {
         "period": period, "title": period.title(), "groups": groups, "manual": table.manual,
         "manual_groups": [(g, names) for g, names in stats.GROUPS if names is not stats.CYBERSPACE],
-        "filler": table.filler, "error": error, "done": done}, status_code=status)
+        "filler": table.filler, "error": error, "done": done, "page_items": STATS_PAGE_ITEMS}, status_code=status)
 
 
 @router.get("/reports/stats")
