@@ -14,6 +14,7 @@ import os
 import sys
 
 from crawler import __version__
+from crawler.cli import argparse_cn
 from crawler.cli.common import CliError, default_db, sub_command
 
 # Feature areas add their commands from their own modules: each module has
@@ -33,8 +34,9 @@ COMMAND_MODULES: list[str] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    argparse_cn.install()                    # 用法、选项 and argparse's errors in Chinese
     parser = argparse.ArgumentParser(prog="certwatch", description="证书涉假网络监测")
-    parser.add_argument("--version", action="version", version=f"certwatch {__version__}")
+    parser.add_argument("--version", action="version", version=f"certwatch {__version__}", help="显示版本号并退出")
     sub = parser.add_subparsers(dest="command", metavar="命令")
 
     def add(name, help_, func, example):
