@@ -138,6 +138,8 @@ def test_two_workers_and_one_writer_find_what_one_machine_finds(fleet, sandbox, 
         workers = store.sweep_workers(db, mine["id"])
     assert [(h["platform"], h["status"]) for h in health] == [("gongyou", "ok")] and health[0]["canary_results"] > 0
     assert sorted(w["name"] for w in workers) == ["w1", "w2"]
+    ready = (fleet.folder / "w1.log").read_text(encoding="utf-8")
+    assert "已就绪（沙箱模式）" in ready and "WARNING" not in ready     # the operator's line, not a log record
     assert sum(w["requests"] for w in workers) == mine["requests"]
     assert all(w["status"] in ("ok", "idle") and w["final"] for w in workers)
 
