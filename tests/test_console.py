@@ -291,3 +291,14 @@ def test_generic_family_is_named_in_chinese(console):
     assert ">generic<" not in page
     fid = int(re.findall(r'data-item="finding:(\d+)"', ro.get("/queue?family=generic").text)[0])
     assert "综合/各类证件" in ro.get(f"/finding/{fid}").text
+
+
+def test_serve_on_a_busy_port_says_so_in_chinese(db_path):
+    import socket
+    store.connect(db_path).close()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = run_cli("serve", "--db", db_path, "--port", busy.getsockname()[1], timeout=60)
+    assert proc.returncode == 2 and "端口已被占用" in proc.stderr, proc.stderr
+    assert "ERROR" not in proc.stderr and "Errno" not in proc.stderr
