@@ -59,6 +59,14 @@ def _busy(exc: BaseException) -> bool:
     return False
 
 
+def _redis_lost(exc: BaseException) -> bool:
+    """A lost or refused Redis connection (redis-py's ConnectionError/TimeoutError)."""
+    if not type(exc).__module__.startswith("redis"):
+        return False
+    import redis
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if store.is_locked(exc):
             print(f"错误：{store.busy_message()}", file=sys.stderr)
+            return 3
+        if _redis_lost(exc):                 # worker, ingest, sweep --redis: Redis stopped or unreachable
+            print(f"错误：与 Redis 的连接中断或无法连接（{exc}）。Redis 恢复后重新运行本命令"
+                  "（写入进程由 systemd 等自动重启即可，已提交的结果不会重复写入）", file=sys.stderr)
             return 3
         raise
     except KeyboardInterrupt:
