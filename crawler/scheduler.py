@@ -353,12 +353,15 @@ class Scheduler:
                 if sweep_id:
                     store.set_run_sweep(db, run_id, sweep_id)
             store.mark_abandoned_sweeps(db)
-            sweep_status = store.get_sweep(db, sweep_id)["status"] if sweep_id else ""
+            sweep = store.get_sweep(db, sweep_id) if sweep_id else {}
+            sweep_status = sweep.get("status") or ""
         if self.stop.is_set():
             return "interrupted", "调度程序收到停止信号"
+        # The sweep's own reason (e.g. no platform chosen) says more than an exit code.
+        why = str((sweep.get("stats") or {}).get("certwatch/failure") or "") or f"巡查进程退出码 {child.returncode}"
         if sweep_status in ("finished", "interrupted", "failed"):
-            return sweep_status, "" if sweep_status == "finished" else f"巡查进程退出码 {child.returncode}"
-        return "failed", f"巡查进程退出码 {child.returncode}"
+            return sweep_status, "" if sweep_status == "finished" else why
+        return "failed", why
 
     # -- evidence after a sweep
     def evidence_step(self, run_id: int, schedule: dict | None, sweep_id: int, retry: bool = False) -> str:

@@ -274,3 +274,31 @@ def test_malformed_stored_fields_do_not_break_pages(console):
     ro, _ = login(app, "ro")
     assert ro.get("/queue").status_code == 200
     assert ro.get(f"/finding/{rec.id}").status_code == 200
+
+
+def test_generic_family_is_named_in_chinese(console):
+    """综合/各类证件 sits apart from the four families in sales_rules.yaml
+    (generic_family); the queue's filter, its rows and the detail page name it."""
+    app, db, ids = console
+    store.record_findings(db, [{"url": "http://bbs.gongyou.cn/thread-3-1.html", "platform": "forum",
+                                "title": "各类证件 代办", "text": "各类证件代办，不用考试，微信 zj6666",
+                                "flagged": True, "score": 88, "family": "generic",
+                                "contacts": {"wechat": ["zj6666"]}}], None)
+    ro, _ = login(app, "ro")
+    page = ro.get("/queue").text
+    assert '<option value="generic">综合/各类证件</option>' in page
+    assert "· 综合/各类证件" in page
+    assert ">generic<" not in page
+    fid = int(re.findall(r'data-item="finding:(\d+)"', ro.get("/queue?family=generic").text)[0])
+    assert "综合/各类证件" in ro.get(f"/finding/{fid}").text
+
+
+def test_serve_on_a_busy_port_says_so_in_chinese(db_path):
+    import socket
+    store.connect(db_path).close()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = run_cli("serve", "--db", db_path, "--port", busy.getsockname()[1], timeout=60)
+    assert proc.returncode == 2 and "端口已被占用" in proc.stderr, proc.stderr
+    assert "ERROR" not in proc.stderr and "Errno" not in proc.stderr

@@ -108,10 +108,15 @@ def fleet(redis_url, sandbox, tmp_path_factory):
 def test_two_workers_and_one_writer_find_what_one_machine_finds(fleet, sandbox, redis_url, tmp_path):
     single_db = tmp_path / "single.db"
     single = certwatch(tmp_path / "single.log", "sweep", "--db", single_db, "--sandbox", sandbox, *SCOPE, env={})
-    dist = run_cli("sweep", "--db", fleet.db, "--sandbox", sandbox, "--redis", redis_url, *SCOPE, env=fleet.env)
+    shown = [a for a in SCOPE if a != "--quiet"]          # progress on: stderr is a pipe here
+    dist = run_cli("sweep", "--db", fleet.db, "--sandbox", sandbox, "--redis", redis_url, *shown, env=fleet.env)
     assert single.wait(timeout=300) == 0, (tmp_path / "single.log").read_text(encoding="utf-8")[-3000:]
     assert dist.returncode == 0, dist.stderr[-3000:]
     assert "工友论坛" in dist.stdout and "完成" in dist.stdout
+    # Not a terminal: one plain line per step, no carriage returns (docs/monitor.md).
+    assert "\r" not in dist.stderr
+    assert any(line.startswith("分布式巡查 #") and "已写入" in line and "已用" in line
+               for line in dist.stderr.splitlines()), dist.stderr[-2000:]
 
     expected = expected_urls(single_db)
     one, many = findings(single_db), findings(fleet.db)
@@ -133,6 +138,8 @@ def test_two_workers_and_one_writer_find_what_one_machine_finds(fleet, sandbox, 
         workers = store.sweep_workers(db, mine["id"])
     assert [(h["platform"], h["status"]) for h in health] == [("gongyou", "ok")] and health[0]["canary_results"] > 0
     assert sorted(w["name"] for w in workers) == ["w1", "w2"]
+    ready = (fleet.folder / "w1.log").read_text(encoding="utf-8")
+    assert "已就绪（沙箱模式）" in ready and "WARNING" not in ready     # the operator's line, not a log record
     assert sum(w["requests"] for w in workers) == mine["requests"]
     assert all(w["status"] in ("ok", "idle") and w["final"] for w in workers)
 

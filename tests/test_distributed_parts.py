@@ -4,6 +4,7 @@ and queued requests, requeueing a dead worker's requests, the CLI's errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -192,3 +193,52 @@ def test_worker_health_tells_a_blocked_address_from_a_clean_one(db_path):
     assert [p["status"] for p in rows["浦东-2"]["platforms"]] == ["blocked"] and "拦截状态码" in rows["浦东-2"]["note"]
     assert rows["浦东-3"]["status"] == "lost" and "放回队列" in rows["浦东-3"]["note"]
     assert rows["浦东-4"]["status"] == "idle" and "平台配置" in rows["浦东-4"]["note"]
+
+
+def test_writer_whose_redis_goes_away_stops_with_a_chinese_error(tmp_path, db_path):
+    """Redis stopped under a running writer: one Chinese line and exit code 3
+    (a supervisor restarts it), not redis-py's traceback."""
+    import shutil
+    import socket
+    import time
+
+    redis_py = redis
+    from helpers import ROOT
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+                               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis_py.Redis.from_url(url)
+    log = tmp_path / "ingest.log"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis_py.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "redis-server 未能启动"
+                time.sleep(0.02)
+        store.connect(db_path).close()
+        with open(log, "w", encoding="utf-8") as out:
+            writer = subprocess.Popen([sys.executable, "-m", "crawler.cli", "ingest", "--redis", url, "--db", db_path],
+                                      cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        while "已启动" not in log.read_text(encoding="utf-8"):
+            assert writer.poll() is None and time.monotonic() < deadline + 40, log.read_text(encoding="utf-8")
+            time.sleep(0.05)
+        try:
+            client.shutdown(nosave=True)
+        except redis_py.ConnectionError:
+            pass
+        code = writer.wait(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+    text = log.read_text(encoding="utf-8")
+    assert code == 3 and "与 Redis 的连接中断" in text, text[-2000:]
+    assert "Traceback" not in text

@@ -136,7 +136,9 @@ def test_every_command_shown_resolves_and_its_help_parses(capsys):
             parser.parse_args([*path, "--help"])
         except SystemExit as exc:
             assert exc.code == 0, f"certwatch {' '.join(path)} --help 退出码 {exc.code}"
-    capsys.readouterr()
+    helps = capsys.readouterr().out
+    english = [w for w in ("usage:", "options:", "show this help message", "positional arguments") if w in helps]
+    assert not english and "用法：" in helps, f"帮助中有 argparse 的英文：{english}"
 
 
 def test_every_command_is_shown_somewhere():
@@ -155,6 +157,10 @@ def test_the_installed_console_script_lists_the_documented_commands():
     listed = set(re.findall(r"^    (\S+)", out.stdout, re.M))
     shown = {args[0] for _, args in shown_commands() if args and not args[0].startswith("-")}
     assert shown <= listed, f"文档中有、certwatch --help 中没有：{sorted(shown - listed)}"
+    bad = subprocess.run([str(script), "sweep", "--pages", "x"], capture_output=True, text=True, timeout=60,
+                         cwd=ROOT)
+    assert bad.returncode == 2 and "错误：参数 --pages：无效的整数值：'x'" in bad.stderr, bad.stderr
+    assert "usage:" not in bad.stderr and "error:" not in bad.stderr
 
 
 def test_resolve_catches_a_wrong_command_and_a_wrong_option():

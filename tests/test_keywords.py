@@ -238,6 +238,13 @@ def test_defaults_load_whatever_comes_first(tmp_path, capsys):
     assert code == 0 and f"新增 0，已在库中 {len(lib)}" in out and "现可扩展为 1 个" in out
     code, out, _ = cli(capsys, "keywords", "defaults", "--enable", "--db", first)
     assert code == 0 and f"关键词库现可扩展为 {with_dept} 个搜索查询" in out
+    # "No defaults" as the very first command: they load disabled, and stay so.
+    none = str(tmp_path / "none.db")
+    code, out, _ = cli(capsys, "keywords", "defaults", "--disable", "--db", none)
+    assert code == 0 and f"已停用默认关键词库中的 {len(lib)} 个关键词" in out and "现可扩展为 0 个" in out
+    assert _queries_after(capsys, none) == 0
+    code, out, err = cli(capsys, "keywords", "import", dept, "--db", none, *department)
+    assert code == 0 and "默认关键词库" not in out and "现可扩展为 1 个" in out, err
     # Each loading is in the import records, in Beijing time, labelled once.
     code, out, _ = cli(capsys, "keywords", "imports", "--db", first)
     assert out.count("默认关键词库") == 2 and "张三" in out and "时间（北京时间）" in out and "UTC" not in out

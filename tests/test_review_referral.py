@@ -51,6 +51,9 @@ def test_refer_is_one_flow_and_queue_and_table_agree(reports_console, db_path, c
     # … and on the command line.
     code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", str(flagged), "--user", "rev")
     assert code == 0 and "待移交清单共 4 条" in out, err
+    assert "已移交公安" not in out            # 已移交公安 is a package's word (the queue tab, the table)
+    code, out, err = cli(capsys, "referral", "list", "--db", db_path)
+    assert code == 0 and "待移交公安（已点“移交公安”、尚未生成移交包）4 条" in out and "已移交公安、" not in out, err
     # The program's own action is not a reviewer's button.
     r = rev.post("/decide", data={"csrf_token": csrf, "action": "refer_package", "items": [f"finding:{a}"],
                                   "next": "/queue?status="})

@@ -424,3 +424,22 @@ def test_followups_interrupted_are_retried_once(fresh_db, db_path):
     # Off for this schedule: recorded as such.
     edit_schedule(fresh_db, "夜巡", at(DUE), settings={"CERTWATCH_SCHEDULE_EVIDENCE": "false"})
     assert sched.evidence_step(run_id, store.get_schedule(fresh_db, "夜巡"), sweep_id) == "off"
+
+
+def test_failed_run_says_why_the_sweep_failed(fresh_db, db_path, tmp_path):
+    """A platform the scheduler's profiles lack (a custom platform added with
+    schedule add --profiles, scheduler started without it): the run's note is
+    the sweep's reason, not only the child's exit code."""
+    (tmp_path / "myforum.yaml").write_text(
+        "name: myforum\ntitle: 示例论坛\nkind: forum\nsandbox: false\nhosts: [bbs.example-luntan.cn]\n"
+        "search:\n  url: \"http://bbs.example-luntan.cn/search.html?q={query}&page={page}\"\n"
+        "  result: \"a.thread-link::attr(href)\"\n"
+        "detail:\n  title: \"h1::text\"\n  text: \"div.post-body ::text\"\n", encoding="utf-8")
+    add_schedule(fresh_db, "自建平台", "0 2 * * *", at("2026-12-01T01:00"), platforms="myforum",
+                 profiles_dir=str(tmp_path))
+    sched = Scheduler(db_path, sandbox="http://127.0.0.1:1", echo=lambda m: None)
+    [run_id] = sched.claim_due(fresh_db, at(DUE))
+    sched.execute(run_id)
+    run = store.get_run(fresh_db, run_id)
+    assert run["status"] == "failed" and "没有选中任何平台" in run["note"], run
+    assert "退出码" not in run["note"]

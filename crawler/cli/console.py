@@ -40,6 +40,7 @@ def cmd_serve(args) -> int:
                             proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                             server_header=False)
     server = uvicorn.Server(config)
+    listening = _listen(host, port)          # a busy port: a Chinese error, not uvicorn's English one
 
     original_startup = server.startup
 
@@ -54,10 +55,33 @@ def cmd_serve(args) -> int:
             break
     server.startup = startup
     try:
-        server.run()
+        server.run(sockets=[listening])
     except KeyboardInterrupt:
         pass
+    finally:
+        listening.close()
     return 0
+
+
+def _listen(host: str, port: int):
+    """The console's socket, bound here so that a refusal reads in Chinese."""
+    import errno
+    import socket
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise CliError(f"无法监听 {host}:{port}：{exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = "端口已被占用（可能审核台已在运行；用 --port 换一个端口）" if exc.errno == errno.EADDRINUSE else \
+            "没有权限（1024 以下的端口需要管理员权限）" if exc.errno == errno.EACCES else str(exc)
+        raise CliError(f"无法监听 {host}:{port}：{why}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 # ---------------------------------------------------------------- users

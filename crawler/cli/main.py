@@ -14,6 +14,7 @@ import os
 import sys
 
 from crawler import __version__
+from crawler.cli import argparse_cn
 from crawler.cli.common import CliError, default_db, sub_command
 
 # Feature areas add their commands from their own modules: each module has
@@ -33,8 +34,9 @@ COMMAND_MODULES: list[str] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    argparse_cn.install()                    # 用法、选项 and argparse's errors in Chinese
     parser = argparse.ArgumentParser(prog="certwatch", description="证书涉假网络监测")
-    parser.add_argument("--version", action="version", version=f"certwatch {__version__}")
+    parser.add_argument("--version", action="version", version=f"certwatch {__version__}", help="显示版本号并退出")
     sub = parser.add_subparsers(dest="command", metavar="命令")
 
     def add(name, help_, func, example):
@@ -55,6 +57,14 @@ def _busy(exc: BaseException) -> bool:
         if isinstance(exc, store.StoreBusy):
             return True
     return False
+
+
+def _redis_lost(exc: BaseException) -> bool:
+    """A lost or refused Redis connection (redis-py's ConnectionError/TimeoutError)."""
+    if not type(exc).__module__.startswith("redis"):
+        return False
+    import redis
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if store.is_locked(exc):
             print(f"错误：{store.busy_message()}", file=sys.stderr)
+            return 3
+        if _redis_lost(exc):                 # worker, ingest, sweep --redis: Redis stopped or unreachable
+            print(f"错误：与 Redis 的连接中断或无法连接（{exc}）。Redis 恢复后重新运行本命令"
+                  "（写入进程由 systemd 等自动重启即可，已提交的结果不会重复写入）", file=sys.stderr)
             return 3
         raise
     except KeyboardInterrupt:

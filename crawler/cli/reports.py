@@ -158,7 +158,7 @@ def cmd_referral_add(args) -> int:
         except ReferralError as exc:
             raise CliError(str(exc)) from None
         waiting = len(pending(db))
-    print(f"已移交公安（待生成移交包）{len(refs)} 条；待移交清单共 {waiting} 条。"
+    print(f"已加入待移交清单（移交公安，待生成移交包）{len(refs)} 条；待移交清单共 {waiting} 条。"
           f"生成移交包：certwatch referral create --unit 区公安分局")
     return 0
 
@@ -191,7 +191,7 @@ def cmd_referral_list(args) -> int:
         waiting = pending(db)
     print(table(rows, ["编号", "移交时间（北京时间）", "接收单位", "信息", "网站", "移交包"]))
     if waiting:
-        print(f"\n待移交（已移交公安、尚未生成移交包）{len(waiting)} 条：")
+        print(f"\n待移交公安（已点“移交公安”、尚未生成移交包）{len(waiting)} 条：")
         print(table([[ref_text(ItemRef(p["kind"], p["id"])), "信息" if p["kind"] == "finding" else "网站",
                       (p["title"] or p["url"] or "")[:40],
                       labels.platform_title(p["where"]) if p["kind"] == "finding" else p["where"],

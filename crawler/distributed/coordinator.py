@@ -34,6 +34,7 @@ from crawler.distributed import fleet
 from crawler.distributed.keys import DistributedError, Keys, connect, new_owner
 from crawler.distributed.scripts import Scripts
 from crawler.distributed.worker import WorkerSpider
+from crawler.progress import Progress
 from crawler.spiders.base import queries_from_library, select_profiles
 from crawler.sweep import SweepResult, _merge, project_settings
 from keywords import platform_queries, userdict_words
@@ -83,12 +84,16 @@ class Coordinator:
         self.sweep_id = 0
         self.active = b""
         self.told: set[str] = set()
+        self.shown = None          # the progress display while waiting
 
     def say(self, key: str, message: str) -> None:
         """A message for the operator, once per key."""
         if key not in self.told:
             self.told.add(key)
-            print(message, file=sys.stderr, flush=True)
+            if self.shown is not None:
+                self.shown.note(message)
+            else:
+                print(message, file=sys.stderr, flush=True)
 
     # -- 1. lock and clean
     def take(self) -> None:
@@ -146,7 +151,16 @@ class Coordinator:
             self.client.set(k.active, self.active, px=int(LOCK_TTL * 1000))
 
     def wait(self) -> tuple[str, str]:
-        """Until drained and written: (status, note)."""
+        """Until drained and written: (status, note). Progress is the common
+        display (crawler/progress.py): a bar on a terminal, plain lines elsewhere."""
+        with Progress(f"分布式巡查 #{self.sweep_id}", enabled=bool(self.opts.progress), min_interval=1.0) as shown:
+            self.shown = shown
+            try:
+                return self._wait(shown)
+            finally:
+                self.shown = None
+
+    def _wait(self, shown: Progress) -> tuple[str, str]:
         last, last_change = None, time.monotonic()
         while True:
             if self.stopping.is_set():
@@ -155,20 +169,17 @@ class Coordinator:
             fleet.requeue_dead(self.client, self.keys, self.scripts)
             drained = bool(self.scripts.drained(keys=[self.keys.workers], args=[self.keys.prefix, self.sweep_id]))
             snap = self.snapshot()
-            if self.opts.progress and snap != last:
-                sys.stderr.write(f"\r分布式巡查 #{self.sweep_id}：待发 {snap['starts']}，排队 {snap['queued']}，"
-                                 f"进行中 {snap['inflight']}，已判定 {snap['pushed']}，已写入 {snap['ingested']}   ")
-                sys.stderr.flush()
+            if snap != last:
+                shown.update(待发=snap["starts"], 排队=snap["queued"], 进行中=snap["inflight"],
+                             已判定=snap["pushed"], 已写入=snap["ingested"])
             if drained and snap["ingested"] >= snap["pushed"]:
-                if self.opts.progress:
-                    sys.stderr.write("\n")
                 return "finished", ""
             live = [w for w in fleet.registered(self.client, self.keys)
                     if fleet.is_alive(self.client, self.keys, w)]
             if not live and not drained:
-                self.say("no_workers", "\n没有在线的 worker：请在采集机器上运行 certwatch worker --redis …")
+                self.say("no_workers", "没有在线的 worker：请在采集机器上运行 certwatch worker --redis …")
             if drained:
-                self.say("writer", "\n采集已完成，等待写入进程 certwatch ingest 写完…")
+                self.say("writer", "采集已完成，等待写入进程 certwatch ingest 写完…")
             if snap != last:
                 last, last_change = snap, time.monotonic()
             elif time.monotonic() - last_change > self.stall:

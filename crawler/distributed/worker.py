@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -215,7 +216,10 @@ class WorkerExtension:
         pipe.set(st.keys.alive(st.worker_id), 1, ex=self.ttl)
         pipe.sadd(st.keys.workers, st.worker_id)
         pipe.execute()
-        log.warning("worker %s 已就绪（%s模式），等待巡查任务", st.worker_id, "沙箱" if st.mode == "sandbox" else "真实网络")
+        # For the operator, in Chinese and without a log record's English level and UTC stamp.
+        print(f"worker {st.worker_id} 已就绪（{'沙箱' if st.mode == 'sandbox' else '真实网络'}模式），等待巡查任务",
+              file=sys.stderr, flush=True)
+        log.info("worker %s ready (%s)", st.worker_id, st.mode)
 
     def tick(self) -> None:
         import redis

@@ -173,7 +173,10 @@ def ensure_default_keywords(db: sqlite_utils.Database, user: str = "certwatch（
 def set_default_keywords_active(db: sqlite_utils.Database, active: bool) -> int:
     """Disable (or enable again) every keyword that came from the default
     library; how many changed. Disabled, they stay in the library (and the
-    library never loads the defaults by itself again)."""
+    library never loads the defaults by itself again). A library that never
+    held them loads them first: `keywords defaults --disable` as the first
+    command must not leave the very next use to load them, active."""
+    ensure_default_keywords(db)
     with db.atomic():
         return db.execute("UPDATE keywords SET active = ?, updated_at = ? WHERE source = ? AND active != ?",
                           [int(active), now_utc(), DEFAULTS_SOURCE, int(active)]).rowcount

@@ -181,8 +181,13 @@ def family_labels() -> dict[str, str]:
     the data file: building the classifier here cost ~1.2 s of start-up)."""
     from keywords import load_yaml
     try:
-        return {code: f["label"] for code, f in load_yaml("sales_rules.yaml")["families"].items()}
-    except (OSError, KeyError, TypeError):   # classifier data missing: show codes
+        rules = load_yaml("sales_rules.yaml")
+        labels_ = {code: f["label"] for code, f in rules["families"].items()}
+        generic = rules.get("generic_family") or {}
+        if generic.get("code"):              # 综合/各类证件: a family of its own, kept apart in the rules
+            labels_[generic["code"]] = generic.get("label") or generic["code"]
+        return labels_
+    except (OSError, KeyError, TypeError, AttributeError):   # classifier data missing: show codes
         return {}
 
 
