@@ -98,16 +98,33 @@ def ref_text(ref: ItemRef) -> str:
     return str(ref.id) if ref.kind == "finding" else f"s{ref.id}"
 
 
-def mark(db, items: str | list[ItemRef], user: str, note: str = "") -> list[ItemRef]:
+def _judged(row: dict, kind: str) -> bool:
+    """Flagged by certwatch (a suspicious listing, a fake or suspicious
+    site) or already decided by a reviewer (confirmed, in takedown …)."""
+    if row.get("status") in REFERABLE:
+        return True
+    if kind == "finding":
+        return bool(row.get("flagged"))
+    return row.get("verdict") in ("fake_gov_site", "suspicious", "seller_site")
+
+
+def mark(db, items: str | list[ItemRef], user: str, note: str = "", force: bool = False) -> list[ItemRef]:
     """移交公安 on the command line: a refer decision on each item (a
-    reviewer's judgment, like the console's 移交公安 on any item), which puts
-    it into the pending referral."""
+    reviewer's judgment, like the console's 移交公安 in the queue), which puts
+    it into the pending referral. An item certwatch never flagged and no
+    reviewer confirmed (a mistyped number: a news article, a training ad)
+    is refused unless ``force`` says the reviewer means it."""
     refs = parse_items(items) if isinstance(items, str) else items
     for ref in refs:
+        name = "信息" if ref.kind == "finding" else "网站"
         try:
-            store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
+            row = store.get_finding(db, ref.id) if ref.kind == "finding" else store.get_site(db, ref.id)
         except store.StoreError:
-            raise ReferralError(f"{'信息' if ref.kind == 'finding' else '网站'} {ref.id} 不存在") from None
+            raise ReferralError(f"{name} {ref.id} 不存在") from None
+        if not force and not _judged(row, ref.kind):
+            raise ReferralError(f"{name} {ref.id} 未被标记为可疑，也未经审核确认（当前状态："
+                                f"{labels.STATUS_CN.get(row.get('status'), row.get('status'))}）：请核对编号；"
+                                "确属审核员判断需要移交的，加 --force")
     for ref in refs:
         key = {"finding_id": ref.id} if ref.kind == "finding" else {"site_id": ref.id}
         store.add_decision(db, user, "refer", note=note, **key)

@@ -129,3 +129,23 @@ def test_detail_pages_show_codes_in_chinese(reports_console):
     queue = client.get("/queue?status=&platform=gongyou").text
     assert '<option value="gongyou" selected>工友论坛</option>' in queue
     assert re.search(r"<td>工友论坛</td>", queue) and "<td>gongyou" not in queue
+
+
+def test_referral_add_refuses_an_item_nobody_flagged(db_path, capsys):
+    """A mistyped number on the command line (a news article certwatch did
+    not flag and no reviewer confirmed) does not reach the police package,
+    unless the reviewer says --force."""
+    with store.opened(db_path) as db:
+        news, ad = store.record_findings(db, [
+            {"url": "http://bbs.gongyou.cn/news-1.html", "platform": "gongyou", "title": "警方破获制售假证案",
+             "text": "警方提醒：不要购买假证。", "flagged": False, "score": 2},
+            {"url": "http://bbs.gongyou.cn/thread-9.html", "platform": "gongyou", "title": "电工证 不用考试",
+             "text": "电工证不用考试，包过，加微信 zb8888。", "flagged": True, "score": 95}], None)
+    code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", f"{ad.id},{news.id}")
+    assert code == 2 and f"信息 {news.id} 未被标记为可疑" in err and "--force" in err, (out, err)
+    with store.opened(db_path) as db:
+        assert referral.pending(db) == []                     # nothing added, not even the flagged one
+    code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", str(ad.id))
+    assert code == 0 and "待移交清单共 1 条" in out, err
+    code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", str(news.id), "--force")
+    assert code == 0 and "待移交清单共 2 条" in out, err

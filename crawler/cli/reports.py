@@ -154,7 +154,7 @@ def cmd_referral_add(args) -> int:
     from reports.referral import ReferralError, mark, pending
     with open_store(args) as db:
         try:
-            refs = mark(db, args.items, args.user, args.note or "")
+            refs = mark(db, args.items, args.user, args.note or "", force=args.force)
         except ReferralError as exc:
             raise CliError(str(exc)) from None
         waiting = len(pending(db))
@@ -303,6 +303,8 @@ def register(add) -> None:
     p.add_argument("--items", required=True, help="条目：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
     p.add_argument("--user", default="审核员", help=user_help)
     p.add_argument("--note", help="说明")
+    p.add_argument("--force", action="store_true",
+                   help="也移交未被标记为可疑、未经审核确认的条目（审核员明确判断时用）")
     p = sub_command(sub, "create", "生成移交包：默认为待移交清单中的全部条目（汇总表、截图、网页、取证记录、哈希清单）",
              cmd_referral_create, "certwatch referral create --unit 区公安分局 --user 张三")
     p.add_argument("--items", help="只移交这些条目（须已确认或已移交公安）：信息编号（12 或 f12），网站 s编号（s4），逗号分隔")
