@@ -47,19 +47,10 @@
   rows.forEach(function (r, j) {
     r.addEventListener("click", function (e) { if (e.target.tagName !== "INPUT" && e.target.tagName !== "A") { move(j); } });
   });
-  if (note) {
-    note.addEventListener("keydown", function (e) {
-      if (e.key === "Enter") { e.preventDefault(); act("act-dismiss"); }
-      if (e.key === "Escape") { note.blur(); }
-    });
-  }
+  window.certwatchKeys.reasonField(note, function () { act("act-dismiss"); });
   document.addEventListener("keydown", function (e) {
-    var tag = (e.target.tagName || "").toUpperCase();
-    var type = (e.target.type || "").toLowerCase();
-    var typing = tag === "SELECT" || tag === "TEXTAREA" ||
-      (tag === "INPUT" && type !== "checkbox" && type !== "radio" && type !== "button" && type !== "submit");
-    if (e.ctrlKey || e.metaKey || e.altKey || typing) { return; }
-    if (tag === "INPUT" && e.key === "Enter") { return; }
+    if (window.certwatchKeys.ignored(e)) { return; }
+    if ((e.target.tagName || "").toUpperCase() === "INPUT" && e.key === "Enter") { return; }
     switch (e.key) {
       case "j": move(current + 1); break;
       case "k": move(current - 1); break;

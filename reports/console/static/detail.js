@@ -24,18 +24,9 @@
     if (toggle) { toggle.setAttribute("aria-expanded", show ? "true" : "false"); }
   }
   if (toggle) { toggle.addEventListener("click", function () { showHelp(help.hidden); }); }
-  if (note) {
-    note.addEventListener("keydown", function (e) {
-      if (e.key === "Enter") { e.preventDefault(); press("act-dismiss"); }
-      if (e.key === "Escape") { note.blur(); }
-    });
-  }
+  window.certwatchKeys.reasonField(note, function () { press("act-dismiss"); });
   document.addEventListener("keydown", function (e) {
-    var tag = (e.target.tagName || "").toUpperCase();
-    var type = (e.target.type || "").toLowerCase();
-    var typing = tag === "SELECT" || tag === "TEXTAREA" ||
-      (tag === "INPUT" && type !== "checkbox" && type !== "radio" && type !== "button" && type !== "submit");
-    if (e.ctrlKey || e.metaKey || e.altKey || typing) { return; }
+    if (window.certwatchKeys.ignored(e)) { return; }
     switch (e.key) {
       case "c": press("act-confirm-next"); break;
       case "r": press("act-refer"); break;
