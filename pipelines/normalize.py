@@ -195,19 +195,22 @@ class _FoldTable(dict):
         self.t = t
         self.irregular: set[str] = set()     # characters not folded 1:1
 
-    def __missing__(self, cp: int) -> str:
+    def fold(self, cp: int) -> str:
+        """The folded text of one code point (not stored)."""
         ch = chr(cp)
         t = self.t
         if ch in t.zero_width:
-            out = ""
-        elif 0xD800 <= cp <= 0xDFFF:       # a lone surrogate (undecodable bytes)
-            out = "\ufffd"
-        elif cp < 128:
-            out = ch.lower()
-        else:
-            out = "".join(t.traditional.get(c, c) for c in unicodedata.normalize("NFKC", ch).lower())
+            return ""
+        if 0xD800 <= cp <= 0xDFFF:         # a lone surrogate (undecodable bytes)
+            return "\ufffd"
+        if cp < 128:
+            return ch.lower()
+        return "".join(t.traditional.get(c, c) for c in unicodedata.normalize("NFKC", ch).lower())
+
+    def __missing__(self, cp: int) -> str:
+        out = self.fold(cp)
         if len(out) != 1:
-            self.irregular.add(ch)
+            self.irregular.add(chr(cp))
         if len(self) < 200_000:
             self[cp] = out
         return out
@@ -218,19 +221,50 @@ def _fold_table() -> _FoldTable:
     return _FoldTable(tables())
 
 
-@functools.cache
-def _changing() -> tuple[re.Pattern, object]:
-    """(regex of the characters folding changes, the replacement function).
+class _CharFold(dict):
+    """Character → folded text (the :class:`_FoldTable` keyed by characters),
+    for ``map`` over the pieces ``re.split`` cuts out; filled lazily."""
 
-    Folding with ``re.sub`` over these touches the ~8 characters of a
-    listing that change (full-width punctuation, capitals, traditional
-    forms) where ``str.translate`` looks up all ~130 (3 µs less per
-    listing). The BMP is checked once (~0.1 s); characters beyond it are
-    rare and always looked up."""
+    def __init__(self, table: _FoldTable):
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, ch: str) -> str:
+        out = self.table[ord(ch)]
+        if len(self) < 200_000:
+            self[ch] = out
+        return out
+
+
+@functools.cache
+def _changing() -> tuple[re.Pattern, re.Pattern, _CharFold]:
+    """(regex capturing each character folding changes, regex of those it
+    does not fold to exactly one character, character → folded text).
+
+    Folding splits the text at the characters that change (one C pass;
+    the ~8 of a listing, one in seven of a long Chinese page: full-width
+    punctuation, capitals, traditional forms) and maps the table over
+    them; ``str.translate`` looks up every character, and ``re.sub`` with
+    a function calls Python once per change (a third slower). The BMP is
+    checked once (kept in a file, see :func:`_changing_ranges`);
+    characters beyond it are rare and always looked up. The second regex
+    (NFKC expansions such as …, ™, ℃, zero-width characters: ~1,200 of
+    the BMP, each folded once here, ~10 ms) is what the origin map walks
+    when folding changes the length: Python steps per such character,
+    not per changed one."""
     table = _fold_table()
     ranges = _changing_ranges(table)
-    body = _class_of_ranges([(a, b) for a, b in ranges])
-    return re.compile(f"[{body}\U00010000-\U0010FFFF]"), lambda m: table[ord(m[0])]
+    irregular: list[tuple[int, int]] = []
+    for a, b in ranges:
+        for cp in range(a, b + 1):
+            if not 0xD800 <= cp <= 0xDFFF and len(table.fold(cp)) != 1:
+                if irregular and irregular[-1][1] == cp - 1:
+                    irregular[-1] = (irregular[-1][0], cp)
+                else:
+                    irregular.append((cp, cp))
+    astral = "\U00010000-\U0010FFFF"
+    return (re.compile(f"([{_class_of_ranges([(a, b) for a, b in ranges])}{astral}])"),
+            re.compile(f"[{_class_of_ranges(irregular)}{astral}]"), _CharFold(table))
 
 
 def _changing_ranges(table: _FoldTable) -> list[list[int]]:
@@ -267,22 +301,30 @@ def _changing_ranges(table: _FoldTable) -> list[list[int]]:
 
 
 def _fold(text: str, t: Tables) -> tuple[str, list[int]]:
-    table = _fold_table()
-    changing, replace = _changing()
-    folded = changing.sub(replace, text)
-    if len(folded) == len(text):       # 1:1 (a deletion and an expansion in
-        return folded, list(range(len(text)))   # one text only shifts quotes)
-    # Lengths differ: map back through the changed characters only (runs of
-    # unchanged text are whole ranges), not character by character.
+    changing, irregular, chars = _changing()
+    parts = changing.split(text)
+    if len(parts) == 1:
+        folded = text
+    else:
+        parts[1::2] = map(chars.__getitem__, parts[1::2])
+        folded = "".join(parts)
+    n = len(text)
+    if len(folded) == n:               # 1:1 (a deletion and an expansion in
+        return folded, list(range(n))  # one text only shifts quotes)
+    # Lengths differ: map back through the characters not folded 1:1 only
+    # (runs of other text, changed or not, are whole ranges).
+    table = chars.table
     origin: list[int] = []
     pos = 0
-    for m in changing.finditer(text):
+    for m in irregular.finditer(text):
         i = m.start()
-        if i > pos:
-            origin.extend(range(pos, i))
-        origin.extend([i] * len(table[ord(m[0])]))
+        k = len(table[ord(m[0])])
+        if k == 1:                     # beyond the BMP, folded 1:1
+            continue
+        origin.extend(range(pos, i))
+        origin.extend([i] * k)
         pos = i + 1
-    origin.extend(range(pos, len(text)))
+    origin.extend(range(pos, n))
     return folded, origin
 
 
