@@ -3,6 +3,14 @@ process; print listings/s (overall, and per round), the dictionary/rule
 loading time (separately) and peak memory.
 
     .venv/bin/python bench/bench_classify.py [--n 100000] [--rounds 40] [--rules-only]
+
+``--sweep``: CPU per text by length (300 … 30,000 characters) for two kinds
+of text — a long page (explainer paragraphs of the real-derived corpus with
+one sale ad as the last reply) and an ad farm (corpus listings one after
+another) — beside ``jieba.lcut`` on the same texts, each as a ratio to the
+600-character texts (median of interleaved rounds, process CPU time).
+
+    .venv/bin/python bench/bench_classify.py --sweep [--rounds 3]
 """
 from __future__ import annotations
 
@@ -43,12 +51,95 @@ def generate(n: int) -> list[tuple[str, str]]:
     return listings
 
 
+SWEEP = ((300, 40), (600, 40), (1_000, 30), (3_000, 20), (10_000, 10), (30_000, 5))   # (characters, texts)
+PAGE_KINDS = ("explainer", "exam_guide", "training", "qa", "gov")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def sweep_texts(length: int, count: int, kind: str, rng: random.Random) -> list[tuple[str, str]]:
+    """(title, text) of ``count`` texts of ``length`` characters. ``page``:
+    explainer paragraphs (real-derived negatives) and one sale ad of the
+    corpus as its last paragraph, a spam reply under a long article;
+    ``ads``: corpus listings (sales and hard negatives) one per line."""
+    corpus_rows = _jsonl(ROOT / "tests/data/sales_corpus.jsonl")
+    if kind == "page":
+        real = _jsonl(ROOT / "tests/data/real/negatives.jsonl") + _jsonl(ROOT / "tests/data/real/more.jsonl")
+        paragraphs = [r["text"] for r in real if r.get("category") in PAGE_KINDS]
+        ads = [r["title"] + " " + r["text"] for r in corpus_rows if r["label"] == 1]
+    out = []
+    for _ in range(count):
+        if kind == "page":
+            title = rng.choice(real)["title"]
+            ad = rng.choice(ads)
+            parts, size = [], len(ad) + 1
+            while size < length:
+                parts.append(rng.choice(paragraphs))
+                size += len(parts[-1]) + 1
+            body = "\n".join(parts)[:max(0, length - len(ad) - 1)]
+            out.append((title, (body + "\n" + ad) if body else ad[:length]))
+        else:
+            title = rng.choice(corpus_rows)["title"]
+            parts, size = [], 0
+            while size < length:
+                row = rng.choice(corpus_rows)
+                parts.append(row["title"] + " " + row["text"])
+                size += len(parts[-1]) + 1
+            out.append((title, "\n".join(parts)[:length]))
+    return out
+
+
+def sweep(rounds: int) -> None:
+    """CPU per text by length, beside jieba.lcut on the same texts."""
+    from pipelines import segment
+    from pipelines.normalize import MAX_CHARS
+    from pipelines.sales import classify
+    tk = segment.tokenizer()
+    classify("预热", "预热")
+    tk.lcut("预热")
+    rng = random.Random(42)
+
+    def cpu(fn, items) -> float:
+        t0 = time.process_time()
+        for item in items:
+            fn(item)
+        return (time.process_time() - t0) / len(items) * 1e6
+
+    print(f"CPU-µs per text, median of {rounds} interleaved rounds; ×600 = the ratio to the 600-character "
+          f"texts of the same kind (texts past {MAX_CHARS:,} characters are cut there by the classifier)")
+    for kind in ("page", "ads"):
+        rows = []
+        for length, count in SWEEP:
+            texts = sweep_texts(length, count, kind, rng)
+            joined = [f"{t}\n{x}" for t, x in texts]
+            ours, anchor = [], []
+            for _ in range(rounds):
+                ours.append(cpu(lambda tx: classify(tx[1], tx[0]), texts))
+                anchor.append(cpu(tk.lcut, joined))
+            rows.append((length, count, statistics.median(ours), statistics.median(anchor)))
+        base = next(r for r in rows if r[0] == 600)
+        label = {"page": "long page (explainer + one ad at the end)", "ads": "ad farm (corpus listings)"}[kind]
+        print(f"\n{label}")
+        print(f"{'chars':>7} {'texts':>5} {'classify':>10} {'×600':>6} {'jieba.lcut':>11} {'×600':>6} "
+              f"{'classify/jieba':>15}")
+        for length, count, mine, lcut in rows:
+            print(f"{length:>7,} {count:>5} {mine:>10,.0f} {mine / base[2]:>6.2f} {lcut:>11,.0f} "
+                  f"{lcut / base[3]:>6.2f} {mine / lcut:>15.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--rules-only", action="store_true", help="without the text model")
+    ap.add_argument("--sweep", action="store_true", help="CPU per text by length, beside jieba.lcut")
     args = ap.parse_args()
+    if args.sweep:
+        sweep(args.rounds if args.rounds != 40 else 3)
+        return
     listings = generate(args.n)
 
     t0 = time.perf_counter()

@@ -9,7 +9,6 @@ full span is then taken with ``p.match``. Same matches as ``p.finditer``.
 """
 from __future__ import annotations
 
-import operator
 import re
 from re import _constants as C, _parser as P
 
@@ -298,9 +297,6 @@ def pattern_anchors(pattern: re.Pattern) -> set | None:
         return None
 
 
-_first_item = operator.itemgetter(0)
-
-
 def _useful(anchors: set | None) -> bool:
     """Anchors worth an automaton entry. Not those of patterns that start
     with any digits (prices, "3天下证"): digit pairs fill every phone
@@ -368,38 +364,59 @@ class MultiScanner:
         self.scanners = {key: Scanner(self.patterns[key]) for key in self.fallback}
         self.anchors = sorted(by_anchor)
         self.entries = [tuple(by_anchor[a]) for a in self.anchors]
+        # Per anchor: the keys it is a candidate for (most anchors: one).
+        self.keys_of = [tuple(dict.fromkeys(key for key, _ in by_anchor[a])) for a in self.anchors]
+        self.match_of = {key: pattern.match for key, pattern in self.patterns.items()}
         self.automaton = automaton(self.anchors) if self.anchors else None
 
     def scan(self, text: str) -> dict:
         """{key: [match, ...]} for the patterns that match. ``text`` must
-        be encodable as UTF-8 (normalize() replaces lone surrogates)."""
+        be encodable as UTF-8 (normalize() replaces lone surrogates).
+
+        The candidates are grouped by pattern (a pattern's matches depend
+        on its own candidates only), each group sorted by start: no
+        tuple per candidate, no sort of them all."""
         hits: dict = {}
-        ends: dict = {}
         if self.automaton is not None and text:
-            # Reported by where an anchor ends; anchors of one pattern differ
-            # in length, so order the candidates by start.
-            entries = self.entries
-            candidates = [(start, key, match)
-                          for index, start, _ in self.automaton.find_matches_as_indexes(text, overlapping=True)
-                          for key, match in entries[index]]
-            for key, starts, match in self.finders:
-                candidates += [(m.start(), key, match) for m in starts.finditer(text)]
-            candidates.sort(key=_first_item)
-            get = ends.get
-            for pos, key, match in candidates:
-                if pos < get(key, 0):
-                    continue
-                m = match(text, pos)
-                if m is None:
-                    ends[key] = pos + 1      # a second anchor at pos: no need to try again
-                    continue
-                stop = m.end()
-                ends[key] = stop if stop > pos else pos + 1
-                found = hits.get(key)
-                if found is None:
-                    hits[key] = [m]
-                else:
-                    found.append(m)
+            per: dict = {}
+            keys_of = self.keys_of
+            get = per.get
+            for index, start, _ in self.automaton.find_matches_as_indexes(text, overlapping=True):
+                for key in keys_of[index]:
+                    starts = get(key)
+                    if starts is None:
+                        per[key] = [start]
+                    else:
+                        starts.append(start)
+            for key, finder, _ in self.finders:
+                found = [m.start() for m in finder.finditer(text)]
+                if found:
+                    starts = get(key)
+                    if starts is None:
+                        per[key] = found
+                    else:
+                        starts += found
+            match_of = self.match_of
+            for key, starts in per.items():
+                # Reported by where an anchor ends; anchors of one pattern
+                # differ in length: order by start.
+                starts.sort()
+                match = match_of[key]
+                end = 0
+                found = None
+                for pos in starts:
+                    if pos < end:
+                        continue
+                    m = match(text, pos)
+                    if m is None:
+                        end = pos + 1      # a second anchor at pos: no need to try again
+                        continue
+                    stop = m.end()
+                    end = stop if stop > pos else pos + 1
+                    if found is None:
+                        found = hits[key] = [m]
+                    else:
+                        found.append(m)
         for key in self.fallback:
             found = list(self.scanners[key].finditer(text))
             if found:
