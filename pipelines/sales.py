@@ -371,18 +371,102 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
     a linked host impersonates an official query site (default: the
     look-alike scorer); ``text_model`` is a :class:`salesmodel.Model`
     (default: the shipped one; None: the rules alone)."""
-    m = model()
     if site_judge is ...:
         site_judge = _default_site_judge()
+    if text_model is ...:
+        text_model = salesmodel.model()
     full = ((title or "").strip() + "\n" + (text or "")).strip()
     norm: Normalized = normalize(full)
+    hits: dict[str, list[re.Match]] = model().scanner.scan(norm.text)     # every rule in one pass
+    titled = bool(title and title.strip())
+    result = _judge(norm, hits, titled, site_judge, text_model, norm.original)
+    if not result.flagged and len(norm.text) > LONG_TEXT:
+        part = _flagged_part(norm, hits, titled, site_judge, text_model)
+        if part is not None:
+            return part
+    return result
+
+
+# A long page (a forum thread, an article with comments) is judged whole,
+# and, when that does not flag it, line by line: an ad posted as one reply
+# under a long explainer is otherwise drowned by the article's training,
+# exam and enforcement words. A part is one line (a paragraph, a reply) of
+# at most PART_CHARS characters, the size of a listing, which the rules and
+# the text model were made for. Lines are not cut or joined: one message's
+# contact beside another's claim makes no ad (measured on long pages made
+# of the corpus's negatives: cut into 600-character pieces, up to 17 of 60
+# were flagged; as lines, as many as judged whole). Only lines holding a
+# sale claim, a contact word or a price found by the whole-text scan are
+# judged, so the extra cost follows those hits.
+LONG_TEXT = 2_000
+PART_CHARS = 600
+PART_SEEDS = INTENT_CODES + ("verify_promise", "off_platform_contact", "price")
+
+
+def _parts(t: str) -> list[tuple[int, int]]:
+    """(start, end) of the lines of a normalized text that are judged as
+    parts: not empty, at most PART_CHARS characters."""
+    parts = []
+    start = 0
+    while start < len(t):
+        end = t.find("\n", start)
+        end = len(t) if end < 0 else end
+        if 0 < end - start <= PART_CHARS:
+            parts.append((start, end))
+        start = end + 1
+    return parts
+
+
+def _whole_ad(result: Result) -> bool:
+    """A part counts alone only as a whole ad: it names a certificate and
+    gives a way to buy (a personal contact or a fake query site). A line of
+    an article that merely mentions 包过 or 代办 beside a number is no ad."""
+    codes = {r["code"] for r in result.reasons}
+    return "no_certificate" not in codes and bool(codes & {"off_platform_contact", "fake_site"})
+
+
+def _flagged_part(norm: Normalized, hits: dict, titled: bool, site_judge, text_model) -> Result | None:
+    """The highest-scoring flagged part of a long text (see PART_CHARS), or
+    None. Its reasons quote the original text through the origin map; a
+    first reason says which part (characters of the original text)."""
+    seeds = sorted(h.start() for key in PART_SEEDS for h in hits.get(key, ()))
+    if not seeds:
+        return None
     t = norm.text
+    scanner = model().scanner
+    best = None
+    for a, b in _parts(t):
+        k = bisect.bisect_left(seeds, a)
+        if k == len(seeds) or seeds[k] >= b:
+            continue
+        part = Normalized(norm.original, t[a:b], norm.origin[a:b], norm.truncated)
+        # The title is the first line: it belongs to the first part only.
+        result = _judge(part, scanner.scan(part.text), titled and a == 0, site_judge, text_model,
+                        norm.original[norm.origin[a]:norm.origin[b - 1] + 1])
+        if result.flagged and _whole_ad(result) and (best is None or result.score > best[0].score):
+            best = (result, a, b)
+    if best is None:
+        return None
+    result, a, b = best
+    first, last = norm.origin[a], norm.origin[b - 1] + 1
+    result.reasons.insert(0, _reason("long_text_part", f"长文本中第 {first + 1}–{last} 字的一段单独判断为售假广告"
+                                                       f"（全文共 {len(norm.original)} 字）", 0.0,
+                                     norm.original[first:last]))
+    return result
+
+
+def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, original: str) -> Result:
+    """The rules (and, where they are unsure, the text model) over one
+    normalized text and its scanner hits; ``original`` is the original text
+    it stands for (evasive contacts are matched there)."""
+    m = model()
+    t = norm.text
+    title = titled
     reasons: list[dict] = []
     logit = m.bias
     if norm.truncated:
         reasons.append(_reason("truncated", "文本过长，仅分析前部", 0.0, ""))
 
-    hits: dict[str, list[re.Match]] = m.scanner.scan(t)     # every rule in one pass
     for key in ("out_of_scope", "not_certificate"):
         if key in hits:
             _drop_inside(hits, hits[key], m.certificate_keys)
@@ -408,7 +492,7 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
         reasons.append(_reason(contact_rule.code, contact_rule.label, contact_rule.weight, norm.span(*hit.span())))
 
     if personal or "off_platform_contact" in hits:
-        evasive = m.evasive.search(norm.original)
+        evasive = m.evasive.search(original)
         if evasive:
             rule = m.by_code["evasive_contact"]
             logit += rule.weight
@@ -427,7 +511,7 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
     # is an article under an SEO title when its body is about the certificate;
     # spam puts its contact beside the title, or pads it with filler that
     # names no certificate (then the title is the whole message).
-    title_end = t.find("\n") if title and title.strip() else -1
+    title_end = t.find("\n") if title else -1
     title_only = False
     if claims > 0 and title_end >= 0 and all(p < title_end for p in positions) and not (
             personal or site or "off_platform_contact" in hits or "price" in hits) and any(
@@ -438,8 +522,6 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
         title_only = True
         reasons.append(_reason(rule.code, rule.label, weight, t[:title_end][:80]))
 
-    if text_model is ...:
-        text_model = salesmodel.model()
     low, high = m.model_band
     # the rules are not sure (a page with no way to buy is left to the rules)
     if text_model is not None and t and low <= logit <= high and not title_only:
