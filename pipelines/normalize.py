@@ -10,7 +10,6 @@ verbatim (only case-folded). The tables are data: ``keywords/normalize.yaml``.
 """
 from __future__ import annotations
 
-import bisect
 import functools
 import os
 import re
@@ -335,27 +334,31 @@ _URL_GATE = re.compile(r"@|://|www\.|\.(?:" + _TLDS + ")")
 
 # No _URLISH match holds one of these characters (each branch's character
 # classes exclude them): matches lie inside the runs between them.
-_RUN_BREAK = re.compile(r"[\s<>\"'，。！？、；）】]")
+_RUN = re.compile(r"[^\s<>\"'，。！？、；）】]*")
 
 
 def _protected(folded: str) -> list[tuple[int, int]]:
     """Spans of URLs, e-mail addresses and domain names. Every match holds a
-    _URL_GATE hit and lies within one run free of _RUN_BREAK characters, so
-    only the runs holding a gate hit are searched (the same matches as a
-    search of the whole text: the regex otherwise tries every position)."""
+    _URL_GATE hit and lies within one run free of the characters _RUN
+    excludes, so only the runs holding a gate hit are searched (the same
+    matches as a search of the whole text: the regex otherwise tries every
+    position). A run's start is found by matching _RUN backwards, on the
+    reversed text, from the gate hit: no list of every break in the text
+    (a long Chinese page has one every ten characters)."""
     if ("." not in folded and "@" not in folded) or not _URL_GATE.search(folded):
         return []
     urlish = _URLISH if "@" in folded else _URLISH_NO_EMAIL
-    breaks = [m.start() for m in _RUN_BREAK.finditer(folded)]
+    n = len(folded)
+    backwards = folded[::-1]
+    run = _RUN.match
     out: list[tuple[int, int]] = []
     done = 0                       # runs before this are searched
     for gate in _URL_GATE.finditer(folded):
         g = gate.start()
         if g < done:
             continue
-        k = bisect.bisect_right(breaks, g)
-        start = breaks[k - 1] + 1 if k else 0
-        end = breaks[k] if k < len(breaks) else len(folded)
+        start = g - run(backwards, n - g).end()
+        end = run(folded, g).end()
         out += [m.span() for m in urlish.finditer(folded, start, end)]
         done = end
     return out

@@ -395,12 +395,9 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
 # the text model were made for. Lines are not cut or joined: one message's
 # contact beside another's claim makes no ad (measured on long pages made
 # of the corpus's negatives: cut into 600-character pieces, up to 17 of 60
-# were flagged; as lines, as many as judged whole). Only lines holding a
-# sale claim, a contact word or a price found by the whole-text scan are
-# judged, so the extra cost follows those hits.
+# were flagged; as lines, as many as judged whole).
 LONG_TEXT = 2_000
 PART_CHARS = 600
-PART_SEEDS = INTENT_CODES + ("verify_promise", "off_platform_contact", "price")
 
 
 def _parts(t: str) -> list[tuple[int, int]]:
@@ -426,36 +423,45 @@ def _whole_ad(result: Result) -> bool:
 
 
 def _flagged_part(norm: Normalized, hits: dict, titled: bool, site_judge, text_model) -> Result | None:
-    """The highest-scoring flagged part of a long text (see PART_CHARS), or
-    None. Its reasons quote the original text through the origin map; a
-    first reason says which part (characters of the original text)."""
-    seeds = sorted(h.start() for key in PART_SEEDS for h in hits.get(key, ()))
-    if not seeds:
+    """The first part of a long text (see PART_CHARS) that is flagged as a
+    whole ad, or None. A part is judged only where the whole-text scan found
+    a sale claim in it and it gives a way to buy (a personal contact, a
+    site, or a contact word): the cost follows the lines that can be ads.
+    Its reasons quote the original text through the origin map; a first
+    reason says which part (characters of the original text)."""
+    claims = sorted(h.start() for rule in model().claim_rules for h in hits.get(rule.code, ()))
+    if not claims:
         return None
+    contact_words = [h.start() for h in hits.get("off_platform_contact", ())]
     t = norm.text
     scanner = model().scanner
-    best = None
     for a, b in _parts(t):
-        k = bisect.bisect_left(seeds, a)
-        if k == len(seeds) or seeds[k] >= b:
+        if not _any_within(claims, a, b):
             continue
         part = Normalized(norm.original, t[a:b], norm.origin[a:b], norm.truncated)
+        found = contacts_mod.extract(part)
+        if not (found.keys() & {"wechat", "qq", "phone", "telegram", "domain"}
+                or _any_within(contact_words, a, b)):
+            continue
         # The title is the first line: it belongs to the first part only.
         result = _judge(part, scanner.scan(part.text), titled and a == 0, site_judge, text_model,
-                        norm.original[norm.origin[a]:norm.origin[b - 1] + 1])
-        if result.flagged and _whole_ad(result) and (best is None or result.score > best[0].score):
-            best = (result, a, b)
-    if best is None:
-        return None
-    result, a, b = best
-    first, last = norm.origin[a], norm.origin[b - 1] + 1
-    result.reasons.insert(0, _reason("long_text_part", f"长文本中第 {first + 1}–{last} 字的一段单独判断为售假广告"
-                                                       f"（全文共 {len(norm.original)} 字）", 0.0,
-                                     norm.original[first:last]))
-    return result
+                        norm.original[norm.origin[a]:norm.origin[b - 1] + 1], found)
+        if result.flagged and _whole_ad(result):
+            first, last = norm.origin[a], norm.origin[b - 1] + 1
+            result.reasons.insert(0, _reason("long_text_part", f"长文本中第 {first + 1}–{last} 字的一段单独判断为售假广告"
+                                                               f"（全文共 {len(norm.original)} 字）", 0.0,
+                                             norm.original[first:last]))
+            return result
+    return None
 
 
-def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, original: str) -> Result:
+def _any_within(sorted_positions: list, a: int, b: int) -> bool:
+    k = bisect.bisect_left(sorted_positions, a)
+    return k < len(sorted_positions) and sorted_positions[k] < b
+
+
+def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, original: str,
+           found_contacts: dict | None = None) -> Result:
     """The rules (and, where they are unsure, the text model) over one
     normalized text and its scanner hits; ``original`` is the original text
     it stands for (evasive contacts are matched there)."""
@@ -478,7 +484,8 @@ def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, o
     logit += claims
     logit += _contexts(hits, norm, m, positions, reasons)
 
-    found_contacts = contacts_mod.extract(norm)
+    if found_contacts is None:
+        found_contacts = contacts_mod.extract(norm)
     contact_rule = m.by_code["off_platform_contact"]
     personal = next(((k, found_contacts[k]) for k in ("wechat", "qq", "phone", "telegram") if k in found_contacts),
                     None)
