@@ -357,7 +357,7 @@ def _protected(folded: str) -> list[tuple[int, int]]:
         g = gate.start()
         if g < done:
             continue
-        start = g - run(backwards, n - g).end()
+        start = n - run(backwards, n - g).end()      # (an end in the reversed text)
         end = run(folded, g).end()
         out += [m.span() for m in urlish.finditer(folded, start, end)]
         done = end

@@ -120,3 +120,38 @@ def test_fold_by_split_equals_translate_over_all_characters():
         assert folded == text.translate(table)
         expected = [i for i, ch in enumerate(text) for _ in table[ord(ch)]]
         assert origin == (list(range(len(text))) if len(folded) == len(text) else expected)
+
+
+def test_protected_runs_found_backwards_equal_the_list_of_breaks():
+    # A gate hit's run is found by matching backwards on the reversed text;
+    # the spans equal those of the runs cut at every break character.
+    import bisect
+    import random
+    import re
+    from pipelines.normalize import _URL_GATE, _URLISH, _URLISH_NO_EMAIL, _protected
+
+    breaks_re = re.compile(r"[\s<>\"'，。！？、；）】]")
+
+    def by_breaks(folded):
+        if ("." not in folded and "@" not in folded) or not _URL_GATE.search(folded):
+            return []
+        urlish = _URLISH if "@" in folded else _URLISH_NO_EMAIL
+        breaks = [m.start() for m in breaks_re.finditer(folded)]
+        out, done = [], 0
+        for gate in _URL_GATE.finditer(folded):
+            g = gate.start()
+            if g < done:
+                continue
+            k = bisect.bisect_right(breaks, g)
+            start = breaks[k - 1] + 1 if k else 0
+            end = breaks[k] if k < len(breaks) else len(folded)
+            out += [m.span() for m in urlish.finditer(folded, start, end)]
+            done = end
+        return out
+
+    rng = random.Random(5)
+    pieces = ["a", "b", "0", "-", ".", "@", "www.", "http://", ".com", ".cn", "/", " ", "\n", "，", "。", "】",
+              "证", "x_y", "kaojiazhao.com", "cx.mem.gov.cn"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        assert _protected(text) == by_breaks(text), text
