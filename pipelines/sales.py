@@ -381,7 +381,7 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
     titled = bool(title and title.strip())
     result = _judge(norm, hits, titled, site_judge, text_model, norm.original)
     if not result.flagged and len(norm.text) > LONG_TEXT:
-        part = _flagged_part(norm, hits, titled, site_judge, text_model)
+        part = _flagged_part(norm, hits, site_judge, text_model)
         if part is not None:
             return part
     return result
@@ -422,7 +422,7 @@ def _whole_ad(result: Result) -> bool:
     return "no_certificate" not in codes and bool(codes & {"off_platform_contact", "fake_site"})
 
 
-def _flagged_part(norm: Normalized, hits: dict, titled: bool, site_judge, text_model) -> Result | None:
+def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model) -> Result | None:
     """The first part of a long text (see PART_CHARS) that is flagged as a
     whole ad, or None. A part is judged only where the whole-text scan found
     a sale claim in it and it gives a way to buy (a personal contact, a
@@ -443,8 +443,8 @@ def _flagged_part(norm: Normalized, hits: dict, titled: bool, site_judge, text_m
         if not (found.keys() & {"wechat", "qq", "phone", "telegram", "domain"}
                 or _any_within(contact_words, a, b)):
             continue
-        # The title is the first line: it belongs to the first part only.
-        result = _judge(part, scanner.scan(part.text), titled and a == 0, site_judge, text_model,
+        # A line holds no title (the title is a line of its own).
+        result = _judge(part, scanner.scan(part.text), False, site_judge, text_model,
                         norm.original[norm.origin[a]:norm.origin[b - 1] + 1], found)
         if result.flagged and _whole_ad(result):
             first, last = norm.origin[a], norm.origin[b - 1] + 1
@@ -463,11 +463,11 @@ def _any_within(sorted_positions: list, a: int, b: int) -> bool:
 def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, original: str,
            found_contacts: dict | None = None) -> Result:
     """The rules (and, where they are unsure, the text model) over one
-    normalized text and its scanner hits; ``original`` is the original text
-    it stands for (evasive contacts are matched there)."""
+    normalized text and its scanner hits; ``titled``: its first line is a
+    title; ``original``: the original text it stands for (evasive contacts
+    are matched there); ``found_contacts``: its contacts, when known."""
     m = model()
     t = norm.text
-    title = titled
     reasons: list[dict] = []
     logit = m.bias
     if norm.truncated:
@@ -518,7 +518,7 @@ def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, o
     # is an article under an SEO title when its body is about the certificate;
     # spam puts its contact beside the title, or pads it with filler that
     # names no certificate (then the title is the whole message).
-    title_end = t.find("\n") if title else -1
+    title_end = t.find("\n") if titled else -1
     title_only = False
     if claims > 0 and title_end >= 0 and all(p < title_end for p in positions) and not (
             personal or site or "off_platform_contact" in hits or "price" in hits) and any(
