@@ -398,6 +398,8 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
 # were flagged; as lines, as many as judged whole).
 LONG_TEXT = 2_000
 PART_CHARS = 600
+MAX_PARTS = 30         # lines judged per text at most: hostile input (thousands of short
+                       # lines each with a claim and a number) costs 30 listings, not thousands
 
 
 def _parts(t: str) -> list[tuple[int, int]]:
@@ -435,6 +437,7 @@ def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model) -> Resul
     contact_words = [h.start() for h in hits.get("off_platform_contact", ())]
     t = norm.text
     scanner = model().scanner
+    judged = 0
     for a, b in _parts(t):
         if not _any_within(claims, a, b):
             continue
@@ -443,6 +446,9 @@ def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model) -> Resul
         if not (found.keys() & {"wechat", "qq", "phone", "telegram", "domain"}
                 or _any_within(contact_words, a, b)):
             continue
+        judged += 1
+        if judged > MAX_PARTS:
+            break
         # A line holds no title (the title is a line of its own).
         result = _judge(part, scanner.scan(part.text), False, site_judge, text_model,
                         norm.original[norm.origin[a]:norm.origin[b - 1] + 1], found)
