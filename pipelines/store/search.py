@@ -180,10 +180,12 @@ def record_backlog(db: sqlite_utils.Database) -> None:
     per index with a backlog, its id range [next_id, high_id] still to index.
     findings_tri empty beside stored findings means m_speed_3 has just
     created it on a store made before it: its backlog is every finding so
-    far (writes from now on are indexed as they happen). Reads two rows."""
+    far (writes from now on are indexed as they happen). Reads three rows."""
     db.execute("CREATE TABLE search_backfill (name TEXT PRIMARY KEY, start_id INTEGER NOT NULL,"
                " next_id INTEGER NOT NULL, high_id INTEGER NOT NULL)")
-    low, high = db.execute("SELECT MIN(id), MAX(id) FROM findings").fetchone()
+    # Two statements: SQLite answers a lone MIN or MAX from the index, both at once by a scan.
+    low = db.execute("SELECT MIN(id) FROM findings").fetchone()[0]
+    high = db.execute("SELECT MAX(id) FROM findings").fetchone()[0]
     if high is not None and db.execute("SELECT 1 FROM findings_tri LIMIT 1").fetchone() is None:
         db.execute("INSERT INTO search_backfill (name, start_id, next_id, high_id) VALUES ('findings_tri', ?, ?, ?)",
                    [low, low, high])
