@@ -139,7 +139,7 @@ def keyword_matches(db: sqlite_utils.Database, match: tuple[str, str], cap: int 
     """Ids of the findings matching search_query's (table, phrase) in
     ascending order, or None when more than ``cap`` do (the caller then
     filters row by row); with cap None, the first ``first`` ids whatever the total.
-    The index's backlog, if any, is read row by row (complete, slower)."""
+    The index's backlog, if any, is read through findings_fts (complete, slower)."""
     limit = first if cap is None else cap + 1
     table, phrase = match
     if table not in ("findings_fts", "findings_tri"):
