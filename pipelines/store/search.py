@@ -13,8 +13,8 @@ any other writer in search_dirty, and refresh_search_index catches those up.
 Findings stored before an index existed are its backlog (search_backfill:
 an id range), indexed by backfill_search_index in short transactions of a
 few thousand rows (the console in the background, ``certwatch db
-reindex``); until then keyword_matches tests the range's rows one by one
-(cw_has_keyword), so a search is complete, only slower.
+reindex``); until then keyword_matches reads the range through findings_fts
+(and tests its rows in search_dirty one by one), so a search is complete, only slower.
 """
 from __future__ import annotations
 
