@@ -166,3 +166,5 @@ def test_reindex_killed_midway_loses_nothing_and_resumes(tmp_path, capsys):
         db.close()
     code, out, _ = cli(capsys, "db", "reindex", "--db", path)
     assert code == 0 and "无需重建" in out
+    code, _, err = cli(capsys, "db", "reindex", "--db", str(tmp_path / "typo.db"))     # no new empty store
+    assert code == 2 and "数据库文件不存在" in err and not (tmp_path / "typo.db").exists()

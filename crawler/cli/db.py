@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from crawler.cli.common import CliError, open_store, sub_command
+from crawler.cli.common import CliError, sub_command
 
 
 def cmd_reindex(args) -> int:
     from pipelines import store
     if args.chunk < 1:
         raise CliError("--chunk 必须是正整数")
-    with open_store(args) as db:
+    db = store.open_existing(args.db)          # a mistyped path is an error, not a new empty store
+    try:
         backlog = store.search_backlog(db)
         if backlog is None and not store.pending_search_updates(db):
             print("关键词索引已是最新，无需重建")
@@ -28,6 +29,8 @@ def cmd_reindex(args) -> int:
                 print(f"关键词索引：已完成 {done}%（本次已索引 {total} 条）", file=sys.stderr, flush=True)
         changed = store.refresh_search_index(db, batch=args.chunk)
         print(f"关键词索引已是最新：补建 {total} 条，更新 {changed} 条")
+    finally:
+        db.close()
     return 0
 
 
