@@ -10,6 +10,14 @@ one executemany of 20,000 per transaction; add_decisions) and kept in --dir (def
 folder) so a second run reuses them. Prints, per page, p50 and p95 in ms at
 each size and the SQL statements one request runs at the largest.
 Target: every page ≤ 100 ms p95 at 1M findings, start-up ≤ 2 s.
+
+    .venv/bin/python bench/bench_console.py --mode upgrade [--findings 100000] [--dir DIR]
+
+``upgrade``: a copy of each store made as it was before the trigram keyword
+index (findings_tri dropped, its migrations unrecorded), then opened by the
+console: create_app (its migrations included), the first keyword searches
+while the backlog is indexed in the background, the backfill's duration, the
+same searches after it.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -168,10 +177,7 @@ def measure(path: str, runs: int) -> dict:
         out["startup"].append((time.perf_counter() - t0) * 1000)
     store.open_db = _counting_open_db
     try:
-        client = TestClient(app)
-        page = client.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/login", data={"name": "bench", "password": "bench password", "csrf_token": token})
+        client = login(app)
         for label, url in PAGES:
             url = url.format(top=top, batch=batch)
             client.get(url)          # warm
@@ -185,15 +191,96 @@ def measure(path: str, runs: int) -> dict:
     return out
 
 
+UPGRADE_SEARCHES = [
+    ("keyword rare (zb000123)", "/queue?status=&keyword=zb000123"),
+    ("keyword common (塔吊司机证)", "/queue?keyword=塔吊司机证"),
+    ("queue (pending, page 1)", "/queue"),
+]
+
+
+def strip_trigram(path: str) -> None:
+    """Make the store at ``path`` what it was before findings_tri existed."""
+    db = store.connect(path)
+    db.execute("DROP TRIGGER findings_tri_ad")
+    db.execute("DROP TABLE findings_tri")
+    db.execute("DROP TABLE search_backfill")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name IN ('m_speed_3_trigram_search', 'm_speed_5_search_backfill')")
+    db.conn.commit()
+    db.close()
+
+
+def login(app) -> TestClient:
+    client = TestClient(app)
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"name": "bench", "password": "bench password", "csrf_token": token})
+    return client
+
+
+def measure_upgrade(source: str, path: str) -> dict:
+    """create_app on a pre-trigram copy of ``source``; searches during and after the backfill."""
+    create_app(source)           # imports and templates: the first app in a process pays them
+    db = store.connect(source)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    shutil.copyfile(source, path)
+    strip_trigram(path)
+    out: dict = {}
+    t0 = time.perf_counter()
+    app = create_app(path)
+    out["create_app"] = (time.perf_counter() - t0) * 1000
+    began = time.perf_counter()
+    client = login(app)
+    for label, url in UPGRADE_SEARCHES:
+        t0 = time.perf_counter()
+        r = client.get(url)
+        out[f"during: {label}"] = (time.perf_counter() - t0) * 1000
+        assert r.status_code == 200 and ("关键词索引建立中" in r.text) == ("keyword" in url), (url, r.status_code)
+    app.state.backfill.thread.join()
+    out["backfill (s)"] = time.perf_counter() - began
+    for label, url in UPGRADE_SEARCHES:
+        client.get(url)
+        out[f"after: {label}"] = timed(client, url, 5)[0]
+    db = store.connect(path)
+    assert store.search_backlog(db) is None
+    assert db.execute("SELECT COUNT(*) FROM findings_tri").fetchone()[0] == store.count_findings(db)
+    db.close()
+    strip_trigram(path)             # again, for what `certwatch db reindex` takes: the same chunks, no pauses
+    db = store.connect(path)
+    t0 = time.perf_counter()
+    store.backfill_search_index(db)
+    out["db reindex (s)"] = time.perf_counter() - t0
+    db.close()
+    return out
+
+
+def main_upgrade(sizes: list[int], folder: str) -> int:
+    results = {}
+    for n in sizes:
+        source = os.path.join(folder, f"console-{n}.db")
+        build(source, n)
+        results[n] = measure_upgrade(source, os.path.join(folder, f"upgrade-{n}.db"))
+        print(f"{n:>9}: {results[n]}", file=sys.stderr)
+    print("console on a store made before the trigram index (ms; backfill in s)")
+    print(f"{'':36}" + "".join(f" {f'{n:,}':>12}" for n in sizes))
+    for key in results[sizes[0]]:
+        print(f"{key:36}" + "".join(f" {results[n][key]:12.1f}" for n in sizes))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--findings", default="10000,100000,1000000", help="store sizes, comma-separated")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--dir", default="", help="keep/reuse the stores here (default: a temp folder)")
+    parser.add_argument("--mode", choices=("pages", "upgrade"), default="pages",
+                        help="pages: every page at each size; upgrade: start-up on a store made before the index")
     args = parser.parse_args()
     sizes = [int(x) for x in args.findings.split(",") if x.strip()]
     folder = args.dir or tempfile.mkdtemp(prefix="cw-bench-")
     os.makedirs(folder, exist_ok=True)
+    if args.mode == "upgrade":
+        return main_upgrade(sizes, folder)
     results = {}
     for n in sizes:
         path = os.path.join(folder, f"console-{n}.db")

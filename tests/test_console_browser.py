@@ -67,6 +67,15 @@ def reviewer(server, browser):
     context.close()
 
 
+def arrived(page, url) -> None:
+    """The page ``url`` has loaded far enough for keys: its address shows
+    as soon as the browser commits to the new document, but the key
+    handlers are attached by the scripts at the end of its body, which have
+    run when DOMContentLoaded fires (a key pressed before is lost)."""
+    expect(page).to_have_url(url)
+    page.wait_for_load_state("domcontentloaded")
+
+
 def status_of(db_path, finding_id=None, site_id=None):
     db = store.connect(db_path)
     try:
@@ -214,7 +223,7 @@ def test_review_twenty_by_keyboard(server, reviewer):
     page.goto(f"{base}/queue?{came_from}")
     page.keyboard.press("o")                                       # open the current (first) row
     for n, fid in enumerate(items[:REVIEWED]):
-        expect(page).to_have_url(re.compile(rf"/finding/{fid}\?{re.escape(came_from)}"))
+        arrived(page, re.compile(rf"/finding/{fid}\?{re.escape(came_from)}"))
         if n == 0:
             page.keyboard.press("?")
             expect(page.locator("#shortcut-help")).to_be_visible()
@@ -226,13 +235,13 @@ def test_review_twenty_by_keyboard(server, reviewer):
         if n == 6:                                                 # undo the item just confirmed …
             expect(page.locator("#flash")).to_contain_text(f"已确认：信息 #{items[5]}")
             page.keyboard.press("u")
-            expect(page).to_have_url(re.compile(rf"/finding/{items[5]}\?"))
+            arrived(page, re.compile(rf"/finding/{items[5]}\?"))
             expect(page.locator("#flash")).to_contain_text("已撤回（重新审核）")
             page.keyboard.press("d")                               # … and dismiss it instead
             expect(page.locator("#note")).to_be_focused()
             page.keyboard.type("正规培训机构")
             page.keyboard.press("Enter")
-            expect(page).to_have_url(re.compile(rf"/finding/{fid}\?"))
+            arrived(page, re.compile(rf"/finding/{fid}\?"))
             expect(page.locator("#flash")).to_contain_text(f"已排除误报：信息 #{items[5]}")
         if n in DISMISS:
             page.keyboard.press("d")
@@ -242,7 +251,7 @@ def test_review_twenty_by_keyboard(server, reviewer):
             page.keyboard.press("r")
         else:
             page.keyboard.press("c")
-    expect(page).to_have_url(re.compile(rf"/finding/{items[REVIEWED]}\?"))
+    arrived(page, re.compile(rf"/finding/{items[REVIEWED]}\?"))
     page.keyboard.press("q")
     expect(page).to_have_url(f"{base}/queue?{came_from}")
     counts = dict(page.locator("span.count").evaluate_all("cs => cs.map(c => [c.dataset.status, c.textContent])"))

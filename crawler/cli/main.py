@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "crawler.cli.classify",
     "crawler.cli.profile",
     "crawler.cli.distributed",
+    "crawler.cli.db",
 ]
 
 

@@ -142,6 +142,9 @@ from .search import (  # noqa: F401
     refresh_search_index,
     pending_search_updates,
     keyword_matches,
+    search_backlog,
+    backfill_search_index,
+    BACKFILL_CHUNK,
 )
 from .review_nav import (  # noqa: F401
     queue_neighbours,

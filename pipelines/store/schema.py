@@ -398,8 +398,6 @@ def m_distributed_1_ingest_workers(db: sqlite_utils.Database) -> None:
     }, pk=("sweep_id", "worker"))
 
 
-
-
 # Finding statuses a takedown may be requested for (store.takedowns.REQUESTABLE_STATUSES).
 _REQUESTABLE = "('confirmed', 'referral_pending', 'referred', 'still_present', 'takedown_requested', 'removed')"
 
@@ -444,21 +442,16 @@ def m_speed_2_takedown_candidates(db: sqlite_utils.Database) -> None:
                + refresh("OLD.finding_id") + "END")
 
 
-
-
 @migrations()
 def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
     """findings_tri: the searchable text of each finding folded to letters
     and digits (store.search.trigram_text, the SQL function cw_trigram_text
     registered on every connection) under FTS5's trigram tokenizer, written
-    with findings_fts; keywords of three characters or more are found here."""
+    with findings_fts; keywords of three characters or more are found here.
+    Created empty: older findings are m_speed_5_search_backfill's backlog."""
     db.execute("CREATE VIRTUAL TABLE findings_tri USING fts5(body, tokenize = 'trigram')")
-    db.execute("INSERT INTO findings_tri (rowid, body) SELECT id, cw_trigram_text(title, text, url, seller, keyword)"
-               " FROM findings WHERE id NOT IN (SELECT finding_id FROM search_dirty)")
     db.execute("CREATE TRIGGER findings_tri_ad AFTER DELETE ON findings BEGIN "
                "DELETE FROM findings_tri WHERE rowid = OLD.id; END")
-
-
 
 
 # A deleted finding leaves the count (its checks may stay): the reads need no join.
@@ -495,6 +488,13 @@ def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
                + refresh("OLD.finding_id") + "END")
     db.execute(FIRST_REMOVED_FINDING_AD)
     db["takedown_items"].create_index(["takedown_id", "result"])
+
+
+@migrations()
+def m_speed_5_search_backfill(db: sqlite_utils.Database) -> None:
+    """search_backfill: findings stored before findings_tri existed, indexed later (store.search.record_backlog)."""
+    from .search import record_backlog
+    record_backlog(db)
 
 
 SCHEMA_VERSION = len(migrations._migrations)

@@ -36,6 +36,7 @@ Roles: admin 管理员, monitor 监测员, reviewer 审核员, readonly 只读.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sqlite3
@@ -49,7 +50,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines import store
-from reports.console import web
+from reports.console import indexer, web
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STARTUP_INDEX_LIMIT = 20_000
@@ -95,8 +96,18 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
         # record_findings indexes what it writes; only other writers' changes
         # wait here, a bounded number (the queue's keyword search catches up the rest).
         store.refresh_search_index(db, limit=STARTUP_INDEX_LIMIT)
-    app = FastAPI(title="certwatch 审核台", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if app.state.backfill is not None:
+            app.state.backfill.stop()
+
+    app = FastAPI(title="certwatch 审核台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.db_path = os.path.abspath(db_path)
+    # Findings stored before the keyword index existed: indexed in the
+    # background, not before the console answers (searches scan them meanwhile).
+    app.state.backfill = indexer.start_backfill(app.state.db_path)
     templates = Jinja2Templates(directory=os.path.join(HERE, "templates"))
     templates.env.autoescape = True            # every template, whatever its name
     templates.env.filters["bjt"] = web.beijing_time

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pipelines import store
 from pipelines.evidence import BEIJING
 from reports import labels
-from reports.console import web
+from reports.console import indexer, web
 from reports.console.review_view import highlight, item_label, needles, page_numbers, snippet
 
 VIEW_ROLES = web.ALL_ROLES
@@ -124,6 +124,7 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
         "can_decide": user.has(*DECIDE_ROLES),
         "self_url": request.url.path + ("?" + request.url.query if request.url.query else ""),
         "flash": _flash(request, db, query=_query(f)),
+        "index_note": indexer.backlog_note(db) if f.keyword else "",
     })
 
 
