@@ -120,10 +120,17 @@ def test_schedules_page(app):
 
 
 def test_sweeps_pages_and_permissions(app):
-    application, _, sweep_id = app
+    application, db_path, sweep_id = app
+    db = store.connect(db_path)
+    check_id = store.start_sweep(db, ["全部"], "sandbox", kind="sites")      # a later `sites check`
+    store.finish_sweep(db, check_id, "finished", {})
+    db.close()
     client, _ = login(application, "rev")
     r = client.get("/sweeps")
     assert r.status_code == 200 and "劳务论坛：被拦截" in r.text and "工友论坛：正常" in r.text
+    assert re.search(rf'#{check_id}</a></td><td class="kind kind-sites">网站核查</td>', r.text)
+    assert re.search(rf'#{sweep_id}</a></td><td class="kind kind-sweep">巡查</td>', r.text)
+    assert f"<h1>网站核查 #{check_id}（完成）</h1>" in client.get(f"/sweeps/{check_id}").text
     assert "被拦截。" in r.text                                   # the alert
     r = client.get(f"/sweeps/{sweep_id}")
     assert r.status_code == 200 and "平台拦截标记 16 次" in r.text and "200:20" in r.text

@@ -45,14 +45,19 @@ def open_store(args):
 
 
 def chosen_sweep(db, sweep_id: int | None) -> int:
-    """The sweep a command names (--sweep), else the latest one."""
+    """The sweep a command names (--sweep), else the latest real sweep (a
+    `sites check` or a lone `scrapy crawl` is recorded too, but is no sweep)."""
     if sweep_id:
         return sweep_id
     from pipelines import store
-    recent = store.list_sweeps(db, 1)
-    if not recent:
+    latest = store.latest_sweep(db)
+    if latest is None:
+        others = store.list_sweeps(db, 1)
+        if others:
+            raise CliError(f"还没有巡查记录（最近的记录 #{others[0]['id']} 是"
+                           f"{store.sweep_kind_label(others[0].get('kind'))}，可用编号查看）")
         raise CliError("还没有巡查记录")
-    return recent[0]["id"]
+    return latest
 
 
 def table(rows: list[list], headers: list[str]) -> str:

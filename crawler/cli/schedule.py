@@ -256,11 +256,11 @@ def cmd_health(args) -> int:
         rows = store.sweep_platforms(db, sweep_id)
         alerts = store.list_alerts(db, sweep_id)
     if args.json:
-        print(json.dumps({"sweep": {k: sweep[k] for k in ("id", "status", "started_at", "ended_at")},
+        print(json.dumps({"sweep": {k: sweep.get(k) for k in ("id", "kind", "status", "started_at", "ended_at")},
                           "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
         return 0
     titles = {n: p.title for n, p in load_profiles().items()}
-    print(f"巡查 #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"
+    print(f"{store.sweep_kind_label(sweep.get('kind'))} #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"
           f"开始 {beijing(sweep['started_at'], '%Y-%m-%d %H:%M:%S')}"
           + (f"，结束 {beijing(sweep['ended_at'], '%Y-%m-%d %H:%M:%S')}" if sweep.get("ended_at") else "")
           + "（北京时间）")

@@ -497,4 +497,18 @@ def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
     db["takedown_items"].create_index(["takedown_id", "result"])
 
 
+@migrations()
+def m_trial_1_sweep_kind(db: sqlite_utils.Database) -> None:
+    """sweeps.kind: what a run was — 'sweep' (a sweep of platforms, the one
+    `health`, `workers` and the console mean by "the latest sweep"), 'sites'
+    (`certwatch sites check`) or another spider's name (a plain `scrapy crawl`).
+    Older site checks are known by their stats (sites/candidates) and older
+    plain crawls by their one-spider platform list."""
+    db["sweeps"].add_column("kind", str, not_null_default="sweep")
+    db.execute("UPDATE sweeps SET kind = 'sites' WHERE stats LIKE '%\"sites/candidates\"%'"
+               " OR platforms = '[\"sites\"]'")
+    db.execute("UPDATE sweeps SET kind = 'recheck' WHERE platforms = '[\"recheck\"]'")
+    db["sweeps"].create_index(["kind", "id"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)

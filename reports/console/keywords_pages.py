@@ -252,6 +252,7 @@ def sweeps_page(request: Request, user: web.User = web.require_roles(*VIEW), db=
     for s in sweeps:
         s["health"] = store.sweep_platforms(db, s["id"])
         s["status_label"] = SWEEP_LABELS.get(s["status"], s["status"])
+        s["kind_label"] = store.sweep_kind_label(s.get("kind"))
     return web.render(request, "keywords_sweeps.html", {
         "sweeps": sweeps, "alerts": store.list_alerts(db, limit=30), "HEALTH_LABELS": HEALTH_LABELS,
         "titles": _titles()})
@@ -273,6 +274,7 @@ def sweep_page(sweep_id: int, request: Request, user: web.User = web.require_rol
     except store.StoreError as exc:
         return web.render(request, "error.html", {"message": str(exc), "status": 404}, status_code=404)
     sweep["status_label"] = SWEEP_LABELS.get(sweep["status"], sweep["status"])
+    sweep["kind_label"] = store.sweep_kind_label(sweep.get("kind"))
     flagged_only = request.query_params.get("flagged") == "1"
     return web.render(request, "keywords_sweep.html", {
         "sweep": sweep, "health": store.sweep_platforms(db, sweep_id), "alerts": store.list_alerts(db, sweep_id),
