@@ -511,4 +511,12 @@ def m_trial_1_sweep_kind(db: sqlite_utils.Database) -> None:
     db["sweeps"].create_index(["kind", "id"])
 
 
+@migrations()
+def m_trial_2_schedule_profiles(db: sqlite_utils.Database) -> None:
+    """schedules.profiles: the platform profiles folder a schedule was added
+    with (`schedule add --profiles`, an absolute path); its runs sweep and
+    capture evidence with it."""
+    db["schedules"].add_column("profiles", str, not_null_default="")
+
+
 SCHEMA_VERSION = len(migrations._migrations)
