@@ -147,6 +147,14 @@ def print_evaluation(ev, name: str) -> None:
 # ---------------------------------------------------------------- sweeps
 
 
+# The sweep summary's columns. 请求 is the figure the progress line and 巡查记录
+# show (Scrapy's downloader/request_count): per platform, plus the requests
+# of no platform; 解析页面 counts only the result and detail pages parsed.
+SUMMARY_HEADERS = ["平台", "请求", "解析页面", "信息", "可疑"]
+SUMMARY_NOTE = ("注：“请求”与进度行、巡查记录的请求数是同一个数（含探测查询、重试、被拦截和失败的请求）；"
+                "“解析页面”只计成功解析的搜索结果页和详情页，所以通常少一些。")
+
+
 def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
     from pipelines.profiles import load_profiles
     from pipelines import store
@@ -154,17 +162,22 @@ def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
         per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
     profiles = load_profiles(profiles_dir or None)
     names = sorted({k.rsplit("/", 1)[1] for k in result.stats
-                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
-    rows, total = [], [0, 0, 0]
+                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/", "certwatch/requests/"))}
+                   | set(per))
+    rows, total = [], [0, 0, 0, 0]
     for name in names:
+        requests = int(result.stats.get(f"certwatch/requests/{name}", 0) or 0)
         pages = int(result.stats.get(f"certwatch/search_pages/{name}", 0)) + \
             int(result.stats.get(f"certwatch/detail_pages/{name}", 0))
         listings = per.get(name, {}).get("listings", 0)
         flagged = per.get(name, {}).get("flagged", 0)
         title = profiles[name].title if name in profiles else OTHER_TITLES.get(name, name)
-        rows.append([title, pages, listings, flagged])
-        total = [total[0] + pages, total[1] + listings, total[2] + flagged]
-    rows.append(["合计", *total])
+        rows.append([title, requests, pages, listings, flagged])
+        total = [total[0] + requests, total[1] + pages, total[2] + listings, total[3] + flagged]
+    all_requests = int(result.stats.get("downloader/request_count", 0) or 0)
+    if all_requests > total[0]:
+        rows.append(["其他请求（不属于任何平台，如 robots.txt、网站链接）", all_requests - total[0], 0, 0, 0])
+    rows.append(["合计", max(all_requests, total[0]), *total[1:]])
     return rows
 
 
