@@ -106,6 +106,32 @@ def read_lines(path: str):
             fh.close()
 
 
+# Python's json messages (JSONDecodeError.msg) for people.
+_JSON_ERRORS_CN = (
+    ("Expecting value", "这里应是一个值，例如 {\"text\": \"…\"}"),
+    ("Expecting property name enclosed in double quotes", "字段名应写在英文双引号里"),
+    ("Expecting ',' delimiter", "缺少英文逗号"),
+    ("Expecting ':' delimiter", "缺少英文冒号"),
+    ("Unterminated string", "引号没有闭合"),
+    ("Invalid control character", "字符串里有换行等控制字符"),
+    ("Invalid \\escape", "无效的反斜杠转义"),
+    ("Invalid \\uXXXX escape", "无效的 \\u 转义"),
+    ("Extra data", "一个 JSON 对象之后还有多余内容，每行只能写一个对象"),
+)
+
+
+def json_error_cn(msg: str) -> str:
+    for english, chinese in _JSON_ERRORS_CN:
+        if msg.startswith(english):
+            return chinese
+    return "格式错误"
+
+
+def reason_labels(reasons: list[dict]) -> str:
+    """A judgement's weighed reasons as people read them (labels, not codes)."""
+    return "；".join(str(r.get("label") or r.get("code") or "") for r in reasons if r.get("weight")) or "无判定理由"
+
+
 def parse_json_line(raw, n: int) -> dict:
     if isinstance(raw, bytes):
         try:
@@ -114,8 +140,8 @@ def parse_json_line(raw, n: int) -> dict:
             raise ValueError(f"第 {n} 行：不是 UTF-8 文本") from None
     try:
         obj = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"第 {n} 行：不是有效的 JSON（{exc.msg}）") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"第 {n} 行第 {exc.colno} 列：不是有效的 JSON（{json_error_cn(exc.msg)}）") from None
     if not isinstance(obj, dict):
         raise ValueError(f"第 {n} 行：应为 JSON 对象")
     return obj
@@ -139,7 +165,7 @@ def print_evaluation(ev, name: str) -> None:
             print(f"\n{title}：{len(items)} 条")
             for it in items:
                 text = (it.get("title", "") + " " + it.get("text", "")).replace("\n", " ")
-                print(f"  {it.get('file', '')}第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
+                print(f"  {it.get('file', '')}第 {it['line']} 行 分数 {it['score']}（{it['reasons']}）{text[:90]}")
     for err in ev.errors:
         print(f"错误：{err}", file=sys.stderr)
 
