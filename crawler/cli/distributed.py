@@ -32,9 +32,14 @@ def cmd_worker(args) -> int:
     except DistributedError as exc:
         raise CliError(str(exc)) from None
     reason = stats.get("finish_reason")
-    print(f"worker 已停止（{reason}）：请求 {stats.get('downloader/request_count', 0)}，"
+    print(f"worker 已停止（{WORKER_STOP_CN.get(reason, f'其他原因：{reason}')}）：请求 {stats.get('downloader/request_count', 0)}，"
           f"交出条目 {stats.get('distributed/items_pushed', 0)}", file=sys.stderr)
     return 0 if reason in ("finished", "shutdown") else 1
+
+
+# Why a worker's crawl ended (Scrapy's finish_reason), for people.
+WORKER_STOP_CN = {"finished": "本次巡查已完成", "shutdown": "收到停止信号", "redis_error": "Redis 连接中断",
+                  "closespider_timeout": "到达运行时限"}
 
 
 def cmd_ingest(args) -> int:
