@@ -74,6 +74,9 @@ def test_recheck_on_the_sandbox(own_sandbox, db_path):
     still = checks[ids[present.num]]
     assert still["result"] == "still_present" and still["due"] == "手动"
     shot = os.path.join(store.evidence_dir(db), still["screenshot"])
+    named = re.search(r"finding-\d+-(\d{8}-\d{6})\.png$", still["screenshot"]).group(1)   # Beijing time
+    taken = datetime.strptime(named, "%Y%m%d-%H%M%S").replace(tzinfo=store.BEIJING)
+    assert abs((taken - store.parse_utc(still["checked_at"])).total_seconds()) < 3600   # UTC would be 8 h off
     assert os.path.getsize(shot) > 1000 and len(still["screenshot_sha256"]) == 64
     # Statuses follow; unknown never counts as removed.
     assert store.get_finding(db, ids[gone_404.num])["status"] == "removed"

@@ -60,6 +60,9 @@ def test_latest_sweep_is_the_latest_real_sweep(fresh_db, db_path, capsys):
     assert out.startswith(f"巡查 #{swept}（完成）")
     code, out, _ = cli(capsys, "health", "--db", db_path, "--json")
     assert json.loads(out)["sweep"]["id"] == swept and json.loads(out)["sweep"]["kind"] == "sweep"
+    started = json.loads(out)["sweep"]["started_at"]                 # 北京时间, ISO with its offset
+    assert started.endswith("+08:00") and started[:16] == store.beijing(
+        store.get_sweep(fresh_db, swept)["started_at"], "%Y-%m-%dT%H:%M")
     code, out, _ = cli(capsys, "health", str(later), "--db", db_path)
     assert out.startswith(f"网站核查 #{later}（完成）")
     code, out, _ = cli(capsys, "workers", "--db", db_path)

@@ -260,8 +260,11 @@ def cmd_health(args) -> int:
         rows = store.sweep_platforms(db, sweep_id)
         alerts = store.list_alerts(db, sweep_id)
     if args.json:
-        print(json.dumps({"sweep": {k: sweep.get(k) for k in ("id", "kind", "status", "started_at", "ended_at")},
-                          "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
+        head = {k: sweep.get(k) for k in ("id", "kind", "status")}
+        head.update({k: store.beijing_iso(sweep.get(k)) for k in ("started_at", "ended_at")})   # +08:00
+        print(json.dumps({"sweep": head, "platforms": rows,
+                          "alerts": [{**a, "at": store.beijing_iso(a.get("at"))} for a in alerts]},
+                         ensure_ascii=False, indent=1))
         return 0
     titles = {n: p.title for n, p in load_profiles().items()}
     print(f"{store.sweep_kind_label(sweep.get('kind'))} #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"

@@ -170,7 +170,7 @@ class RecheckSpider(scrapy.Spider):
     # -- a screenshot of a listing still there (browser)
     def screenshot_request(self, target, due, d, status, final_url):
         from scrapy_playwright.page import PageMethod
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(store.BEIJING).strftime("%Y%m%d-%H%M%S")     # people read the name: Beijing time
         rel = os.path.join("recheck", f"takedown-{target['takedown_id']}",
                            f"finding-{target['finding_id']}-{stamp}.png")
         path = os.path.join(store.evidence_dir(self.db), rel)

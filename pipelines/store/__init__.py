@@ -29,6 +29,7 @@ from .db import (  # noqa: F401
     BEIJING,
     parse_utc,
     beijing,
+    beijing_iso,
     canonical_url,
     connect,
     opened,
