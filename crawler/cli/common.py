@@ -268,8 +268,9 @@ def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:
 
 
 def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None,
-                   extra: dict | None = None, progress: bool = True) -> None:
-    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence,
+                   extra: dict | None = None, progress: bool = True, sweep_id: int | None = None) -> None:
+    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence
+    — with ``sweep_id`` only what that sweep saw, as the scheduler does —
     with the sweep's --profiles/--local settings (``extra``)."""
     from crawler.logfile import log_to_file
     from crawler.progress import Progress, on_capture
@@ -280,10 +281,11 @@ def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: 
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
                                                   operator=operator or getpass.getuser())
     log_to_file(db_path)
-    print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
+    print(("为这次巡查看到的" if sweep_id else "为") + "可疑信息和网站取证（截图、网页、WARC、SHA-256）…",
+          file=sys.stderr)
     with store.opened(db_path) as db, Progress("取证", enabled=progress) as shown:
         try:
-            stats = evidence.capture(db, config, progress=on_capture(shown))
+            stats = evidence.capture(db, config, progress=on_capture(shown), sweep_id=sweep_id)
         except evidence.CaptureError as exc:
             print(f"取证未完成：{exc}", file=sys.stderr)
             return

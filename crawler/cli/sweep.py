@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, profile_settings, run_sweep,
+from crawler.cli.common import (STATUS_CN, CliError, parse_settings, print_health_warnings, print_log_note, profile_settings, run_sweep,
                                 summary_rows, sweep_evidence, table, SUMMARY_HEADERS, SUMMARY_NOTE)
 
 
@@ -40,7 +40,9 @@ def cmd_sweep(args) -> int:
         for line in worker_warnings(args.db, result.sweep_id):
             print(line)
     if getattr(args, "evidence", False):
-        sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args), progress=not args.quiet)
+        extra = {**profile_settings(args), **parse_settings(args.set)}    # --set applies to the capture too
+        sweep_evidence(args.db, args.sandbox or "", extra=extra, progress=not args.quiet,
+                       sweep_id=result.sweep_id)        # this sweep's items; others: `evidence capture`
     print_log_note()
     return 0 if result.status == "finished" else 1
 
