@@ -293,6 +293,15 @@ def test_generic_family_is_named_in_chinese(console):
     assert "综合/各类证件" in ro.get(f"/finding/{fid}").text
 
 
+def test_serve_refuses_a_database_that_does_not_exist(tmp_path):
+    """A mistyped --db is refused in Chinese, and no empty database appears."""
+    mistyped = tmp_path / "demo" / "certwach.db"
+    mistyped.parent.mkdir()
+    proc = run_cli("serve", "--db", mistyped, "--port", "0", timeout=60)
+    assert proc.returncode == 2 and f"数据库文件不存在：{mistyped}" in proc.stderr and "--create" in proc.stderr
+    assert list(mistyped.parent.iterdir()) == []
+
+
 def test_serve_on_a_busy_port_says_so_in_chinese(db_path):
     import socket
     store.connect(db_path).close()
