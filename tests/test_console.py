@@ -243,6 +243,20 @@ def test_detail_page_highlights_escapes_and_shows_network(console):
     assert ro.get("/site/abc").status_code == 400
 
 
+def test_unknown_page_keeps_the_menu_and_the_icon_is_served(console):
+    app, _, _ = console
+    anonymous = TestClient(app)
+    icon = anonymous.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"                  # an ICO file
+    assert "<nav>" not in anonymous.get("/no-such-page").text        # signed out: no menu
+    ro, _ = login(app, "ro")
+    r = ro.get("/no-such-page")
+    assert r.status_code == 404 and "页面不存在" in r.text
+    assert "<nav>" in r.text and 'href="/queue"' in r.text and "ro（只读）" in r.text
+    assert 'name="csrf_token" value=""' not in r.text                # the menu's 退出 works here too
+
+
 def test_cli_user_add_requires_a_password(db_path):
     r = run_cli("user", "add", "zhang", "--role", "reviewer", "--db", db_path, input="")
     assert r.returncode == 2 and "--password-stdin" in r.stderr
