@@ -113,6 +113,23 @@ def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", de
         raise ScheduleError(str(exc)) from None
 
 
+# Off values of a switch (crawler.settings.truthy's rule, for parts that do not import crawler).
+_OFF = ("", "0", "false", "no", "off", "否")
+EVIDENCE_KEY = "CERTWATCH_SCHEDULE_EVIDENCE"      # crawler.scheduler.EVIDENCE_SETTING
+
+
+def evidence_choice(schedule: dict) -> bool | None:
+    """A schedule's own 巡查后自动取证 switch (``--set``/``--no-evidence``), or
+    None when it follows the scheduler's default."""
+    own = schedule.get("settings") or {}
+    if EVIDENCE_KEY not in own:
+        return None
+    value = own[EVIDENCE_KEY]
+    if isinstance(value, (bool, int, float)):
+        return bool(value)
+    return str(value or "").strip().lower() not in _OFF
+
+
 def profiles_path(profiles_dir: str) -> str:
     """A schedule keeps its --profiles folder as an absolute path: the
     scheduler may run in another working directory."""

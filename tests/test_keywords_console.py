@@ -102,6 +102,8 @@ def test_schedules_page(app):
     r = client.post("/schedules/add", data={"csrf_token": token, "name": "夜巡", "cron": "0 2 * * *",
                                             "industry": "特种作业", "platforms": "gongyou", "pages": "1"})
     assert "已添加巡查计划“夜巡”" in r.text
+    assert re.search(r'<td class="platforms" title="gongyou">工友论坛</td>', r.text)      # names, not codes
+    assert '<td class="evidence">按调度程序设置（默认是）</td>' in r.text
     upcoming = re.search(r'<td class="upcoming">([^<]*)</td>', r.text).group(1).split("、")
     assert len(upcoming) == 3 and all(t.endswith("02:00") for t in upcoming)
     db = store.connect(db_path)
@@ -112,6 +114,10 @@ def test_schedules_page(app):
     assert "已修改" in r.text and "30 1 * * *" in r.text
     r = client.post(f"/schedules/{sid}/toggle", data={"csrf_token": token, "enabled": "0"})
     assert "已停用" in r.text
+    db = store.connect(db_path)
+    store.update_schedule(db, sid, {"settings": {"CERTWATCH_SCHEDULE_EVIDENCE": "否"}})    # `schedule add --no-evidence`
+    db.close()
+    assert '<td class="evidence">否</td>' in client.get("/schedules").text
     r = client.post(f"/schedules/{sid}/run", data={"csrf_token": token})
     assert "加入执行队列" in r.text and "立即执行" in r.text
     db = store.connect(db_path)

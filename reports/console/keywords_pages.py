@@ -159,9 +159,14 @@ def _upcoming(schedule: dict, n: int = 3) -> list[str]:
 
 def _schedules_page(request, db, error="", done="", form=None, status=200):
     from pipelines.schedules import RUN_STATUS_CN
+    from pipelines.schedules import evidence_choice, schedule_platforms
     schedules = store.list_schedules(db)
     for s in schedules:
         s["upcoming"] = _upcoming(s)
+        titles = _titles(s.get("profiles") or None)
+        s["platform_titles"] = "、".join(titles.get(p, p) for p in schedule_platforms(s)) or "全部"
+        choice = evidence_choice(s)
+        s["evidence_label"] = "按调度程序设置（默认是）" if choice is None else ("是" if choice else "否")
     names = {s["id"]: s["name"] for s in schedules}
     runs = store.list_runs(db, limit=30)
     for r in runs:
@@ -258,11 +263,11 @@ def sweeps_page(request: Request, user: web.User = web.require_roles(*VIEW), db=
         "titles": _titles()})
 
 
-def _titles() -> dict:
+def _titles(profiles_dir: str | None = None) -> dict:
     from pipelines.profiles import ProfileError, load_profiles
     try:
-        return {n: p.title for n, p in load_profiles().items()}
-    except ProfileError:
+        return {n: p.title for n, p in load_profiles(profiles_dir).items()}
+    except (ProfileError, OSError):
         return {}
 
 
