@@ -133,3 +133,30 @@ def test_schedule():
 def test_decide(kwargs, result):
     status = kwargs.pop("status")
     assert decide(status, **kwargs).result == result
+
+
+def test_recheck_total_is_known_before_the_first_request(db_path):
+    """The progress line's total (recheck/requests) is every due item from the
+    start, not a count that grows as Scrapy pulls the start requests."""
+    import asyncio
+
+    from scrapy.utils.test import get_crawler
+
+    from crawler.spiders.recheck import RecheckSpider
+    db = store.connect(db_path)
+    sent_takedowns(db, [l for l in world().listings if l.platform == "forum"][:3], at="2026-11-01T00:00:00Z")
+    db.close()
+    crawler = get_crawler(RecheckSpider, {"CERTWATCH_DB": db_path, "CERTWATCH_RECHECK_FORCE": True})
+    spider = RecheckSpider.from_crawler(crawler)
+
+    async def first_request():
+        requests = spider.start()
+        await requests.__anext__()
+        total = crawler.stats.get_value("recheck/requests")
+        await requests.aclose()
+        return total
+
+    try:
+        assert asyncio.run(first_request()) == 3
+    finally:
+        spider.closed("finished")

@@ -57,12 +57,17 @@ class RecheckSpider(scrapy.Spider):
     async def start(self):
         self.db = store.connect(self.db_path)
         stats = self.crawler.stats
+        due = []
         for target in store.recheck_targets(self.db, self.batch):
             label = FORCED if self.force else due_label(target["sent_at"], target["checks"], self.days, self.now)
             if label is None:
                 stats.inc_value("recheck/not_due")
                 continue
-            stats.inc_value("recheck/requests")
+            due.append((target, label))
+        # The progress total, whole before the first request (Scrapy pulls
+        # start requests as it goes: counting them here made it grow).
+        stats.set_value("recheck/requests", len(due))
+        for target, label in due:
             try:
                 request = scrapy.Request(target["url"], callback=self.parse, errback=self.failed, dont_filter=True,
                                          meta={"target": target, "due": label,
