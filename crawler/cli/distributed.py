@@ -103,5 +103,5 @@ def register(add) -> None:
 
     p = add("workers", "查看分布式巡查中每个 worker 的请求、判定、拦截和状态", cmd_workers,
             "certwatch workers 12")
-    p.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次）")
+    p.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次巡查，不含网站核查）")
     p.add_argument("--json", action="store_true", help="输出 JSON")

@@ -381,5 +381,5 @@ def register(add) -> None:
 
     p3 = add("health", "查看巡查健康状况：每个平台的请求、响应、拦截、探测结果和告警", cmd_health,
              "certwatch health 12")
-    p3.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次）")
+    p3.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次巡查，不含网站核查）")
     p3.add_argument("--json", action="store_true", help="输出 JSON")

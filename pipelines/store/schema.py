@@ -398,8 +398,6 @@ def m_distributed_1_ingest_workers(db: sqlite_utils.Database) -> None:
     }, pk=("sweep_id", "worker"))
 
 
-
-
 # Finding statuses a takedown may be requested for (store.takedowns.REQUESTABLE_STATUSES).
 _REQUESTABLE = "('confirmed', 'referral_pending', 'referred', 'still_present', 'takedown_requested', 'removed')"
 
@@ -444,8 +442,6 @@ def m_speed_2_takedown_candidates(db: sqlite_utils.Database) -> None:
                + refresh("OLD.finding_id") + "END")
 
 
-
-
 @migrations()
 def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
     """findings_tri: the searchable text of each finding folded to letters
@@ -457,8 +453,6 @@ def m_speed_3_trigram_search(db: sqlite_utils.Database) -> None:
                " FROM findings WHERE id NOT IN (SELECT finding_id FROM search_dirty)")
     db.execute("CREATE TRIGGER findings_tri_ad AFTER DELETE ON findings BEGIN "
                "DELETE FROM findings_tri WHERE rowid = OLD.id; END")
-
-
 
 
 # A deleted finding leaves the count (its checks may stay): the reads need no join.
@@ -497,26 +491,8 @@ def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
     db["takedown_items"].create_index(["takedown_id", "result"])
 
 
-@migrations()
-def m_trial_1_sweep_kind(db: sqlite_utils.Database) -> None:
-    """sweeps.kind: what a run was — 'sweep' (a sweep of platforms, the one
-    `health`, `workers` and the console mean by "the latest sweep"), 'sites'
-    (`certwatch sites check`) or another spider's name (a plain `scrapy crawl`).
-    Older site checks are known by their stats (sites/candidates) and older
-    plain crawls by their one-spider platform list."""
-    db["sweeps"].add_column("kind", str, not_null_default="sweep")
-    db.execute("UPDATE sweeps SET kind = 'sites' WHERE stats LIKE '%\"sites/candidates\"%'"
-               " OR platforms = '[\"sites\"]'")
-    db.execute("UPDATE sweeps SET kind = 'recheck' WHERE platforms = '[\"recheck\"]'")
-    db["sweeps"].create_index(["kind", "id"])
-
-
-@migrations()
-def m_trial_2_schedule_profiles(db: sqlite_utils.Database) -> None:
-    """schedules.profiles: the platform profiles folder a schedule was added
-    with (`schedule add --profiles`, an absolute path); its runs sweep and
-    capture evidence with it."""
-    db["schedules"].add_column("profiles", str, not_null_default="")
-
+# Later migrations live in their own modules (this one is at the store's
+# module size limit); importing one registers its migrations, in this order.
+from . import schema_runs  # noqa: E402,F401
 
 SCHEMA_VERSION = len(migrations._migrations)
