@@ -440,7 +440,8 @@ def test_schedule_keeps_its_profiles_and_a_failed_run_says_why(fresh_db, db_path
         "detail:\n  title: \"h1::text\"\n  text: \"div.post-body ::text\"\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path.parent)
     code, out, _ = cli(capsys, "schedule", "add", "--name", "自建平台", "--cron", "0 2 * * *", "--platforms",
-                       "myforum", "--profiles", tmp_path.name, "--now", "2026-12-01T01:00", "--db", db_path)
+                       "myforum", "--profiles", tmp_path.name, "--set", f"CERTWATCH_KEYWORD_FILTER={KEYWORD}", "--no-evidence",
+                       "--now", "2026-12-01T01:00", "--db", db_path)                 # one keyword: few refusals
     assert code == 0 and f"平台配置目录 {tmp_path}" in out
     assert store.get_schedule(fresh_db, "自建平台")["profiles"] == str(tmp_path)
     code, out, _ = cli(capsys, "schedule", "edit", "自建平台", "--pages", "1", "--db", db_path)  # kept, still valid
