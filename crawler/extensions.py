@@ -31,8 +31,10 @@ class SweepRecorder:
         db = store.connect(self.db_path)
         try:
             store.mark_abandoned_sweeps(db)
+            from crawler.sweep import run_kind
             self.crawler.certwatch_sweep_id = store.start_sweep(
-                db, [spider.name], "sandbox" if self.crawler.settings.get("CERTWATCH_SANDBOX") else "real")
+                db, [spider.name], "sandbox" if self.crawler.settings.get("CERTWATCH_SANDBOX") else "real",
+                kind=run_kind((spider.name,)))
         finally:
             db.close()
 

@@ -52,7 +52,7 @@ from datetime import datetime, timedelta
 from crawler.settings import truthy
 from pipelines import store
 from pipelines.schedules import (RUN_STATUS_CN, TZ, from_iso, iso, next_after, recheck_summary,
-                                 schedule_platforms, utc_now)
+                                 schedule_platforms, schedule_profiles, utc_now)
 from pipelines.store import beijing
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ def schedule_settings(schedule: dict | None):
     from crawler import settings as module
     settings = Settings()
     settings.setmodule(module, priority="project")
+    if (schedule or {}).get("profiles"):              # `schedule add --profiles`: its proxies and politeness
+        settings.set("CERTWATCH_PROFILES_DIR", schedule["profiles"], priority="cmdline")
     for key, value in ((schedule or {}).get("settings") or {}).items():
         settings.set(key, value, priority="cmdline")
     return settings
@@ -188,7 +190,8 @@ class Scheduler:
         if names:
             return names
         from pipelines.profiles import default_platforms, load_profiles
-        return sorted(p.name for p in default_platforms(load_profiles(self.profiles_dir or None), bool(self.sandbox)))
+        profiles = load_profiles(schedule_profiles(schedule, self.profiles_dir) or None)
+        return sorted(p.name for p in default_platforms(profiles, bool(self.sandbox)))
 
     # -- the steps of a tick
     def recover(self, db) -> int:
@@ -531,6 +534,7 @@ def run_schedule_child(db_path: str, run_id: int, sandbox: str, profiles_dir: st
              "CERTWATCH_DEPARTMENT": schedule.get("department") or "",
              "CERTWATCH_QUERY_VARIANTS": bool(schedule.get("variants")),
              **(schedule.get("settings") or {})}
+    profiles_dir = schedule_profiles(schedule, profiles_dir)    # the schedule's own --profiles first
     opts = SweepOptions(db=db_path, sandbox=sandbox, platforms=schedule_platforms(schedule),
                         keyword_filter="", max_pages=int(schedule.get("pages") or 0),
                         profiles_dir=profiles_dir, progress=progress, schedule_id=schedule["id"],

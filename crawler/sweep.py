@@ -34,6 +34,16 @@ class SweepOptions:
     extra_settings: dict = field(default_factory=dict)
     redis: str = ""                   # Redis URL: workers crawl, `certwatch ingest` stores
 
+    @property
+    def kind(self) -> str:
+        """The run's kind in ``sweeps``: 'sweep' when it sweeps platforms,
+        else its spider ('sites' for `certwatch sites check`)."""
+        return run_kind(self.spiders)
+
+
+def run_kind(spiders) -> str:
+    return "sweep" if set(spiders) & set(SPIDERS) or "sweep" in spiders else "+".join(spiders)
+
 
 def set_browser_proxy(settings, sandbox: str) -> None:
     """Chromium's own proxy: the sandbox, or a dead end in real mode (every
@@ -148,7 +158,8 @@ def run(opts: SweepOptions) -> SweepResult:
     db = store.connect(opts.db)
     store.mark_abandoned_sweeps(db)
     mode = "sandbox" if opts.sandbox else "real"
-    sweep_id = store.start_sweep(db, opts.platforms or ["全部"], mode, opts.keyword_filter, opts.schedule_id)
+    sweep_id = store.start_sweep(db, opts.platforms or ["全部"], mode, opts.keyword_filter, opts.schedule_id,
+                                 kind=opts.kind)
     db.close()
 
     settings = crawl_settings(opts, sweep_id)

@@ -20,6 +20,8 @@ from keywords.atomic import atomic_file
 INDUSTRIES = ("特种作业", "安全生产知识和管理能力", "建筑施工特种作业", "特种设备", "通用")
 
 # Header names (lower-cased, spaces removed) → field.
+# The columns as people name them (errors about a cell).
+FIELD_CN = {"term": "关键词", "kind": "类别", "industry": "行业", "department": "提供单位"}
 HEADERS = {
     "term": "term", "keyword": "term", "关键词": "term", "关键字": "term", "词语": "term", "词": "term",
     "industry": "industry", "行业": "industry", "所属行业": "industry", "行业领域": "industry",
@@ -67,7 +69,21 @@ def file_format(path: str) -> str:
     raise KeywordFileError(f"不支持的文件类型：{os.path.basename(path)}（支持 .xlsx、.csv、.txt）")
 
 
+class Formula(str):
+    """An Excel cell holding a formula (its text, "=…"): never imported as a
+    keyword — the formula's value is not in the file for certain."""
+
+
+def _xlsx_values(rows):
+    """Cells' values, a formula cell as Formula (read with data_only=False)."""
+    for row in rows:
+        yield tuple(Formula(c.value) if getattr(c, "data_type", None) == "f" else getattr(c, "value", None)
+                    for c in row)
+
+
 def _cell(value) -> str:
+    if isinstance(value, Formula):
+        return value
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -134,6 +150,11 @@ def _table_rows(sheet: str, rows, parsed: Parsed, defaults: dict) -> None:
             parsed.errors.append({"sheet": sheet, "row": number, "reason": f"行数超过上限 {MAX_ROWS}，其余未读"})
             return
         values = {name: cells[i] if i < len(cells) else "" for i, name in header.items()}
+        formulas = [FIELD_CN.get(name, name) for name, v in values.items() if isinstance(v, Formula)]
+        if formulas:
+            parsed.errors.append({"sheet": sheet, "row": number,
+                                  "reason": f"{'、'.join(formulas)}是公式单元格，已跳过（请复制后“粘贴为数值”再导入）"})
+            continue
         row, reason = validate_row(values, defaults)
         if reason:
             parsed.errors.append({"sheet": sheet, "row": number, "reason": reason})
@@ -195,7 +216,7 @@ def parse_file(path: str, defaults: dict | None = None, name: str | None = None)
 def _parse_xlsx(data: bytes, parsed: Parsed, defaults: dict) -> None:
     openpyxl = lightimport.openpyxl()
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)   # formulas as such
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise KeywordFileError(f"无法读取 Excel 文件（{type(exc).__name__}）：请确认是 .xlsx 格式") from None
     try:
@@ -204,7 +225,7 @@ def _parse_xlsx(data: bytes, parsed: Parsed, defaults: dict) -> None:
             if ws.title.strip().lower() in SKIP_SHEETS:
                 continue
             sheets += 1
-            _table_rows(ws.title, enumerate(ws.iter_rows(values_only=True), 1), parsed, defaults)
+            _table_rows(ws.title, enumerate(_xlsx_values(ws.iter_rows()), 1), parsed, defaults)
         if not sheets:
             raise KeywordFileError("Excel 文件中没有可导入的工作表")
     finally:

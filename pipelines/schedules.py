@@ -4,6 +4,7 @@ rows, and how runs are shown. Plain functions shared by the scheduler
 they read and write schedules only through the store."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -104,7 +105,7 @@ def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", de
     try:
         return store.add_schedule(db, {
             "name": name, "cron": cron, "industry": industry or "", "department": department or "",
-            "platforms": platforms,
+            "platforms": platforms, "profiles": profiles_path(profiles_dir),
             "pages": int(pages or 0), "variants": 1 if variants else 0, "settings": settings or {},
             "next_run_at": iso(next_after(cron, now)),
         })
@@ -112,9 +113,44 @@ def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", de
         raise ScheduleError(str(exc)) from None
 
 
-def edit_schedule(db, name: str, now: datetime, profiles_dir: str = "", **fields) -> dict:
+# Off values of a switch (crawler.settings.truthy's rule, for parts that do not import crawler).
+_OFF = ("", "0", "false", "no", "off", "否")
+EVIDENCE_KEY = "CERTWATCH_SCHEDULE_EVIDENCE"      # crawler.scheduler.EVIDENCE_SETTING
+
+
+def evidence_choice(schedule: dict) -> bool | None:
+    """A schedule's own 巡查后自动取证 switch (``--set``/``--no-evidence``), or
+    None when it follows the scheduler's default."""
+    own = schedule.get("settings") or {}
+    if EVIDENCE_KEY not in own:
+        return None
+    value = own[EVIDENCE_KEY]
+    if isinstance(value, (bool, int, float)):
+        return bool(value)
+    return str(value or "").strip().lower() not in _OFF
+
+
+def profiles_path(profiles_dir: str) -> str:
+    """A schedule keeps its --profiles folder as an absolute path: the
+    scheduler may run in another working directory."""
+    return os.path.abspath(profiles_dir) if profiles_dir else ""
+
+
+def schedule_profiles(schedule: dict | None, fallback: str = "") -> str:
+    """The profiles folder a schedule's runs use: its own, else the scheduler's."""
+    return ((schedule or {}).get("profiles") or "") or fallback
+
+
+def edit_schedule(db, name: str, now: datetime, profiles_dir: str | None = None, **fields) -> dict:
+    """``profiles_dir``: None keeps the schedule's folder, "" clears it, a
+    path replaces it (and the platforms are checked against it)."""
     schedule = store.get_schedule(db, name)
     changes = {k: v for k, v in fields.items() if v is not None}
+    if profiles_dir is not None:
+        changes["profiles"] = profiles_path(profiles_dir)
+        if "platforms" not in changes and schedule.get("platforms"):
+            changes["platforms"] = schedule["platforms"]      # still known in the new folder?
+    profiles_dir = changes.get("profiles", schedule.get("profiles") or "")
     if "cron" in changes:
         changes["cron"] = check_cron(changes["cron"])
         changes["next_run_at"] = iso(next_after(changes["cron"], now))

@@ -96,6 +96,15 @@ def _cell_value(text: str | None):
     return int(number) if number.is_integer() else number
 
 
+def removal_operators(item: dict) -> str:
+    """Who a 清理 row is owed to: the reviewer who confirmed the item and
+    whoever sent (else made) its takedown list; never blank while either is known."""
+    sender = item.get("sent_by") or item.get("created_by") or ""
+    parts = [f"{item['user']}（确认）" if item.get("user") else "",
+             f"{sender}（{'发出' if item.get('sent_by') else '生成'}下架清单）" if sender else ""]
+    return "；".join(p for p in parts if p)
+
+
 def item_detail(key: str, item: dict) -> list:
     """类型, 记录ID, 链接/域名, 标题, 计入时间, 依据, 操作人."""
     when = beijing(item["at"], "%Y-%m-%d %H:%M:%S")
@@ -104,8 +113,7 @@ def item_detail(key: str, item: dict) -> list:
         return ["网站", item["site_id"], item["domain"], item.get("url") or "", when, basis, item.get("user") or ""]
     if key == "removed":
         basis = f"下架清单 #{item['takedown_id']} 复查确认已下架（{item.get('reason') or ''}）"
-        return ["信息", item["finding_id"], item["url"], item.get("title") or "", when, basis,
-                item.get("user") or ""]
+        return ["信息", item["finding_id"], item["url"], item.get("title") or "", when, basis, removal_operators(item)]
     kind, ident = ("信息", item["finding_id"]) if item.get("finding_id") else ("网站", item["site_id"])
     basis = f"移交{item.get('unit') or ''}（移交单 #{item['referral_id']}）"
     return [kind, ident, item.get("url") or "", item.get("title") or "", when, basis, item.get("user") or ""]

@@ -243,6 +243,20 @@ def test_detail_page_highlights_escapes_and_shows_network(console):
     assert ro.get("/site/abc").status_code == 400
 
 
+def test_unknown_page_keeps_the_menu_and_the_icon_is_served(console):
+    app, _, _ = console
+    anonymous = TestClient(app)
+    icon = anonymous.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"                  # an ICO file
+    assert "<nav>" not in anonymous.get("/no-such-page").text        # signed out: no menu
+    ro, _ = login(app, "ro")
+    r = ro.get("/no-such-page")
+    assert r.status_code == 404 and "页面不存在" in r.text
+    assert "<nav>" in r.text and 'href="/queue"' in r.text and "ro（只读）" in r.text
+    assert 'name="csrf_token" value=""' not in r.text                # the menu's 退出 works here too
+
+
 def test_cli_user_add_requires_a_password(db_path):
     r = run_cli("user", "add", "zhang", "--role", "reviewer", "--db", db_path, input="")
     assert r.returncode == 2 and "--password-stdin" in r.stderr
@@ -291,6 +305,15 @@ def test_generic_family_is_named_in_chinese(console):
     assert ">generic<" not in page
     fid = int(re.findall(r'data-item="finding:(\d+)"', ro.get("/queue?family=generic").text)[0])
     assert "综合/各类证件" in ro.get(f"/finding/{fid}").text
+
+
+def test_serve_refuses_a_database_that_does_not_exist(tmp_path):
+    """A mistyped --db is refused in Chinese, and no empty database appears."""
+    mistyped = tmp_path / "demo" / "certwach.db"
+    mistyped.parent.mkdir()
+    proc = run_cli("serve", "--db", mistyped, "--port", "0", timeout=60)
+    assert proc.returncode == 2 and f"数据库文件不存在：{mistyped}" in proc.stderr and "--create" in proc.stderr
+    assert list(mistyped.parent.iterdir()) == []
 
 
 def test_serve_on_a_busy_port_says_so_in_chinese(db_path):

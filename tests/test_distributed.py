@@ -137,6 +137,7 @@ def test_two_workers_and_one_writer_find_what_one_machine_finds(fleet, sandbox, 
         health = store.sweep_platforms(db, mine["id"])
         workers = store.sweep_workers(db, mine["id"])
     assert [(h["platform"], h["status"]) for h in health] == [("gongyou", "ok")] and health[0]["canary_results"] > 0
+    assert 0 < health[0]["duration"] <= max(w["seconds"] for w in workers)      # not 0.0s: the workers' time
     assert sorted(w["name"] for w in workers) == ["w1", "w2"]
     ready = (fleet.folder / "w1.log").read_text(encoding="utf-8")
     assert "已就绪（沙箱模式）" in ready and "WARNING" not in ready     # the operator's line, not a log record
@@ -211,3 +212,4 @@ def test_killed_worker_and_killed_writer_lose_and_duplicate_nothing(redis_url, s
     assert logged[0] == logged[1] == stats["distributed/items_ingested"]
     code, out, _ = cli(capsys, "workers", "--db", db)
     assert code == 1 and "中途失联" in out and "正常" in out
+    assert "worker 已停止（收到停止信号）" in logs["b"].read_text(encoding="utf-8")     # SIGTERM, in Chinese

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 DOCS = Path(ROOT) / "docs"
@@ -139,6 +141,12 @@ def test_every_command_shown_resolves_and_its_help_parses(capsys):
     helps = capsys.readouterr().out
     english = [w for w in ("usage:", "options:", "show this help message", "positional arguments") if w in helps]
     assert not english and "用法：" in helps, f"帮助中有 argparse 的英文：{english}"
+    # Headings end with a Chinese colon; sub-commands are listed under 命令/子命令, not 位置参数 + a line "命令".
+    assert not re.search(r"(?m)^\S[^\n]*:$", helps) and "位置参数" not in helps
+    assert "命令：\n    sandbox" in helps and not re.search(r"(?m)^  (命令|子命令)$", helps)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["schedule", "--help"])
+    assert "子命令：\n    add " in capsys.readouterr().out
 
 
 def test_every_command_is_shown_somewhere():
@@ -155,6 +163,7 @@ def test_the_installed_console_script_lists_the_documented_commands():
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     listed = set(re.findall(r"^    (\S+)", out.stdout, re.M))
+    assert out.stdout.count("命令：\n    sandbox") == 1 and "位置参数" not in out.stdout
     shown = {args[0] for _, args in shown_commands() if args and not args[0].startswith("-")}
     assert shown <= listed, f"文档中有、certwatch --help 中没有：{sorted(shown - listed)}"
     bad = subprocess.run([str(script), "sweep", "--pages", "x"], capture_output=True, text=True, timeout=60,

@@ -57,7 +57,9 @@ def test_evaluate_prints_misses_and_bad_lines(tmp_path):
     assert proc.returncode == 2
     assert "漏报" in proc.stdout and "memfault.com" in proc.stdout
     assert "误报" in proc.stdout and "cx-mem-gov.cn" in proc.stdout
-    assert "第 3 行" in proc.stderr and "第 4 行" in proc.stderr
+    assert "cx-mem-gov.cn 假冒政府网站 100 分（" in proc.stdout and "“gov”不在后缀中" in proc.stdout
+    assert "gov_moved" not in proc.stdout and "fake_gov_site" not in proc.stdout     # labels, not codes
+    assert "第 3 行第 1 列：不是有效的 JSON（这里应是一个值" in proc.stderr and "第 4 行" in proc.stderr
 
 
 # ---------------------------------------------------------------- name signals

@@ -106,6 +106,8 @@ def test_listing_site_links_and_skips(checked):
     assert "mem.gov.cn" not in rows and "taohuo.cn" not in rows         # official and platform hosts skipped
     assert not any(len(d) > 253 for d in rows)
     assert any(s["status"] == "finished" for s in sweeps)
+    assert {s["kind"] for s in sweeps} == {"sites"}             # recorded, but no sweep for `health`
+    assert "网站核查 #" in run_cli("health", str(sweeps[0]["id"]), "--db", db_path).stdout
 
 
 def test_submit_rejects_nonsense(db_path):

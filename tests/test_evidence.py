@@ -166,6 +166,30 @@ def test_capture_is_bounded_and_failures_are_recorded(sandbox, db_path):
         db.close()
 
 
+def test_sweep_evidence_captures_what_this_sweep_saw(sandbox, db_path):
+    """`sweep --evidence` (docs/evidence.md: 巡查结束后立即为新的可疑条目取证) captures
+    what this sweep flagged, as a scheduled sweep does; an older flagged finding
+    it did not see is left to `evidence capture`."""
+    other = pick_listings()["market"]
+    db = store.connect(db_path)
+    [outside] = store.record_findings(db, [{"url": other.url, "platform": "taohuo", "title": other.title,
+                                            "flagged": True, "score": 90}], None)
+    db.close()
+    proc = run_cli("sweep", "--sandbox", sandbox, "--platforms", "gongyou", "--keyword", "高压电工证", "--pages", "1",
+                   "--quiet", "--evidence", "--set", "CERTWATCH_EVIDENCE_CONCURRENCY=6", "--db", db_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "为这次巡查看到的可疑信息和网站取证" in proc.stderr
+    db = store.connect(db_path)
+    try:
+        [sweep] = store.list_sweeps(db)
+        flagged = store.findings_of_sweep(db, sweep["id"], flagged_only=True)
+        assert flagged and all(store.evidence_for(db, finding_id=f["id"]) for f in flagged)
+        assert store.evidence_for(db, finding_id=outside.id) == []
+        assert [i["id"] for i in store.items_needing_evidence(db) if i["kind"] == "finding"] == [outside.id]
+    finally:
+        db.close()
+
+
 def test_file_paths_cannot_leave_the_evidence_folder(tmp_path):
     root = str(tmp_path)
     assert evidence.file_path(root, "ab/cd/x.png") == str(tmp_path / "ab/cd/x.png")

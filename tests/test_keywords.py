@@ -30,6 +30,22 @@ def _terms(db, **filters):
     return [k["term"] for k in store.query_keywords(db, **filters)]
 
 
+def test_xlsx_formula_cells_are_skipped_as_formulas(tmp_path, fresh_db):
+    """A formula cell (no value saved with it, as openpyxl writes it) is
+    reported as a formula, not as an empty keyword, and never imported."""
+    path = _xlsx(tmp_path / "公式.xlsx", {"词表": [
+        ["关键词", "行业", "类别", "提供单位"],
+        ["低压电工证", "特种作业", "证书名称", "区应急局"],
+        ['=A2&"复审"', "特种作业", "证书名称", "区应急局"],              # row 3: formula term
+        ["焊工证", '=B2', "证书名称", "区应急局"],                       # row 4: formula industry
+    ]})
+    result = import_file(fresh_db, path, user="张三")
+    reasons = {e["row"]: e["reason"] for e in result["errors"]}
+    assert reasons == {3: "关键词是公式单元格，已跳过（请复制后“粘贴为数值”再导入）",
+                       4: "行业是公式单元格，已跳过（请复制后“粘贴为数值”再导入）"}
+    assert _terms(fresh_db) == ["低压电工证"]
+
+
 def test_xlsx_good_and_bad_rows(tmp_path, fresh_db):
     path = _xlsx(tmp_path / "应急局.xlsx", {
         "特种作业": [

@@ -102,6 +102,8 @@ def test_schedules_page(app):
     r = client.post("/schedules/add", data={"csrf_token": token, "name": "夜巡", "cron": "0 2 * * *",
                                             "industry": "特种作业", "platforms": "gongyou", "pages": "1"})
     assert "已添加巡查计划“夜巡”" in r.text
+    assert re.search(r'<td class="platforms" title="gongyou">工友论坛</td>', r.text)      # names, not codes
+    assert '<td class="evidence">按调度程序设置（默认是）</td>' in r.text
     upcoming = re.search(r'<td class="upcoming">([^<]*)</td>', r.text).group(1).split("、")
     assert len(upcoming) == 3 and all(t.endswith("02:00") for t in upcoming)
     db = store.connect(db_path)
@@ -112,6 +114,10 @@ def test_schedules_page(app):
     assert "已修改" in r.text and "30 1 * * *" in r.text
     r = client.post(f"/schedules/{sid}/toggle", data={"csrf_token": token, "enabled": "0"})
     assert "已停用" in r.text
+    db = store.connect(db_path)
+    store.update_schedule(db, sid, {"settings": {"CERTWATCH_SCHEDULE_EVIDENCE": "否"}})    # `schedule add --no-evidence`
+    db.close()
+    assert '<td class="evidence">否</td>' in client.get("/schedules").text
     r = client.post(f"/schedules/{sid}/run", data={"csrf_token": token})
     assert "加入执行队列" in r.text and "立即执行" in r.text
     db = store.connect(db_path)
@@ -120,10 +126,17 @@ def test_schedules_page(app):
 
 
 def test_sweeps_pages_and_permissions(app):
-    application, _, sweep_id = app
+    application, db_path, sweep_id = app
+    db = store.connect(db_path)
+    check_id = store.start_sweep(db, ["全部"], "sandbox", kind="sites")      # a later `sites check`
+    store.finish_sweep(db, check_id, "finished", {})
+    db.close()
     client, _ = login(application, "rev")
     r = client.get("/sweeps")
     assert r.status_code == 200 and "劳务论坛：被拦截" in r.text and "工友论坛：正常" in r.text
+    assert re.search(rf'#{check_id}</a></td><td class="kind kind-sites">网站核查</td>', r.text)
+    assert re.search(rf'#{sweep_id}</a></td><td class="kind kind-sweep">巡查</td>', r.text)
+    assert f"<h1>网站核查 #{check_id}（完成）</h1>" in client.get(f"/sweeps/{check_id}").text
     assert "被拦截。" in r.text                                   # the alert
     r = client.get(f"/sweeps/{sweep_id}")
     assert r.status_code == 200 and "平台拦截标记 16 次" in r.text and "200:20" in r.text

@@ -86,6 +86,20 @@ def test_real_profiles_are_real_and_selected_only_in_real_mode():
 
 # ---------------------------------------------------------------- profile check / try
 
+def test_profile_try_detail_keeps_the_platforms_scheme(capsys, tmp_path):
+    """An http platform's detail page is read against http://its-host/, an
+    https one's against https:// (both came out https before)."""
+    saved = tmp_path / "post.html"
+    saved.write_text('<html><body><h1 class="subject">电工证</h1><div class="post-content">正文</div></body></html>',
+                     encoding="utf-8")
+    code, out, _ = cli(capsys, "profile", "try", ROOT / "crawler/profiles/gongyou.yaml", "--page", saved,
+                       "--kind", "detail")
+    assert code == 0 and "相对链接以 http://bbs.gongyou.cn/ 为准" in out and "标题（detail.title）：电工证" in out
+    code, out, _ = cli(capsys, "profile", "try", ROOT / "crawler/profiles/tieba.yaml", "--page", saved,
+                       "--kind", "detail")
+    assert "相对链接以 https://tieba.baidu.com/ 为准" in out
+
+
 def test_profile_check_and_try_on_pages_saved_from_the_replicas(sandbox, capsys, tmp_path):
     code, out, _ = cli(capsys, "profile", "check", BAIDU)
     assert code == 0 and "格式正确" in out and "https://www.baidu.com/s?ie=utf-8&wd=" in out and "pn=0" in out

@@ -74,6 +74,9 @@ def test_recheck_on_the_sandbox(own_sandbox, db_path):
     still = checks[ids[present.num]]
     assert still["result"] == "still_present" and still["due"] == "手动"
     shot = os.path.join(store.evidence_dir(db), still["screenshot"])
+    named = re.search(r"finding-\d+-(\d{8}-\d{6})\.png$", still["screenshot"]).group(1)   # Beijing time
+    taken = datetime.strptime(named, "%Y%m%d-%H%M%S").replace(tzinfo=store.BEIJING)
+    assert abs((taken - store.parse_utc(still["checked_at"])).total_seconds()) < 3600   # UTC would be 8 h off
     assert os.path.getsize(shot) > 1000 and len(still["screenshot_sha256"]) == 64
     # Statuses follow; unknown never counts as removed.
     assert store.get_finding(db, ids[gone_404.num])["status"] == "removed"
@@ -130,3 +133,30 @@ def test_schedule():
 def test_decide(kwargs, result):
     status = kwargs.pop("status")
     assert decide(status, **kwargs).result == result
+
+
+def test_recheck_total_is_known_before_the_first_request(db_path):
+    """The progress line's total (recheck/requests) is every due item from the
+    start, not a count that grows as Scrapy pulls the start requests."""
+    import asyncio
+
+    from scrapy.utils.test import get_crawler
+
+    from crawler.spiders.recheck import RecheckSpider
+    db = store.connect(db_path)
+    sent_takedowns(db, [l for l in world().listings if l.platform == "forum"][:3], at="2026-11-01T00:00:00Z")
+    db.close()
+    crawler = get_crawler(RecheckSpider, {"CERTWATCH_DB": db_path, "CERTWATCH_RECHECK_FORCE": True})
+    spider = RecheckSpider.from_crawler(crawler)
+
+    async def first_request():
+        requests = spider.start()
+        await requests.__anext__()
+        total = crawler.stats.get_value("recheck/requests")
+        await requests.aclose()
+        return total
+
+    try:
+        assert asyncio.run(first_request()) == 3
+    finally:
+        spider.closed("finished")

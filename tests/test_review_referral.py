@@ -149,3 +149,32 @@ def test_referral_add_refuses_an_item_nobody_flagged(db_path, capsys):
     assert code == 0 and "待移交清单共 1 条" in out, err
     code, out, err = cli(capsys, "referral", "add", "--db", db_path, "--items", str(news.id), "--force")
     assert code == 0 and "待移交清单共 2 条" in out, err
+
+
+def test_referred_and_taken_down_items_count_in_both_tabs(reports_console, capsys):
+    """The seed's f1 and f2 were taken down (removed) and then referred, f3
+    referred while still online: the takedown tabs count them by their
+    takedown (as `takedown list` and the 附表 do), the referral tab by their
+    referral, "全部" once each, and the queue says so."""
+    application, db_path, ids = reports_console
+    rev = TestClient(application)
+    logged_in(rev, "rev")
+    counts = _queue_counts(rev)
+    with store.opened(db_path) as db:
+        [batch] = [b["id"] for b in store.list_takedowns(db, "taohuo")]
+        removed_listed = {i["finding_id"] for i in store.takedown_items(db, batch) if i["result"] == "removed"}
+        table = stats.compute(db, make_period("2024-01-01", bimonthly().end.isoformat())).counts()
+    assert removed_listed == {ids[k] for k in ("f1", "f2", "f5", "f6")}
+    assert counts["removed"] == len(removed_listed) == table["removed"] == 4
+    assert counts["still_present"] == 1 and counts["referred"] == 4 == table["referred"]
+    removed_tab = rev.get("/queue?status=removed").text
+    assert all(f"/finding/{ids[k]}" in removed_tab for k in ("f1", "f2", "f5", "f6"))
+    assert f"/finding/{ids['f3']}" in rev.get("/queue?status=still_present").text
+    referred_tab = rev.get("/queue?status=referred").text
+    assert all(f"/finding/{ids[k]}" in referred_tab for k in ("f1", "f2", "f3"))
+    everything = rev.get("/queue?status=").text
+    assert "其中 3 条信息已移交公安（或待移交），又在下架清单中" in everything
+    total = int(re.search(r'<p class="summary">共 (\d+) 条', everything).group(1))
+    assert total == sum(counts.values()) - 3
+    code, out, _ = cli(capsys, "takedown", "list", "--db", db_path, "--platform", "taohuo")
+    assert code == 0 and re.search(r"\s4\s+1\s+1\s*$", out.splitlines()[-1])     # 已下架 4, 仍在线 1, 待复查 1

@@ -188,7 +188,8 @@ def test_classify_cli_good_and_bad_lines():
     out = [json.loads(l) for l in proc.stdout.splitlines()]
     assert len(out) == 5
     assert out[0]["id"] == 1 and out[0]["flagged"] is True and out[0]["reasons"]
-    assert out[1]["line"] == 2 and "第 2 行" in out[1]["error"]
+    assert out[1]["line"] == 2 and "第 2 行第 2 列：不是有效的 JSON（字段名应写在英文双引号里）" in out[1]["error"]
+    assert "Expecting" not in proc.stdout + proc.stderr                  # not Python's English message
     assert out[2]["line"] == 3 and "text" in out[2]["error"]
     assert out[3]["line"] == 4
     assert out[4]["id"] == 5 and out[4]["flagged"] is False

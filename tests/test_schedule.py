@@ -426,20 +426,33 @@ def test_followups_interrupted_are_retried_once(fresh_db, db_path):
     assert sched.evidence_step(run_id, store.get_schedule(fresh_db, "夜巡"), sweep_id) == "off"
 
 
-def test_failed_run_says_why_the_sweep_failed(fresh_db, db_path, tmp_path):
-    """A platform the scheduler's profiles lack (a custom platform added with
-    schedule add --profiles, scheduler started without it): the run's note is
-    the sweep's reason, not only the child's exit code."""
+def test_schedule_keeps_its_profiles_and_a_failed_run_says_why(fresh_db, db_path, tmp_path, capsys,
+                                                               monkeypatch):
+    """A custom platform added with `schedule add --profiles` (docs/platforms.md
+    step 6), the scheduler started without --profiles: the run sweeps the
+    schedule's own folder (kept as an absolute path). Its sweep fails (the
+    sandbox address is dead) and the run's note is the sweep's reason, not
+    only the child's exit code."""
     (tmp_path / "myforum.yaml").write_text(
         "name: myforum\ntitle: 示例论坛\nkind: forum\nsandbox: false\nhosts: [bbs.example-luntan.cn]\n"
         "search:\n  url: \"http://bbs.example-luntan.cn/search.html?q={query}&page={page}\"\n"
         "  result: \"a.thread-link::attr(href)\"\n"
         "detail:\n  title: \"h1::text\"\n  text: \"div.post-body ::text\"\n", encoding="utf-8")
-    add_schedule(fresh_db, "自建平台", "0 2 * * *", at("2026-12-01T01:00"), platforms="myforum",
-                 profiles_dir=str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)
+    code, out, _ = cli(capsys, "schedule", "add", "--name", "自建平台", "--cron", "0 2 * * *", "--platforms",
+                       "myforum", "--profiles", tmp_path.name, "--set", f"CERTWATCH_KEYWORD_FILTER={KEYWORD}", "--no-evidence",
+                       "--now", "2026-12-01T01:00", "--db", db_path)                 # one keyword: few refusals
+    assert code == 0 and f"平台配置目录 {tmp_path}" in out
+    assert store.get_schedule(fresh_db, "自建平台")["profiles"] == str(tmp_path)
+    code, out, _ = cli(capsys, "schedule", "edit", "自建平台", "--pages", "1", "--db", db_path)  # kept, still valid
+    assert code == 0 and store.get_schedule(fresh_db, "自建平台")["profiles"] == str(tmp_path)
+    code, _, err = cli(capsys, "schedule", "edit", "自建平台", "--profiles", "", "--db", db_path)
+    assert code == 2 and "未知平台：myforum" in err                  # without the folder the platform is unknown
     sched = Scheduler(db_path, sandbox="http://127.0.0.1:1", echo=lambda m: None)
     [run_id] = sched.claim_due(fresh_db, at(DUE))
     sched.execute(run_id)
     run = store.get_run(fresh_db, run_id)
-    assert run["status"] == "failed" and "没有选中任何平台" in run["note"], run
-    assert "退出码" not in run["note"]
+    sweep = store.get_sweep(fresh_db, run["sweep_id"])
+    assert sweep["platforms"] == ["myforum"] and sweep["stats"].get("certwatch/platforms") == "myforum", sweep
+    assert run["status"] == "failed" and sweep["stats"]["certwatch/failure"] in run["note"], run
+    assert "没有选中任何平台" not in run["note"] and "退出码" not in run["note"]

@@ -122,7 +122,8 @@ def test_workbook_is_the_seed_table(seeded, tmp_path):
         assert len(by_column[column]) == value
     f1 = next(r for r in rows if r[0].startswith("清理") and r[3] == ids["f1"])
     assert f1[4] == "http://mall.taohuo.cn/item/1.html" and f1[6] == "2024-09-10 11:00:00"
-    assert "复查确认已下架" in f1[7] and f1[8] == "审核员甲"
+    assert "复查确认已下架" in f1[7] and f1[8] == "审核员甲（确认）；监测员（发出下架清单）"
+    assert stats.removal_operators({"user": "", "sent_by": "", "created_by": "张三"}) == "张三（生成下架清单）"
 
 
 def test_manual_values_under_earlier_names_move_to_the_seed_headers(db_path):

@@ -37,6 +37,38 @@ def _item(url="http://bbs.gongyou.cn/thread-1-1.html", **kw):
     return base
 
 
+def test_latest_sweep_is_the_latest_real_sweep(fresh_db, db_path, capsys):
+    """A `sites check` (or a lone `scrapy crawl recheck`) is recorded in sweeps
+    but is no sweep: `health` and `workers` without a number show the last sweep."""
+    import json
+    from crawler.sweep import SweepOptions, run_kind
+    from helpers import cli
+    assert store.latest_sweep(fresh_db) is None
+    check = store.start_sweep(fresh_db, ["全部"], "sandbox", kind="sites")
+    store.finish_sweep(fresh_db, check, "finished", {})
+    code, _, err = cli(capsys, "health", "--db", db_path)
+    assert code == 2 and f"还没有巡查记录（最近的记录 #{check} 是网站核查，可用编号查看）" in err
+    swept = store.start_sweep(fresh_db, ["gongyou"], "sandbox")
+    store.finish_sweep(fresh_db, swept, "finished", {})
+    later = store.start_sweep(fresh_db, ["全部"], "sandbox", kind=SweepOptions(db="", spiders=("sites",)).kind)
+    store.finish_sweep(fresh_db, later, "finished", {})
+    assert store.latest_sweep(fresh_db) == swept
+    assert [s["id"] for s in store.list_sweeps(fresh_db, kind="sweep")] == [swept]
+    assert (run_kind(("search", "listings")), run_kind(("sweep",)), run_kind(("recheck",))) == \
+        ("sweep", "sweep", "recheck")
+    code, out, _ = cli(capsys, "health", "--db", db_path)
+    assert out.startswith(f"巡查 #{swept}（完成）")
+    code, out, _ = cli(capsys, "health", "--db", db_path, "--json")
+    assert json.loads(out)["sweep"]["id"] == swept and json.loads(out)["sweep"]["kind"] == "sweep"
+    started = json.loads(out)["sweep"]["started_at"]                 # 北京时间, ISO with its offset
+    assert started.endswith("+08:00") and started[:16] == store.beijing(
+        store.get_sweep(fresh_db, swept)["started_at"], "%Y-%m-%dT%H:%M")
+    code, out, _ = cli(capsys, "health", str(later), "--db", db_path)
+    assert out.startswith(f"网站核查 #{later}（完成）")
+    code, out, _ = cli(capsys, "workers", "--db", db_path)
+    assert f"巡查 #{swept} 不是分布式巡查" in out
+
+
 def test_seeing_a_url_again_updates_last_seen_and_sweeps(fresh_db):
     s1 = store.start_sweep(fresh_db, ["gongyou"], "sandbox")
     s2 = store.start_sweep(fresh_db, ["gongyou"], "sandbox")

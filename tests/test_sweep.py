@@ -66,13 +66,21 @@ def test_demo_judgement_figures(demo):
 
 
 def test_demo_sweep_record(demo):
-    db_path, _ = demo
+    db_path, proc = demo
     db = store.connect(db_path)
     (sweep,) = store.list_sweeps(db)
     full = store.get_sweep(db, sweep["id"])
     db.close()
     assert full["status"] == "finished" and full["ended_at"] >= full["started_at"]
     assert full["requests"] > 500 and full["responses"] > 500
+    # One request figure: the summary's 合计 is the sweep record's (and the progress line's);
+    # its platform rows (and 其他请求) add up to it; 解析页面 is labelled apart.
+    lines = proc.stdout.splitlines()
+    head = next(n for n, line in enumerate(lines) if line.split()[:3] == ["平台", "请求", "解析页面"])
+    body = lines[head + 2:next(n for n in range(head, len(lines)) if lines[n].startswith("合计"))]
+    total = [line for line in lines if line.startswith("合计")][0].split()
+    assert int(total[1]) == full["requests"] == sum(int(line.split()[-4]) for line in body)
+    assert int(total[2]) <= full["requests"] and "“解析页面”只计成功解析的搜索结果页和详情页" in proc.stdout
     assert full["items"] > 0 and full["flagged"] > 0
     stats = full["stats"]
     assert stats["certwatch/removed"] > 0            # removed listings were seen and skipped

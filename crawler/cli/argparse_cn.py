@@ -7,11 +7,12 @@ the program. Texts not in the table stay as argparse writes them."""
 from __future__ import annotations
 
 import argparse
+import re
 
 TEXTS = {
     "usage: ": "用法：",
     "options": "选项",
-    "positional arguments": "位置参数",
+    "positional arguments": "参数",
     "show this help message and exit": "显示本帮助并退出",
     "%(prog)s: error: %(message)s\n": "%(prog)s：错误：%(message)s\n",
     "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s：%(message)s",
@@ -58,3 +59,26 @@ def install() -> None:
 
         _get_value._certwatch = True
         argparse.ArgumentParser._get_value = _get_value
+    if not getattr(argparse.ArgumentParser.format_help, "_certwatch", False):
+        argparse.ArgumentParser.add_subparsers = _titled(argparse.ArgumentParser.add_subparsers)
+        argparse.ArgumentParser.format_help = _chinese_headings(argparse.ArgumentParser.format_help)
+
+
+def _titled(original):
+    """Sub-commands get a section of their own, headed by their metavar
+    (命令/子命令), instead of a "位置参数" section holding one line "命令"."""
+    def add_subparsers(self, **kwargs):
+        if "metavar" in kwargs and "title" not in kwargs:
+            kwargs["title"] = kwargs["metavar"]
+        return original(self, **kwargs)
+    return add_subparsers
+
+
+def _chinese_headings(original):
+    """Section headings end with a Chinese colon (argparse adds ":" itself);
+    a sub-command section does not repeat its heading as its first line."""
+    def format_help(self):
+        text = re.sub(r"(?m)^(\S[^\n]*):$", r"\1：", original(self))
+        return re.sub(r"(?m)^(命令|子命令)：\n  \1\n", r"\1：\n", text)
+    format_help._certwatch = True
+    return format_help

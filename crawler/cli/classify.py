@@ -9,7 +9,7 @@ import os
 import sys
 
 from crawler.cli.common import (EVALUATORS, CliError, open_store, parse_json_line, print_evaluation, read_lines,
-                                table)
+                                reason_labels, table)
 
 
 def cmd_classify(args) -> int:
@@ -75,7 +75,7 @@ def evaluate_sales(args) -> int:
             title = obj.get("title") if isinstance(obj.get("title"), str) else None
             result = classify(obj["text"], title)
             item = {"file": where, "line": n, "score": result.score, "title": title or "", "text": obj["text"],
-                    "reasons": [r["code"] for r in result.reasons if r["weight"]]}
+                    "reasons": reason_labels(result.reasons)}
             category = str(obj.get("category") or "")
             ev.add(obj["label"], result.flagged, category, item)
             if not str(obj.get("source_kind") or "").startswith("written_"):

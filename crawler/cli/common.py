@@ -45,14 +45,19 @@ def open_store(args):
 
 
 def chosen_sweep(db, sweep_id: int | None) -> int:
-    """The sweep a command names (--sweep), else the latest one."""
+    """The sweep a command names (--sweep), else the latest real sweep (a
+    `sites check` or a lone `scrapy crawl` is recorded too, but is no sweep)."""
     if sweep_id:
         return sweep_id
     from pipelines import store
-    recent = store.list_sweeps(db, 1)
-    if not recent:
+    latest = store.latest_sweep(db)
+    if latest is None:
+        others = store.list_sweeps(db, 1)
+        if others:
+            raise CliError(f"还没有巡查记录（最近的记录 #{others[0]['id']} 是"
+                           f"{store.sweep_kind_label(others[0].get('kind'))}，可用编号查看）")
         raise CliError("还没有巡查记录")
-    return recent[0]["id"]
+    return latest
 
 
 def table(rows: list[list], headers: list[str]) -> str:
@@ -101,6 +106,32 @@ def read_lines(path: str):
             fh.close()
 
 
+# Python's json messages (JSONDecodeError.msg) for people.
+_JSON_ERRORS_CN = (
+    ("Expecting value", "这里应是一个值，例如 {\"text\": \"…\"}"),
+    ("Expecting property name enclosed in double quotes", "字段名应写在英文双引号里"),
+    ("Expecting ',' delimiter", "缺少英文逗号"),
+    ("Expecting ':' delimiter", "缺少英文冒号"),
+    ("Unterminated string", "引号没有闭合"),
+    ("Invalid control character", "字符串里有换行等控制字符"),
+    ("Invalid \\escape", "无效的反斜杠转义"),
+    ("Invalid \\uXXXX escape", "无效的 \\u 转义"),
+    ("Extra data", "一个 JSON 对象之后还有多余内容，每行只能写一个对象"),
+)
+
+
+def json_error_cn(msg: str) -> str:
+    for english, chinese in _JSON_ERRORS_CN:
+        if msg.startswith(english):
+            return chinese
+    return "格式错误"
+
+
+def reason_labels(reasons: list[dict]) -> str:
+    """A judgement's weighed reasons as people read them (labels, not codes)."""
+    return "；".join(str(r.get("label") or r.get("code") or "") for r in reasons if r.get("weight")) or "无判定理由"
+
+
 def parse_json_line(raw, n: int) -> dict:
     if isinstance(raw, bytes):
         try:
@@ -109,8 +140,8 @@ def parse_json_line(raw, n: int) -> dict:
             raise ValueError(f"第 {n} 行：不是 UTF-8 文本") from None
     try:
         obj = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"第 {n} 行：不是有效的 JSON（{exc.msg}）") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"第 {n} 行第 {exc.colno} 列：不是有效的 JSON（{json_error_cn(exc.msg)}）") from None
     if not isinstance(obj, dict):
         raise ValueError(f"第 {n} 行：应为 JSON 对象")
     return obj
@@ -134,12 +165,20 @@ def print_evaluation(ev, name: str) -> None:
             print(f"\n{title}：{len(items)} 条")
             for it in items:
                 text = (it.get("title", "") + " " + it.get("text", "")).replace("\n", " ")
-                print(f"  {it.get('file', '')}第 {it['line']} 行 分数 {it['score']} {it['reasons']} {text[:90]}")
+                print(f"  {it.get('file', '')}第 {it['line']} 行 分数 {it['score']}（{it['reasons']}）{text[:90]}")
     for err in ev.errors:
         print(f"错误：{err}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- sweeps
+
+
+# The sweep summary's columns. 请求 is the figure the progress line and 巡查记录
+# show (Scrapy's downloader/request_count): per platform, plus the requests
+# of no platform; 解析页面 counts only the result and detail pages parsed.
+SUMMARY_HEADERS = ["平台", "请求", "解析页面", "信息", "可疑"]
+SUMMARY_NOTE = ("注：“请求”与进度行、巡查记录的请求数是同一个数（含探测查询、重试、被拦截和失败的请求）；"
+                "“解析页面”只计成功解析的搜索结果页和详情页，所以通常少一些。")
 
 
 def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
@@ -149,17 +188,22 @@ def summary_rows(db_path: str, result, profiles_dir: str = "") -> list[list]:
         per = {r["platform"]: r for r in store.sweep_summary(db, result.sweep_id)}
     profiles = load_profiles(profiles_dir or None)
     names = sorted({k.rsplit("/", 1)[1] for k in result.stats
-                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/"))} | set(per))
-    rows, total = [], [0, 0, 0]
+                    if k.startswith(("certwatch/search_pages/", "certwatch/detail_pages/", "certwatch/requests/"))}
+                   | set(per))
+    rows, total = [], [0, 0, 0, 0]
     for name in names:
+        requests = int(result.stats.get(f"certwatch/requests/{name}", 0) or 0)
         pages = int(result.stats.get(f"certwatch/search_pages/{name}", 0)) + \
             int(result.stats.get(f"certwatch/detail_pages/{name}", 0))
         listings = per.get(name, {}).get("listings", 0)
         flagged = per.get(name, {}).get("flagged", 0)
         title = profiles[name].title if name in profiles else OTHER_TITLES.get(name, name)
-        rows.append([title, pages, listings, flagged])
-        total = [total[0] + pages, total[1] + listings, total[2] + flagged]
-    rows.append(["合计", *total])
+        rows.append([title, requests, pages, listings, flagged])
+        total = [total[0] + requests, total[1] + pages, total[2] + listings, total[3] + flagged]
+    all_requests = int(result.stats.get("downloader/request_count", 0) or 0)
+    if all_requests > total[0]:
+        rows.append(["其他请求（不属于任何平台，如 robots.txt、网站链接）", all_requests - total[0], 0, 0, 0])
+    rows.append(["合计", max(all_requests, total[0]), *total[1:]])
     return rows
 
 
@@ -224,8 +268,9 @@ def demo_evidence(db_path: str, sandbox: str, progress: bool = True) -> None:
 
 
 def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: int | None = None,
-                   extra: dict | None = None, progress: bool = True) -> None:
-    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence,
+                   extra: dict | None = None, progress: bool = True, sweep_id: int | None = None) -> None:
+    """After a sweep (`sweep --evidence`, the demo): capture what lacks evidence
+    — with ``sweep_id`` only what that sweep saw, as the scheduler does —
     with the sweep's --profiles/--local settings (``extra``)."""
     from crawler.logfile import log_to_file
     from crawler.progress import Progress, on_capture
@@ -236,10 +281,11 @@ def sweep_evidence(db_path: str, sandbox: str, operator: str = "", concurrency: 
     config = evidence.CaptureConfig.from_settings(settings, sandbox=sandbox, concurrency=concurrency,
                                                   operator=operator or getpass.getuser())
     log_to_file(db_path)
-    print("为可疑信息和网站取证（截图、网页、WARC、SHA-256）…", file=sys.stderr)
+    print(("为这次巡查看到的" if sweep_id else "为") + "可疑信息和网站取证（截图、网页、WARC、SHA-256）…",
+          file=sys.stderr)
     with store.opened(db_path) as db, Progress("取证", enabled=progress) as shown:
         try:
-            stats = evidence.capture(db, config, progress=on_capture(shown))
+            stats = evidence.capture(db, config, progress=on_capture(shown), sweep_id=sweep_id)
         except evidence.CaptureError as exc:
             print(f"取证未完成：{exc}", file=sys.stderr)
             return

@@ -4,6 +4,7 @@ over reports.console, the store and pipelines.evidence)."""
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 
 from crawler.cli.common import CliError, project_settings, sub_command, table
@@ -25,6 +26,10 @@ def cmd_serve(args) -> int:
     from reports.console.app import create_app
     host = args.host or _settings().CERTWATCH_CONSOLE_HOST
     port = _settings().CERTWATCH_CONSOLE_PORT if args.port is None else args.port
+    if not os.path.exists(args.db) and not args.create:      # a mistyped --db: no silent new empty store
+        raise CliError(f"数据库文件不存在：{args.db}（路径写错了吗？演示数据库是 demo/certwatch.db）。"
+                       "要新建数据库，先用 certwatch user add 姓名 --role admin --db 路径 创建第一个用户，"
+                       "或加 --create 启动一个空的审核台")
     try:
         app = create_app(args.db)
     except OSError as exc:
@@ -230,6 +235,7 @@ def register(add) -> None:
     p.add_argument("--trusted-proxy", "--forwarded-allow-ips", dest="trusted_proxy", default=None,
                    help="信任其 X-Forwarded-* 头的反向代理地址（逗号分隔，如 127.0.0.1）；不给则不信任任何转发头")
     p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--create", action="store_true", help="数据库文件不存在时新建一个空数据库（默认拒绝，以免路径写错）")
 
     p = add("user", "审核台用户：创建、列出、修改（角色：管理员/监测员/审核员/只读）",
             lambda a: p.print_help() or 2, "certwatch user add 张三 --role reviewer")

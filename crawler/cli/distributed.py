@@ -32,9 +32,14 @@ def cmd_worker(args) -> int:
     except DistributedError as exc:
         raise CliError(str(exc)) from None
     reason = stats.get("finish_reason")
-    print(f"worker 已停止（{reason}）：请求 {stats.get('downloader/request_count', 0)}，"
+    print(f"worker 已停止（{WORKER_STOP_CN.get(reason, f'其他原因：{reason}')}）：请求 {stats.get('downloader/request_count', 0)}，"
           f"交出条目 {stats.get('distributed/items_pushed', 0)}", file=sys.stderr)
     return 0 if reason in ("finished", "shutdown") else 1
+
+
+# Why a worker's crawl ended (Scrapy's finish_reason), for people.
+WORKER_STOP_CN = {"finished": "本次巡查已完成", "shutdown": "收到停止信号", "redis_error": "Redis 连接中断",
+                  "closespider_timeout": "到达运行时限"}
 
 
 def cmd_ingest(args) -> int:
@@ -98,5 +103,5 @@ def register(add) -> None:
 
     p = add("workers", "查看分布式巡查中每个 worker 的请求、判定、拦截和状态", cmd_workers,
             "certwatch workers 12")
-    p.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次）")
+    p.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次巡查，不含网站核查）")
     p.add_argument("--json", action="store_true", help="输出 JSON")

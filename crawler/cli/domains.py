@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from crawler.cli.common import EVALUATORS, STATUS_CN, CliError, parse_json_line, print_log_note, table
+from crawler.cli.common import EVALUATORS, STATUS_CN, CliError, parse_json_line, print_log_note, reason_labels, table
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def evaluate_domains(args) -> int:
         row = per_kind.setdefault(kind, [0, 0, label])
         row[0] += int(bool(label) == pred)
         row[1] += 1
-        item = (n, obj["domain"], j.verdict, j.score,
-                [r["code"] for r in j.reasons if r["weight"]])
+        item = (n, obj["domain"], _cn(j.verdict), j.score, reason_labels(j.reasons))
         if label and not pred:
             misses.append(item)
         elif pred and not label:
@@ -130,7 +129,7 @@ def evaluate_domains(args) -> int:
         if items:
             print(f"\n{title}：{len(items)} 条")
             for n, domain, verdict, score, codes in items:
-                print(f"  第 {n} 行 {domain} {verdict} {score} 分 {codes}")
+                print(f"  第 {n} 行 {domain} {verdict} {score} 分（{codes}）")
     for err in errors:
         print(f"错误：{err}", file=sys.stderr)
     return 2 if errors else 0

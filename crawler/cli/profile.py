@@ -5,6 +5,8 @@ a page saved from the platform (thin over pipelines.profiles and
 pipelines.platform_pages, the functions the sweep uses)."""
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 from crawler.cli.common import CliError, sub_command
 
 KIND_CN = {"search_engine": "搜索引擎", "marketplace": "电商/B2B", "classifieds": "分类信息", "forum": "论坛/社区"}
@@ -83,7 +85,10 @@ def cmd_try(args) -> int:
     p = _load(args.file)
     kind = args.kind or "search"
     encoding, text = _read_page(args.page, p)
-    base = args.url or (p.search_url(p.canary or "电工证", p.first_page) if kind == "search" else f"https://{p.hosts[0]}/")
+    search = p.search_url(p.canary or "电工证", p.first_page)
+    # A detail page's links resolve against the platform's own scheme and host
+    # (its search URL's), not an https the platform may not serve.
+    base = args.url or (search if kind == "search" else urljoin(search, "/"))
     print(f"平台 {p.name}（{p.title}）；页面 {args.page}（{encoding}，{len(text)} 字）；按{'搜索结果页' if kind == 'search' else '详情页'}解析；"
           f"相对链接以 {base} 为准")
     found_any = False

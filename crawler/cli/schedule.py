@@ -71,7 +71,8 @@ def cmd_add(args) -> int:
                      variants=args.variants, settings=settings, profiles_dir=args.profiles or "")
         schedule = store.get_schedule(db, args.name)
     print(f"已添加巡查计划“{schedule['name']}”（{schedule['cron']}，北京时间），下次执行 {beijing(schedule['next_run_at'])}；"
-          f"巡查后自动取证：{_evidence_word(schedule)}")
+          f"巡查后自动取证：{_evidence_word(schedule)}"
+          + (f"；平台配置目录 {schedule['profiles']}" if schedule.get("profiles") else ""))
     return 0
 
 
@@ -84,7 +85,7 @@ def cmd_edit(args) -> int:
     if args.evidence is not None:
         settings[EVIDENCE_SETTING] = args.evidence
     with open_store(args) as db:
-        schedule = edit_schedule(db, args.name, _now(args), profiles_dir=args.profiles or "", cron=args.cron,
+        schedule = edit_schedule(db, args.name, _now(args), profiles_dir=args.profiles, cron=args.cron,
                                  industry=args.industry, department=args.department, platforms=args.platforms,
                                  pages=args.pages, settings=settings or None)
     print(f"已修改巡查计划“{schedule['name']}”，下次执行 {beijing(schedule['next_run_at'])}；"
@@ -142,6 +143,9 @@ def cmd_list(args) -> int:
                      _evidence_word(s), beijing(s.get("last_run_at")), upcoming])
     print(table(rows, ["名称", "cron", "状态", "行业", "提供单位", "平台", "页数", "自动取证",
                        "上次计划时间（北京时间）", "下次执行"]))
+    for s in schedules:
+        if s.get("profiles"):
+            print(f"计划“{s['name']}”使用平台配置目录 {s['profiles']}")
     return 0
 
 
@@ -256,11 +260,14 @@ def cmd_health(args) -> int:
         rows = store.sweep_platforms(db, sweep_id)
         alerts = store.list_alerts(db, sweep_id)
     if args.json:
-        print(json.dumps({"sweep": {k: sweep[k] for k in ("id", "status", "started_at", "ended_at")},
-                          "platforms": rows, "alerts": alerts}, ensure_ascii=False, indent=1))
+        head = {k: sweep.get(k) for k in ("id", "kind", "status")}
+        head.update({k: store.beijing_iso(sweep.get(k)) for k in ("started_at", "ended_at")})   # +08:00
+        print(json.dumps({"sweep": head, "platforms": rows,
+                          "alerts": [{**a, "at": store.beijing_iso(a.get("at"))} for a in alerts]},
+                         ensure_ascii=False, indent=1))
         return 0
     titles = {n: p.title for n, p in load_profiles().items()}
-    print(f"巡查 #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"
+    print(f"{store.sweep_kind_label(sweep.get('kind'))} #{sweep_id}（{SWEEP_STATUS_CN.get(sweep['status'], sweep['status'])}）"
           f"开始 {beijing(sweep['started_at'], '%Y-%m-%d %H:%M:%S')}"
           + (f"，结束 {beijing(sweep['ended_at'], '%Y-%m-%d %H:%M:%S')}" if sweep.get("ended_at") else "")
           + "（北京时间）")
@@ -303,7 +310,8 @@ def register(add) -> None:
     s.add_argument("--no-evidence", action="store_true",
                    help="巡查结束后不自动取证（默认按 CERTWATCH_SCHEDULE_EVIDENCE，即自动取证）")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="该计划的 Scrapy 设置")
-    s.add_argument("--profiles", help="额外的平台配置目录（--platforms 中的平台名按它核对）")
+    s.add_argument("--profiles", help="额外的平台配置目录：计划记住它（绝对路径），按计划巡查和巡查后取证都用它；"
+                                      "--platforms 中的平台名按它核对")
     common(s)
 
     s = sub_command(sub, "edit", "修改巡查计划", cmd_edit,
@@ -318,7 +326,7 @@ def register(add) -> None:
                    help="巡查结束后自动为新的可疑信息和网站取证")
     s.add_argument("--no-evidence", dest="evidence", action="store_false", help="巡查结束后不自动取证")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--profiles", help="额外的平台配置目录（--platforms 中的平台名按它核对）")
+    s.add_argument("--profiles", help='改用这个平台配置目录（--profiles "" 不再使用计划自己的目录）')
     common(s)
 
     for name, func, help_ in (("enable", cmd_enable, "启用巡查计划（错过的时间不补，从现在起计）"),
@@ -373,5 +381,5 @@ def register(add) -> None:
 
     p3 = add("health", "查看巡查健康状况：每个平台的请求、响应、拦截、探测结果和告警", cmd_health,
              "certwatch health 12")
-    p3.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次）")
+    p3.add_argument("sweep", nargs="?", type=int, help="巡查编号（默认最近一次巡查，不含网站核查）")
     p3.add_argument("--json", action="store_true", help="输出 JSON")

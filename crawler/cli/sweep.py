@@ -6,8 +6,8 @@ import asyncio
 import os
 import sys
 
-from crawler.cli.common import (STATUS_CN, CliError, print_health_warnings, print_log_note, profile_settings, run_sweep,
-                                summary_rows, sweep_evidence, table)
+from crawler.cli.common import (STATUS_CN, CliError, parse_settings, print_health_warnings, print_log_note, profile_settings, run_sweep,
+                                summary_rows, sweep_evidence, table, SUMMARY_HEADERS, SUMMARY_NOTE)
 
 
 def cmd_sandbox(args) -> int:
@@ -29,7 +29,8 @@ def cmd_sweep(args) -> int:
     if args.local and not args.real:
         raise CliError("--local 只用于真实模式：请同时给出 --real")
     result = run_sweep(args, args.sandbox or "")
-    print(table(summary_rows(args.db, result, args.profiles or ""), ["平台", "页面", "信息", "可疑"]))
+    print(table(summary_rows(args.db, result, args.profiles or ""), SUMMARY_HEADERS))
+    print(SUMMARY_NOTE)
     why = result.stats.get("certwatch/failure")
     print(f"巡查 #{result.sweep_id}：{STATUS_CN.get(result.status, result.status)}"
           + (f"（{why}）" if why else "") + f"；数据库 {args.db}")
@@ -39,7 +40,9 @@ def cmd_sweep(args) -> int:
         for line in worker_warnings(args.db, result.sweep_id):
             print(line)
     if getattr(args, "evidence", False):
-        sweep_evidence(args.db, args.sandbox or "", extra=profile_settings(args), progress=not args.quiet)
+        extra = {**profile_settings(args), **parse_settings(args.set)}    # --set applies to the capture too
+        sweep_evidence(args.db, args.sandbox or "", extra=extra, progress=not args.quiet,
+                       sweep_id=result.sweep_id)        # this sweep's items; others: `evidence capture`
     print_log_note()
     return 0 if result.status == "finished" else 1
 
@@ -61,7 +64,8 @@ def cmd_demo(args) -> int:
     finally:
         process.stop(proc)
     print()
-    print(table(summary_rows(args.db, result), ["平台", "页面", "信息", "可疑"]))
+    print(table(summary_rows(args.db, result), SUMMARY_HEADERS))
+    print(SUMMARY_NOTE)
     # The sandbox knows the truth: compare.
     w = world()
     with store.opened(args.db) as db:

@@ -58,6 +58,23 @@ def worker_rows(records: dict[str, dict], profiles: dict) -> list[dict]:
     return rows
 
 
+def platform_durations(merged: dict, records: dict[str, dict]) -> None:
+    """A platform's 耗时 in a distributed sweep: a worker stays up across
+    sweeps, so its per-platform span (set when its crawler closes) is not
+    this sweep's; take the longest time a worker that requested the platform
+    spent on this sweep (worker/seconds)."""
+    spans: dict[str, float] = {}
+    for record in records.values():
+        stats = record.get("stats") or {}
+        seconds = float(stats.get("worker/seconds", 0) or 0)
+        for key, value in stats.items():
+            if key.startswith("certwatch/requests/") and value:
+                name = key.rsplit("/", 1)[1]
+                spans[name] = max(spans.get(name, 0.0), seconds)
+    for name, seconds in spans.items():
+        merged[f"certwatch/duration/{name}"] = round(seconds, 3)
+
+
 def record_distributed(opts, settings, sweep_id: int, status: str, note: str, records: dict[str, dict],
                        seed_stats: dict, extra: dict) -> dict:
     """Finish the sweep row, its platform and worker health; the merged stats."""
@@ -71,6 +88,7 @@ def record_distributed(opts, settings, sweep_id: int, status: str, note: str, re
     merged["certwatch/flagged_judged"] = int(merged.get("certwatch/flagged", 0) or 0)
     if note:
         merged["distributed/note"] = note
+    platform_durations(merged, records)
     try:
         profiles = load_profiles(opts.profiles_dir or None)
     except ValueError:

@@ -57,12 +57,17 @@ class RecheckSpider(scrapy.Spider):
     async def start(self):
         self.db = store.connect(self.db_path)
         stats = self.crawler.stats
+        due = []
         for target in store.recheck_targets(self.db, self.batch):
             label = FORCED if self.force else due_label(target["sent_at"], target["checks"], self.days, self.now)
             if label is None:
                 stats.inc_value("recheck/not_due")
                 continue
-            stats.inc_value("recheck/requests")
+            due.append((target, label))
+        # The progress total, whole before the first request (Scrapy pulls
+        # start requests as it goes: counting them here made it grow).
+        stats.set_value("recheck/requests", len(due))
+        for target, label in due:
             try:
                 request = scrapy.Request(target["url"], callback=self.parse, errback=self.failed, dont_filter=True,
                                          meta={"target": target, "due": label,
@@ -170,7 +175,7 @@ class RecheckSpider(scrapy.Spider):
     # -- a screenshot of a listing still there (browser)
     def screenshot_request(self, target, due, d, status, final_url):
         from scrapy_playwright.page import PageMethod
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(store.BEIJING).strftime("%Y%m%d-%H%M%S")     # people read the name: Beijing time
         rel = os.path.join("recheck", f"takedown-{target['takedown_id']}",
                            f"finding-{target['finding_id']}-{stamp}.png")
         path = os.path.join(store.evidence_dir(self.db), rel)

@@ -135,6 +135,15 @@ def beijing(text: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
 
+def beijing_iso(text: str | None) -> str | None:
+    """A stored UTC time as ISO 8601 in 北京时间 (``…+08:00``), for JSON
+    people read; None when absent, the value itself when malformed."""
+    moment = parse_utc(text)
+    if moment is None:
+        return text or None
+    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+
+
 # A fragment that names one post on a page of many (a comment, a forum floor)
 # is kept: each post is a finding of its own (pipelines/generic.py, JSON comments).
 POST_FRAGMENT = re.compile(r"(?:issuecomment|comment|post|postmessage|pid|reply|floor)[-_]?\d{1,20}", re.IGNORECASE)

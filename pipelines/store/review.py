@@ -177,6 +177,21 @@ def keyword_plan(db: sqlite_utils.Database, f: QueueFilter, cap: int | None = No
     return ("probe", match, sample[:COUNT_CAP])
 
 
+# One item, two facts: a finding referred to the police (待移交/已移交公安) may
+# also be in a takedown batch. Its status says the referral; the takedown
+# tabs (已要求下架/已下架/仍未下架) show it by its batch item's result as
+# well, as the takedown list and the 附表 count it. So the status tabs count
+# per fact and such an item is counted in two tabs (the queue says so);
+# "全部" counts every item once. Tab -> its takedown_items condition:
+TAKEDOWN_TABS = {
+    "takedown_requested": "result IS NULL OR result NOT IN ('removed', 'still_present')",
+    "removed": "result = 'removed'",
+    "still_present": "result = 'still_present'",
+}
+REFERRAL_STATUSES = ("referral_pending", "referred")
+_REFERRAL_SQL = "('referral_pending', 'referred')"
+
+
 def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple | None = None,
                  walk_dates: bool = False):
     """Two (where, args) pairs, for findings and for sites; None = excluded.
@@ -190,6 +205,12 @@ def _queue_parts(f: QueueFilter, with_status: bool = True, keyword_plan: tuple |
         if f.status == PENDING:
             fw.append("f.status = 'flagged'")
             sw.append("s.status IN ('new', 'flagged')")
+        elif f.status in TAKEDOWN_TABS:
+            # The takedown tabs show a referred finding by its takedown too (see TAKEDOWN_TABS).
+            fw.append(f"(f.status = ? OR (f.status IN {_REFERRAL_SQL} AND f.id IN"
+                      f" (SELECT finding_id FROM takedown_items WHERE {TAKEDOWN_TABS[f.status]})))")
+            fa.append(f.status)
+            sw.append("s.status = ?"); sa.append(f.status)
         else:
             fw.append("f.status = ?"); fa.append(f.status)
             sw.append("s.status = ?"); sa.append(f.status)
@@ -315,11 +336,18 @@ def _split_args(fpart, spart):
 
 
 class Counts(dict):
-    """{status: n}; statuses in ``capped`` have at least n (counting stopped there)."""
+    """{status: n}; statuses in ``capped`` have at least n (counting stopped there).
+    ``twice``: referred findings also counted in a takedown tab (TAKEDOWN_TABS);
+    ``total`` counts each item once."""
 
     def __init__(self, *args, capped=()):
         super().__init__(*args)
         self.capped = set(capped)
+        self.twice = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.values()) - self.twice
 
 
 COUNT_CAP = 1000     # a status count that would scan more rows stops here ("1000+")
@@ -364,6 +392,14 @@ def queue_counts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None =
                 continue
             key = PENDING if status == "flagged" else status
             out[key] = out.get(key, 0) + n
+        # Referred findings in a takedown batch count in their takedown tab too (few rows).
+        tab = " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in TAKEDOWN_TABS.items())
+        for status, n in db.execute(
+                f"SELECT CASE {tab.replace('result', 'i.result')} END, COUNT(*) FROM findings f"
+                f" JOIN takedown_items i ON i.finding_id = f.id WHERE {fpart[0]} AND f.status IN {_REFERRAL_SQL}"
+                " GROUP BY 1", fpart[1]):
+            out[status] = out.get(status, 0) + n
+            out.twice += n
     if spart:
         for status, n in db.execute(f"SELECT s.status, COUNT(*) FROM sites s WHERE {spart[0]}"
                                     " GROUP BY s.status", spart[1]):

@@ -10,7 +10,7 @@ import sqlite_utils
 from .db import now_utc, StoreError, _dumps, _loads
 
 SCHEDULE_FIELDS = ("cron", "industry", "department", "platforms", "pages", "enabled",
-                   "settings", "variants", "mode", "sandbox", "next_run_at", "last_run_at")
+                   "settings", "variants", "mode", "sandbox", "next_run_at", "last_run_at", "profiles")
 
 
 def _schedule_row(row: dict) -> dict:

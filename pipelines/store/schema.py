@@ -490,11 +490,8 @@ def m_speed_4_first_removed(db: sqlite_utils.Database) -> None:
     db["takedown_items"].create_index(["takedown_id", "result"])
 
 
-@migrations()
-def m_speed_5_search_backfill(db: sqlite_utils.Database) -> None:
-    """search_backfill: findings stored before findings_tri existed, indexed later (store.search.record_backlog)."""
-    from .search import record_backlog
-    record_backlog(db)
-
+# Later migrations live in their own modules (this one is at the store's
+# module size limit); importing one registers its migrations, in this order.
+from . import schema_runs  # noqa: E402,F401
 
 SCHEMA_VERSION = len(migrations._migrations)

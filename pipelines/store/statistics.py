@@ -43,11 +43,13 @@ def stats_removed(db: sqlite_utils.Database, start: str, end: str, limit: int | 
     rows = db.execute(
         "SELECT f.id, f.url, f.title, f.platform, c.checked_at, c.reason, c.takedown_id,"
         " (SELECT user FROM decisions d WHERE d.finding_id = f.id AND d.action IN ('confirm', 'refer')"
-        "  ORDER BY d.id LIMIT 1)"
+        "  ORDER BY d.id LIMIT 1), t.sent_by, t.created_by"
         " FROM first_removed r JOIN takedown_checks c ON c.id = r.check_id JOIN findings f ON f.id = r.finding_id"
+        " LEFT JOIN takedowns t ON t.id = c.takedown_id"
         " WHERE r.checked_at >= ? AND r.checked_at < ? ORDER BY r.checked_at, f.id LIMIT ?",
         [start, end, -1 if limit is None else limit]).fetchall()
-    keys = ("finding_id", "url", "title", "platform", "at", "reason", "takedown_id", "user")
+    keys = ("finding_id", "url", "title", "platform", "at", "reason", "takedown_id", "user", "sent_by",
+            "created_by")
     return [dict(zip(keys, r)) for r in rows]
 
 

@@ -10,11 +10,20 @@ import sqlite_utils
 from .db import now_utc, StoreError, _dumps, _loads
 
 
+# What a run in ``sweeps`` was (its kind column), as people read it. Only
+# 'sweep' runs are "the latest sweep" of `health`, `workers` and the console.
+KIND_CN = {"sweep": "巡查", "sites": "网站核查", "recheck": "下架复查"}
+
+
+def kind_label(kind: str | None) -> str:
+    return KIND_CN.get(kind or "sweep", f"{kind}（单独抓取）")
+
+
 def start_sweep(db: sqlite_utils.Database, platforms: list[str], mode: str,
-                keyword_filter: str = "", schedule_id: int | None = None) -> int:
+                keyword_filter: str = "", schedule_id: int | None = None, kind: str = "sweep") -> int:
     with db.atomic():
         table = db["sweeps"].insert({
-            "schedule_id": schedule_id, "started_at": now_utc(), "status": "running",
+            "schedule_id": schedule_id, "started_at": now_utc(), "status": "running", "kind": kind,
             "mode": mode, "platforms": _dumps(platforms), "keyword_filter": keyword_filter,
             "pid": os.getpid(),
         })
@@ -75,8 +84,17 @@ def latest_sweep_of(db: sqlite_utils.Database, schedule_id: int, pid: int) -> in
     return row[0] if row else None
 
 
-def list_sweeps(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
+def list_sweeps(db: sqlite_utils.Database, limit: int = 50, kind: str | None = None) -> list[dict]:
+    """The newest runs first; ``kind`` keeps one kind ('sweep': real sweeps only)."""
+    if kind is not None:
+        return list(db["sweeps"].rows_where("kind = ?", [kind], order_by="id desc", limit=limit))
     return list(db["sweeps"].rows_where(order_by="id desc", limit=limit))
+
+
+def latest_sweep(db: sqlite_utils.Database) -> int | None:
+    """The newest real sweep (not a site check or a lone crawl), if any."""
+    row = db.execute("SELECT id FROM sweeps WHERE kind = 'sweep' ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
 
 
 def sweep_summary(db: sqlite_utils.Database, sweep_id: int) -> list[dict]:

@@ -43,7 +43,7 @@ import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -129,6 +129,11 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        """Browsers ask for it on every page: an icon, not a 404 in the log."""
+        return FileResponse(os.path.join(HERE, "static", "favicon.ico"), media_type="image/x-icon")
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
@@ -190,7 +195,28 @@ def create_app(db_path: str, page_routers: list[str] | None = None) -> FastAPI:
 
 def _error(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
     if not hasattr(request.state, "user"):
-        request.state.user = None
+        # No route ran (an unknown address): who is signed in, so the page keeps its menu.
+        found = _signed_in(request)
+        request.state.user = found[0] if found else None
+        if found:
+            request.state.csrf = found[1]        # the menu's 退出 form
     response = web.render(request, "error.html", {"status": status, "message": message}, status_code=status)
     response.headers.update(headers or {})
     return response
+
+
+def _signed_in(request: Request):
+    """(user, csrf) of the session, or None (no session, or the store cannot say now)."""
+    if not request.cookies.get(web.SESSION_COOKIE):
+        return None
+    try:
+        db = store.open_db(request.app.state.db_path)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        found = web.session_of(request, db)
+    except (sqlite3.Error, store.StoreError):
+        return None
+    finally:
+        db.close()
+    return found

@@ -159,9 +159,14 @@ def _upcoming(schedule: dict, n: int = 3) -> list[str]:
 
 def _schedules_page(request, db, error="", done="", form=None, status=200):
     from pipelines.schedules import RUN_STATUS_CN
+    from pipelines.schedules import evidence_choice, schedule_platforms
     schedules = store.list_schedules(db)
     for s in schedules:
         s["upcoming"] = _upcoming(s)
+        titles = _titles(s.get("profiles") or None)
+        s["platform_titles"] = "、".join(titles.get(p, p) for p in schedule_platforms(s)) or "全部"
+        choice = evidence_choice(s)
+        s["evidence_label"] = "按调度程序设置（默认是）" if choice is None else ("是" if choice else "否")
     names = {s["id"]: s["name"] for s in schedules}
     runs = store.list_runs(db, limit=30)
     for r in runs:
@@ -252,16 +257,17 @@ def sweeps_page(request: Request, user: web.User = web.require_roles(*VIEW), db=
     for s in sweeps:
         s["health"] = store.sweep_platforms(db, s["id"])
         s["status_label"] = SWEEP_LABELS.get(s["status"], s["status"])
+        s["kind_label"] = store.sweep_kind_label(s.get("kind"))
     return web.render(request, "keywords_sweeps.html", {
         "sweeps": sweeps, "alerts": store.list_alerts(db, limit=30), "HEALTH_LABELS": HEALTH_LABELS,
         "titles": _titles()})
 
 
-def _titles() -> dict:
+def _titles(profiles_dir: str | None = None) -> dict:
     from pipelines.profiles import ProfileError, load_profiles
     try:
-        return {n: p.title for n, p in load_profiles().items()}
-    except ProfileError:
+        return {n: p.title for n, p in load_profiles(profiles_dir).items()}
+    except (ProfileError, OSError):
         return {}
 
 
@@ -273,6 +279,7 @@ def sweep_page(sweep_id: int, request: Request, user: web.User = web.require_rol
     except store.StoreError as exc:
         return web.render(request, "error.html", {"message": str(exc), "status": 404}, status_code=404)
     sweep["status_label"] = SWEEP_LABELS.get(sweep["status"], sweep["status"])
+    sweep["kind_label"] = store.sweep_kind_label(sweep.get("kind"))
     flagged_only = request.query_params.get("flagged") == "1"
     return web.render(request, "keywords_sweep.html", {
         "sweep": sweep, "health": store.sweep_platforms(db, sweep_id), "alerts": store.list_alerts(db, sweep_id),

@@ -103,7 +103,7 @@ def queue(request: Request, user: web.User = web.require_roles(*VIEW_ROLES), db=
     size = _page_size(request.query_params)
     plan = store.keyword_plan(db, q)
     counts = store.queue_counts(db, q, plan=plan)
-    total = counts.get(q.status, 0) if q.status else sum(counts.values())
+    total = counts.get(q.status, 0) if q.status else counts.total
     pages = max(1, (total + size - 1) // size)
     page = min(page, pages)
     rows, _ = store.review_queue(db, q, limit=size, offset=(page - 1) * size, count=False, plan=plan)
