@@ -80,7 +80,8 @@ def next_link(profile: Profile, sel: Selector, base_url: str) -> str | None:
             if text in "".join(el.css("::text").getall()) and el.attrib.get("href"):
                 return urljoin(base_url, el.attrib["href"].strip())
         return None
-    href = sel.css(css).get()
+    hrefs = css_strings(sel, css)
+    href = hrefs[0] if hrefs else None
     return urljoin(base_url, href.strip()) if href and href.strip() else None
 
 
