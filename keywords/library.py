@@ -12,7 +12,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 
-from keywords import KINDS
+from keywords import KINDS, lightimport
 from keywords.atomic import atomic_file
 
 # Industries a keyword may belong to (DOMAIN.md's four families, plus 通用
@@ -193,7 +193,7 @@ def parse_file(path: str, defaults: dict | None = None, name: str | None = None)
 
 
 def _parse_xlsx(data: bytes, parsed: Parsed, defaults: dict) -> None:
-    import openpyxl
+    openpyxl = lightimport.openpyxl()
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
@@ -221,7 +221,7 @@ def write_table(path: str, headers: list[str], rows: list[list[str]], sheet: str
     from keywords import xlsx_safe
     fmt = file_format(path)
     if fmt == "xlsx":
-        import openpyxl
+        openpyxl = lightimport.openpyxl()
         wb = openpyxl.Workbook()
         ws = wb.active
         ws.title = sheet
@@ -265,7 +265,7 @@ def write_template(path: str) -> None:
     headers = EXPORT_HEADERS[:4]
     write_table(path, headers, TEMPLATE_ROWS)
     if fmt == "xlsx":
-        import openpyxl
+        openpyxl = lightimport.openpyxl()
         wb = openpyxl.load_workbook(path)
         notes = wb.create_sheet("说明")
         notes.column_dimensions["A"].width = 100

@@ -8,6 +8,7 @@ openpyxl would otherwise store a text starting with ``=`` as a formula.
 from __future__ import annotations
 
 import csv
+import re
 from typing import Any, Iterable
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -16,6 +17,7 @@ DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _INVISIBLE = " \t\r\n\u00a0\u3000\u200b\u200c\u200d\u2060\ufeff"
 # Characters no spreadsheet cell may hold (openpyxl raises on them).
 _ILLEGAL = {c: None for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+_HAS_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]").search     # translate only when needed
 MAX_CELL = 32_000
 
 
@@ -23,7 +25,11 @@ def neutralize(value: Any) -> Any:
     """Numbers and None pass; text is cleaned and defused."""
     if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = str(value).translate(_ILLEGAL)[:MAX_CELL]
+    text = value if type(value) is str else str(value)
+    if _HAS_ILLEGAL(text):
+        text = text.translate(_ILLEGAL)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL]
     if text.startswith(DANGEROUS_PREFIXES) or text.lstrip(_INVISIBLE).startswith(DANGEROUS_PREFIXES):
         return "'" + text
     return text

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pipelines import store
 from reports.periods import Period, beijing, today
 from keywords.xlsx_safe import set_cell, write_csv
+from keywords import lightimport
 from keywords.atomic import atomic_file, atomic_write
 
 # The campaign's 附表, character for character (DOMAIN.md "the whole table"):
@@ -227,6 +228,7 @@ def merged_ranges() -> list[tuple[int, int, int, int]]:
 
 
 def write_xlsx(t: Table, path: str) -> None:
+    lightimport.openpyxl()                      # openpyxl without numpy
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter

@@ -11,6 +11,7 @@ from pipelines import store
 from reports import labels
 from reports.evidence_files import file_of, latest_good
 from reports.periods import beijing, today
+from keywords import lightimport
 from keywords.atomic import atomic_file, atomic_write
 from keywords.xlsx_safe import neutralize, safe_row, write_csv
 
@@ -148,6 +149,7 @@ def export(db, takedown_id: int, fmt: str, out_dir: str = ".", out: str = "",
 def _write_xlsx(path: str, batch: dict, batch_rows: list[list]) -> None:
     """Write-only workbook: rows stream to the file (5,000 items in well
     under a second), every cell neutralized as append_row does."""
+    lightimport.openpyxl()                      # openpyxl without numpy
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font

@@ -280,3 +280,24 @@ def test_keyword_commands_have_examples(capsys):
         with pytest.raises(SystemExit):
             main([*args, "--help"])
         assert "示例：certwatch " + " ".join(args) in capsys.readouterr().out, args
+
+
+def test_spreadsheet_written_without_numpy_and_defused(tmp_path):
+    """openpyxl is imported without numpy (lightimport); the cells stay defused
+    (a formula gets its apostrophe, control characters go, long text is cut)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = tmp_path / "k.xlsx"
+    code = ("import sys\n"
+            "from keywords.library import write_table\n"
+            f"write_table({str(path)!r}, ['词'], [['=HYPERLINK(\"x\")'], ['a\\x01b'], ['长' * 40000], ['普通']])\n"
+            "print('numpy' in sys.modules)\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+    ws = openpyxl.load_workbook(path).active
+    values = [c.value for c in ws["A"]]
+    assert values[:3] == ["词", "'=HYPERLINK(\"x\")", "ab"]
+    assert len(values[3]) == 32_000 and values[4] == "普通"
+    assert all(c.data_type == "s" for c in ws["A"])

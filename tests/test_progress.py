@@ -80,3 +80,23 @@ def test_network_errors_in_chinese():
     assert translate("Could not open CONNECT tunnel with proxy 127.0.0.1:1 [{'status': 405, "
                      "'reason': b'Method Not Allowed'}]") == "代理不支持 HTTPS 隧道（CONNECT 405）"
     assert translate("超过 45 秒未完成") == "超过 45 秒未完成"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`certwatch keywords list | head -1`: when the reader has closed the pipe
+    the command stops with 141 (as Unix tools do) and prints no traceback."""
+    import os
+    import subprocess
+    import sys
+    certwatch = os.path.join(os.path.dirname(sys.executable), "certwatch")
+    db = tmp_path / "c.db"
+    subprocess.run([certwatch, "keywords", "--db", db, "defaults"], check=True, capture_output=True, cwd=tmp_path)
+    read, write = os.pipe()
+    os.close(read)                                   # the reader is gone before the first line
+    try:
+        proc = subprocess.run([certwatch, "keywords", "--db", db, "list"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == "", proc.stderr
