@@ -31,6 +31,7 @@ import urllib.request
 from scrapy import signals
 from scrapy.http import TextResponse
 
+from pipelines.fastcss import css_exists, css_strings
 from pipelines.profiles import Profile, load_profiles
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,11 @@ def block_reason(profile: Profile, response, page_kind: str) -> str | None:
     expected = profile.search.get("result") if page_kind == "search" else profile.detail.get("title")
     if expected:
         try:
-            if response.css(expected):
+            if css_exists(response.selector, expected) if isinstance(expected, str) else response.css(expected):
                 return None
         except Exception:  # parsel raises several kinds on odd documents
             return None
-    visible = " ".join(response.css("body ::text").getall()).strip() if "<" in text else text.strip()
+    visible = " ".join(css_strings(response.selector, "body ::text")).strip() if "<" in text else text.strip()
     if page_kind == "search" and not visible and not _has_structure(response, text):
         return "empty_page"
     low = visible.lower()

@@ -165,6 +165,12 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = os.environ.get("CERTWATCH_LOG_LEVEL", "INFO")
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# Scrapy's request fingerprint, Referer header and stats, computed with less
+# work per request (crawler/requestcost.py: the same fingerprints and
+# headers; docs/benchmarks.md).
+REQUEST_FINGERPRINTER_CLASS = "crawler.requestcost.Fingerprinter"
+REFERRER_POLICY = "crawler.requestcost.ReferrerPolicy"
+STATS_CLASS = "crawler.requestcost.StatsCollector"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {

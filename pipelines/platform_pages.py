@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 import jmespath
 from parsel import Selector
 
+from pipelines.fastcss import css_strings
 from pipelines.profiles import Profile
 
 MAX_FIELD = 100_000
@@ -57,7 +58,7 @@ def result_links(profile: Profile, sel: Selector, base_url: str) -> list[str]:
         selectors = [selectors]
     out: list[str] = []
     for css in selectors:
-        for href in sel.css(css).getall():
+        for href in css_strings(sel, css):
             href = (href or "").strip()
             if not href or href.startswith(("javascript:", "#", "mailto:")):
                 continue
@@ -79,7 +80,8 @@ def next_link(profile: Profile, sel: Selector, base_url: str) -> str | None:
             if text in "".join(el.css("::text").getall()) and el.attrib.get("href"):
                 return urljoin(base_url, el.attrib["href"].strip())
         return None
-    href = sel.css(css).get()
+    hrefs = css_strings(sel, css)
+    href = hrefs[0] if hrefs else None
     return urljoin(base_url, href.strip()) if href and href.strip() else None
 
 
@@ -88,7 +90,7 @@ def detail_fields(profile: Profile, sel: Selector) -> dict:
     out = {}
     for key in ("title", "text", "seller", "price"):
         css = profile.detail.get(key)
-        out[key] = _text(sel.css(css).getall()) if css else ""
+        out[key] = _text(css_strings(sel, css)) if css else ""
     return out
 
 
