@@ -26,7 +26,7 @@ _QQ = re.compile(rf"(?:qq|q号|q:|q\s*群|企鹅|扣)\s*(?:群|群号)?\s*(?:号
 # A WeChat id after 微信/微/v (extract() skips the v inside a letter run):
 # letters first, or digits (an id bound to a QQ or phone number: "【╬溦542394562】").
 _WECHAT = re.compile(
-    r"(?:微信|微|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
+    r"(?:微信|微|vx|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
     r"(?![a-z0-9_-])")
 _WECHAT_SAME = re.compile(r"微信同号|同微信|微信同步|手机同微")
 _TELEGRAM = re.compile(r"(?:telegram|tg|纸飞机|飞机|电报)\s*(?:号)?\s*[:=]?\s*@?([a-z][a-z0-9_]{4,31})"
@@ -86,10 +86,16 @@ def extract(text: str | Normalized) -> dict[str, list[str]]:
     if _FIVE_DIGITS.search(t) is not None:
         _numbers(t, found)
     for m in _WECHAT.finditer(t):
-        wid = m.group(1)
+        wid = m.group(1).rstrip("-")    # "-vxdd98254071-制作": the hyphen separates, it is not the id's
         s = m.start()
-        if s and t[s] == "v" and "a" <= t[s - 1] <= "z":
-            continue                    # "…xcvbnm…": a v inside a run of letters
+        if len(wid) < 6:
+            continue
+        if t[s] == "v":
+            if s and "a" <= t[s - 1] <= "z":
+                continue                # "…xcvbnm…": a v inside a run of letters
+            if (m.start(1) == s + 1 and wid.isalpha()
+                    and not (s and "\u4e00" <= t[s - 1] <= "\u9fff")):
+                continue                # "can be verified": an English word, not v + an id ("加vzb123456", "-vdd39857390z" stay)
         if wid not in _NOT_WECHAT and not wid.startswith(("http", "www")):
             found.setdefault("wechat", set()).add(wid)
     if "phone" in found and _WECHAT_SAME.search(t):

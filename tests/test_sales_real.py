@@ -119,6 +119,12 @@ def test_contact_tags_are_extracted_and_letter_runs_are_not_wechat_ids():
     assert extract("【╬溦542394562】")["wechat"] == ["542394562"]
     assert extract("加薇zh24597z")["wechat"] == ["zh24597z"]
     assert "wechat" not in extract("电工证 zxcvbnmasdfghjkl qwertyuiop")
+    # English words starting with v are no "v + id" (a verification explainer named 'erified' a WeChat id)
+    assert "wechat" not in extract("the certificate can be verified online; vehicles; validate it")
+    # the spam network's "-vx<id>-" form: vx is the contact word, the hyphens separate
+    assert extract("特种作业操作证-vxdd98254071-加急")["wechat"] == ["dd98254071"]
+    assert extract("终身可查,vdd39857390z")["wechat"] == ["dd39857390z"]      # an id with digits stays
+    assert extract("加vzb123456")["wechat"] == ["zb123456"]
     r = classify("电工证 176(电)5783(薇)9318同号", "电工证")
     assert "evasive_contact" in codes(r)
     assert "evasive_contact" not in codes(classify("电工证培训 联系电话 13817264590 微信同号", "电工证培训"))
