@@ -9,7 +9,7 @@ import functools
 from importlib import resources
 from typing import Any
 
-import yaml
+from keywords import lightimport
 
 KINDS = {"cert": "证书名称", "intent": "售假意图词", "site": "假冒网站词", "exclude": "排除词"}
 
@@ -21,7 +21,7 @@ def data_path(name: str):
 @functools.cache
 def load_yaml(name: str) -> Any:
     with data_path(name).open("r", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return lightimport.yaml_load(fh)
 
 
 def default_keywords() -> list[dict]:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-import yaml
+from keywords import lightimport
 from parsel import Selector
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Judged:
 @functools.cache
 def rules() -> dict:
     text = resources.files(__package__).joinpath("generic_pages.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return lightimport.yaml_load(text)
 
 
 def _clean(values) -> str:

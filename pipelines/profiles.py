@@ -18,6 +18,7 @@ from typing import Any
 
 import jmespath
 import yaml
+from keywords import lightimport
 from jmespath.exceptions import JMESPathError
 from parsel import Selector
 
@@ -476,7 +477,7 @@ def _load_file(path, source: str) -> Profile:
         return _LOADED[key]
     try:
         with path.open("r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = lightimport.yaml_load(fh)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ProfileError(f"平台配置文件 {source} 无法解析：{exc}") from None
     profile = parse_profile(data, source)
