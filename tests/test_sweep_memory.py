@@ -69,3 +69,25 @@ def test_no_spider_relies_on_offsite_filtering():
     assert settings.getdict("DOWNLOADER_MIDDLEWARES")["scrapy.downloadermiddlewares.offsite.OffsiteMiddleware"] is None
     loader = SpiderLoader.from_settings(settings)
     assert loader.list() and not [n for n in loader.list() if getattr(loader.load(n), "allowed_domains", None)]
+
+
+def test_shipped_yaml_reads_the_same_through_libyaml():
+    """lightimport.yaml_load (libyaml's parser when PyYAML has it) gives the
+    same document as yaml.safe_load for every YAML file certwatch ships."""
+    import glob
+    import os
+    import yaml
+    from keywords import lightimport
+    files = [f for pattern in ("keywords/*.yaml", "pipelines/**/*.yaml", "crawler/**/*.yaml")
+             for f in glob.glob(os.path.join(ROOT, pattern), recursive=True)]
+    assert len(files) >= 10, files
+    for path in files:
+        with open(path, encoding="utf-8") as a, open(path, encoding="utf-8") as b:
+            assert lightimport.yaml_load(a) == yaml.safe_load(b), path
+    # hostile input still fails as YAML, and no Python object is built
+    for bad in ("a: [1, 2", "!!python/object/apply:os.system ['true']"):
+        try:
+            lightimport.yaml_load(bad)
+        except yaml.YAMLError:
+            continue
+        raise AssertionError(bad)
