@@ -381,7 +381,11 @@ def classify(text: str | None, title: str | None = None, site_judge=..., text_mo
     titled = bool(title and title.strip())
     result = _judge(norm, hits, titled, site_judge, text_model, norm.original)
     if not result.flagged and len(norm.text) > LONG_TEXT:
-        part = _flagged_part(norm, hits, site_judge, text_model)
+        head = (title or "").strip()
+        # where the page text starts in ``full`` (after the title and its newline;
+        # without a title, before the leading white space strip() took off)
+        body = len(head) + 1 if head else -(len(text or "") - len((text or "").lstrip()))
+        part = _flagged_part(norm, hits, site_judge, text_model, body, len(text or ""))
         if part is not None:
             return part
     return result
@@ -424,13 +428,15 @@ def _whole_ad(result: Result) -> bool:
     return "no_certificate" not in codes and bool(codes & {"off_platform_contact", "fake_site"})
 
 
-def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model) -> Result | None:
+def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model, body: int = 0,
+                  body_len: int | None = None) -> Result | None:
     """The first part of a long text (see PART_CHARS) that is flagged as a
     whole ad, or None. A part is judged only where the whole-text scan found
     a sale claim in it and it gives a way to buy (a personal contact, a
     site, or a contact word): the cost follows the lines that can be ads.
     Its reasons quote the original text through the origin map; a first
-    reason says which part (characters of the original text)."""
+    reason says which part, in characters of the page text a reviewer sees
+    (``body``: where that text starts in the original, after the title)."""
     claims = sorted(h.start() for rule in model().claim_rules for h in hits.get(rule.code, ()))
     if not claims:
         return None
@@ -454,8 +460,11 @@ def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model) -> Resul
                         norm.original[norm.origin[a]:norm.origin[b - 1] + 1], found)
         if result.flagged and _whole_ad(result):
             first, last = norm.origin[a], norm.origin[b - 1] + 1
-            result.reasons.insert(0, _reason("long_text_part", f"长文本中第 {first + 1}–{last} 字的一段单独判断为售假广告"
-                                                               f"（全文共 {len(norm.original)} 字）", 0.0,
+            total = len(norm.original) - body if body_len is None else body_len
+            where = ("标题" if first < body else
+                     f"正文第 {first - body + 1}–{last - body} 字的一段")
+            result.reasons.insert(0, _reason("long_text_part", f"长文本中{where}单独判断为售假广告"
+                                                               f"（正文共 {total} 字）", 0.0,
                                              norm.original[first:last]))
             return result
     return None

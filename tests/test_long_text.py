@@ -66,11 +66,14 @@ def test_ad_buried_in_a_long_explainer_is_flagged_with_its_own_reasons(explainer
     assert whole.score == alone.score
     assert _sale_reasons(whole) == _sale_reasons(alone)
     assert whole.contacts == alone.contacts
-    # The first reason points reviewers at the reply: its span in the original text.
+    # The first reason points reviewers at the reply: its span in the page text they see.
     part = whole.reasons[0]
     assert part["code"] == "long_text_part"
-    start = len(TITLE) + 1 + page.index(ad)
-    assert f"第 {start + 1}–{start + len(ad)} 字" in part["label"]
+    start = page.index(ad)
+    assert f"正文第 {start + 1}–{start + len(ad)} 字" in part["label"], part["label"]
+    assert f"正文共 {len(page)} 字" in part["label"]
+    untitled = classify("  \n" + page).reasons[0]          # leading white space: still the page's own count
+    assert f"正文第 {start + 4}–{start + 3 + len(ad)} 字" in untitled["label"], untitled["label"]
     assert part["evidence"] == ad[:80]
     for reason in whole.reasons[1:]:
         assert reason["evidence"] == "" or reason["evidence"] in ad or ":" in reason["evidence"]

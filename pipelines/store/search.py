@@ -144,9 +144,12 @@ def keyword_matches(db: sqlite_utils.Database, match: tuple[str, str], cap: int 
     table, phrase = match
     if table not in ("findings_fts", "findings_tri"):
         raise ValueError(table)
+    # The backlog's range first: a chunk the background indexer moves out of
+    # it meanwhile is then in the index when the index is read (read the
+    # other way round, a finding indexed between the two reads was in neither).
+    gap = _backlog_range(db, table)
     ids = [r[0] for r in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?",
                                     [phrase, limit]).fetchall()]
-    gap = _backlog_range(db, table)
     if gap:
         ids = sorted(set(ids).union(_backlog_matches(db, _folded(phrase), gap, limit)))[:limit]
     return ids if cap is None or len(ids) <= cap else None

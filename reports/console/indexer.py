@@ -50,17 +50,17 @@ class Backfill:
             while not self.stopping.is_set():
                 t0 = time.monotonic()
                 try:
-                    done = store.backfill_search_index(db, chunk=self.chunk, limit=self.chunk)
+                    total += store.backfill_search_index(db, chunk=self.chunk, limit=self.chunk)
+                    finished = store.search_backlog(db) is None
                 except store.StoreBusy:
                     self.stopping.wait(BUSY_PAUSE)      # a long write elsewhere: try again later
                     continue
-                total += done
-                if store.search_backlog(db) is None:
-                    log.info("keyword index backlog done: %d findings in %.0f s", total, time.monotonic() - started)
+                if finished:
+                    log.info("关键词索引补建完成：%d 条，用时 %.0f 秒", total, time.monotonic() - started)
                     return
                 self.stopping.wait(min(1.0, max(0.01, (time.monotonic() - t0) * PAUSE_SHARE)))
         except Exception:       # the console keeps serving; searches stay complete (scan), the next start resumes
-            log.exception("keyword index backfill stopped")
+            log.exception("关键词索引补建中止（搜索结果仍完整；下次启动审核台时继续补建）")
         finally:
             db.close()
 
