@@ -392,10 +392,11 @@ def queue_counts(db: sqlite_utils.Database, f: QueueFilter, plan: tuple | None =
                 continue
             key = PENDING if status == "flagged" else status
             out[key] = out.get(key, 0) + n
-        # Referred findings in a takedown batch count in their takedown tab too (few rows).
+        # Referred findings in a takedown batch count in their takedown tab too (few rows);
+        # once per tab, as the tab lists them, though a finding requested again has two items.
         tab = " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in TAKEDOWN_TABS.items())
         for status, n in db.execute(
-                f"SELECT CASE {tab.replace('result', 'i.result')} END, COUNT(*) FROM findings f"
+                f"SELECT CASE {tab.replace('result', 'i.result')} END, COUNT(DISTINCT f.id) FROM findings f"
                 f" JOIN takedown_items i ON i.finding_id = f.id WHERE {fpart[0]} AND f.status IN {_REFERRAL_SQL}"
                 " GROUP BY 1", fpart[1]):
             out[status] = out.get(status, 0) + n
