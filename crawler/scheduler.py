@@ -49,10 +49,9 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from crawler.settings import truthy
 from pipelines import store
-from pipelines.schedules import (RUN_STATUS_CN, TZ, from_iso, iso, next_after, recheck_summary,
-                                 schedule_platforms, schedule_profiles, utc_now)
+from pipelines.schedules import (RUN_STATUS_CN, TZ, evidence_choice, from_iso, iso,
+                                 next_after, recheck_summary, schedule_platforms, schedule_profiles, utc_now)
 from pipelines.store import beijing
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ LOCK_TTL = 60             # seconds a lock lives without a heartbeat
 HEARTBEAT = 5             # seconds between heartbeats while a sweep runs
 STOP_GRACE = 60           # seconds a child sweep gets to stop after SIGTERM
 
-EVIDENCE_SETTING = "CERTWATCH_SCHEDULE_EVIDENCE"
 RECHECK_LOCK = "recheck"
 
 
@@ -97,8 +95,8 @@ def owner_alive(owner: str) -> bool:
 def evidence_enabled(schedule: dict | None, default: bool) -> bool:
     """Whether a run of ``schedule`` captures evidence: its own setting, else
     the scheduler's default."""
-    own = (schedule or {}).get("settings") or {}
-    return truthy(own[EVIDENCE_SETTING]) if EVIDENCE_SETTING in own else default
+    own = evidence_choice(schedule or {})
+    return default if own is None else own
 
 
 def schedule_settings(schedule: dict | None):

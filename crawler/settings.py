@@ -7,15 +7,7 @@ the same settings explicitly.
 import os
 import shutil
 
-
-def truthy(value) -> bool:
-    """A switch from the environment or ``--set`` ('', '0', 'false', 'no',
-    'off', '否' are off, in any case); one rule for every switch."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    return str(value or "").strip().lower() not in ("", "0", "false", "no", "off", "否")
+from pipelines.switches import truthy  # noqa: F401  (one rule for every switch; crawler.settings.truthy for its users)
 
 
 BOT_NAME = "certwatch"

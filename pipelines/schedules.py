@@ -12,6 +12,7 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
 from pipelines import store
+from pipelines.switches import truthy
 
 TZ = ZoneInfo("Asia/Shanghai")
 RUN_STATUS_CN = {"pending": "等待执行", "running": "执行中", "finished": "完成", "failed": "失败",
@@ -113,9 +114,7 @@ def add_schedule(db, name: str, cron: str, now: datetime, industry: str = "", de
         raise ScheduleError(str(exc)) from None
 
 
-# Off values of a switch (crawler.settings.truthy's rule, for parts that do not import crawler).
-_OFF = ("", "0", "false", "no", "off", "否")
-EVIDENCE_KEY = "CERTWATCH_SCHEDULE_EVIDENCE"      # crawler.scheduler.EVIDENCE_SETTING
+EVIDENCE_KEY = "CERTWATCH_SCHEDULE_EVIDENCE"      # the schedule setting (crawler/settings.py sets its default)
 
 
 def evidence_choice(schedule: dict) -> bool | None:
@@ -124,10 +123,7 @@ def evidence_choice(schedule: dict) -> bool | None:
     own = schedule.get("settings") or {}
     if EVIDENCE_KEY not in own:
         return None
-    value = own[EVIDENCE_KEY]
-    if isinstance(value, (bool, int, float)):
-        return bool(value)
-    return str(value or "").strip().lower() not in _OFF
+    return truthy(own[EVIDENCE_KEY])
 
 
 def profiles_path(profiles_dir: str) -> str:

@@ -58,7 +58,7 @@ def _evidence_word(schedule: dict) -> str:
 
 @_guard
 def cmd_add(args) -> int:
-    from crawler.scheduler import EVIDENCE_SETTING
+    from pipelines.schedules import EVIDENCE_KEY as EVIDENCE_SETTING
     from pipelines.schedules import add_schedule
     from pipelines import store
     from reports.periods import beijing
@@ -78,7 +78,7 @@ def cmd_add(args) -> int:
 
 @_guard
 def cmd_edit(args) -> int:
-    from crawler.scheduler import EVIDENCE_SETTING
+    from pipelines.schedules import EVIDENCE_KEY as EVIDENCE_SETTING
     from pipelines.schedules import edit_schedule
     from reports.periods import beijing
     settings = parse_settings(args.set) if args.set else {}
