@@ -23,7 +23,7 @@ _FIVE_DIGITS = re.compile(rf"[{_DIGITISH}](?:[^{_DIGITISH}]{{0,4}}[{_DIGITISH}])
 _MOBILE = re.compile(
     rf"(?:(?<![0-9])|(?<=(?<![0-9])86))([1一幺壹](?:[^{_DIGITISH}\n]{{0,4}}?[{_DIGITISH}]){{10}})(?![0-9])")
 _QQ = re.compile(rf"(?:qq|q号|q:|q\s*群|企鹅|扣)\s*(?:群|群号)?\s*(?:号|号码)?\s*[:=]?\s*((?:[{_DIGITISH}][\s-]?){{5,11}})")
-# A WeChat id after 微信/微/v (extract() skips the v inside a letter run):
+# A WeChat id after 微信/微/vx/v (extract() skips a v inside a letter run, and a bare v glued to a word of letters):
 # letters first, or digits (an id bound to a QQ or phone number: "【╬溦542394562】").
 _WECHAT = re.compile(
     r"(?:微信|微|vx|v)\s*(?:号|号码|id)?\s*(?:是|为)?\s*[:=]?\s*([a-z][-_a-z0-9]{5,19}|[1-9][0-9]{5,10})"
