@@ -428,15 +428,16 @@ def _whole_ad(result: Result) -> bool:
     return "no_certificate" not in codes and bool(codes & {"off_platform_contact", "fake_site"})
 
 
-def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model, body: int = 0,
-                  body_len: int | None = None) -> Result | None:
+def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model, body: int,
+                  body_len: int) -> Result | None:
     """The first part of a long text (see PART_CHARS) that is flagged as a
     whole ad, or None. A part is judged only where the whole-text scan found
     a sale claim in it and it gives a way to buy (a personal contact, a
     site, or a contact word): the cost follows the lines that can be ads.
     Its reasons quote the original text through the origin map; a first
     reason says which part, in characters of the page text a reviewer sees
-    (``body``: where that text starts in the original, after the title)."""
+    (``body``: where that text starts in the original, after the title;
+    ``body_len``: its length)."""
     claims = sorted(h.start() for rule in model().claim_rules for h in hits.get(rule.code, ()))
     if not claims:
         return None
@@ -455,16 +456,15 @@ def _flagged_part(norm: Normalized, hits: dict, site_judge, text_model, body: in
         judged += 1
         if judged > MAX_PARTS:
             break
+        first, last = norm.origin[a], norm.origin[b - 1] + 1      # the line in the original text
         # A line holds no title (the title is a line of its own).
         result = _judge(part, scanner.scan(part.text), False, site_judge, text_model,
-                        norm.original[norm.origin[a]:norm.origin[b - 1] + 1], found)
+                        norm.original[first:last], found)
         if result.flagged and _whole_ad(result):
-            first, last = norm.origin[a], norm.origin[b - 1] + 1
-            total = len(norm.original) - body if body_len is None else body_len
             where = ("标题" if first < body else
                      f"正文第 {first - body + 1}–{last - body} 字的一段")
             result.reasons.insert(0, _reason("long_text_part", f"长文本中{where}单独判断为售假广告"
-                                                               f"（正文共 {total} 字）", 0.0,
+                                                               f"（正文共 {body_len} 字）", 0.0,
                                              norm.original[first:last]))
             return result
     return None
