@@ -21,16 +21,25 @@ _HAS_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]").search     # translate
 MAX_CELL = 32_000
 
 
+# A text whose first character is none of these can neither be read as a
+# formula nor reach a dangerous one by skipping invisible characters.
+_SUSPECT_FIRST = frozenset(DANGEROUS_PREFIXES) | frozenset(_INVISIBLE)
+
+
 def neutralize(value: Any) -> Any:
     """Numbers and None pass; text is cleaned and defused."""
-    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+    if type(value) is str:          # nearly every cell: one type test, then the text's checks
+        text = value
+    elif value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = value if type(value) is str else str(value)
+    else:
+        text = str(value)
     if _HAS_ILLEGAL(text):
         text = text.translate(_ILLEGAL)
     if len(text) > MAX_CELL:
         text = text[:MAX_CELL]
-    if text.startswith(DANGEROUS_PREFIXES) or text.lstrip(_INVISIBLE).startswith(DANGEROUS_PREFIXES):
+    if text[:1] in _SUSPECT_FIRST and (text.startswith(DANGEROUS_PREFIXES)
+                                       or text.lstrip(_INVISIBLE).startswith(DANGEROUS_PREFIXES)):
         return "'" + text
     return text
 

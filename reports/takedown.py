@@ -70,18 +70,28 @@ def batch_no(batch: dict) -> str:
 
 
 def rows(db, takedown_id: int) -> list[list]:
-    """The request list's rows, in the COLUMNS order."""
-    out = []
+    """The request list's rows, in the COLUMNS order: two statements (the
+    items' findings, their evidence) and each platform name, violation and
+    time text worked out once per distinct value."""
     captures = store.takedown_evidence(db, takedown_id)      # one query, not one per item
-    for item in store.takedown_items(db, takedown_id):
-        f = item["finding"]
-        capture = latest_good(captures.get(f["id"], []))
+    titles: dict = {}
+    violations: dict = {}
+    times: dict = {}
+    out = []
+    for seq, finding_id, platform, raw_url, url, title, seller, contacts, family, first_seen in \
+            store.takedown_list(db, takedown_id):
+        capture = latest_good(captures[finding_id]) if finding_id in captures else None
         shot = file_of(capture, "screenshot")
         hashed = shot or (capture["files"][0] if capture else None)
         digest = f"SHA-256:{hashed['sha256']}" if hashed and hashed.get("sha256") else NO_EVIDENCE
-        out.append([item["seq"], labels.platform_title(f["platform"]), f.get("raw_url") or f["url"],
-                    f.get("title") or "", f.get("seller") or "", labels.contacts_text(f.get("contacts")),
-                    labels.violation(f), beijing(f.get("first_seen")), digest,
+        if platform not in titles:
+            titles[platform] = labels.platform_title(platform)
+        if family not in violations:
+            violations[family] = labels.violation({"family": family})
+        if first_seen not in times:
+            times[first_seen] = beijing(first_seen)
+        out.append([seq, titles[platform], raw_url or url, title or "", seller or "",
+                    labels.contacts_text(contacts), violations[family], times[first_seen], digest,
                     shot["path"] if shot else NO_EVIDENCE])
     return out
 

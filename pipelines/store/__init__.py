@@ -163,6 +163,7 @@ from .takedowns import (  # noqa: F401
     get_takedown,
     list_takedowns,
     takedown_items,
+    takedown_list,
     mark_takedown_sent,
     recheck_targets,
     add_takedown_check,

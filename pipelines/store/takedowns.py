@@ -97,6 +97,24 @@ def takedown_items(db: sqlite_utils.Database, takedown_id: int) -> list[dict]:
     return items
 
 
+def takedown_list(db: sqlite_utils.Database, takedown_id: int) -> list[tuple]:
+    """The batch's items in order as tuples (seq, finding_id, platform,
+    raw_url, url, title, seller, contacts decoded, family, first_seen) of
+    the item's finding: one statement reading only what the request list
+    shows, not the pages' text (takedown_items gives whole rows)."""
+    rows = db.execute(
+        "SELECT i.seq, i.finding_id, f.id, f.platform, f.raw_url, f.url, f.title, f.seller, f.contacts, f.family,"
+        " f.first_seen FROM takedown_items i LEFT JOIN findings f ON f.id = i.finding_id"
+        " WHERE i.takedown_id = ? ORDER BY i.seq", [takedown_id]).fetchall()
+    out = []
+    for seq, finding_id, found, platform, raw_url, url, title, seller, contacts, family, first_seen in rows:
+        if found is None:
+            raise StoreError(f"发现记录 {finding_id} 不存在")
+        out.append((seq, finding_id, platform, raw_url, url, title, seller, _loads(contacts, {}), family,
+                    first_seen))
+    return out
+
+
 def mark_takedown_sent(db: sqlite_utils.Database, takedown_id: int, user: str,
                        at: str | None = None) -> dict:
     row = get_takedown(db, takedown_id)
