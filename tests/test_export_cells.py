@@ -1,9 +1,11 @@
 """The takedown request list's workbook, cell by cell, against a snapshot
 taken before the export was made faster (tests/data/takedown_cells.json):
-values, cell types, fonts, alignment, merged range, frozen panes, column
-widths and sheet names of a small batch full of hostile values.
+values, cell types, fonts, alignment, borders, merged range, frozen panes,
+row heights, column widths, print setup and sheet names, of a small batch
+full of hostile values.
 
-After a deliberate change to the workbook, rewrite the snapshot:
+After a deliberate change to a workbook, rewrite the snapshot with the code
+of the current directory's checkout:
     .venv/bin/python tests/test_export_cells.py write
 """
 from __future__ import annotations
@@ -77,11 +79,18 @@ def cells_of(path: str) -> list[dict]:
             for c in row:
                 if c.value is None and not c.has_style:
                     continue
+                a, b = c.alignment, c.border
                 cells.append([c.coordinate, _shown(c.value), c.data_type, bool(c.font.b), c.font.sz,
-                              c.alignment.horizontal, c.number_format])
+                              a.horizontal, a.vertical, bool(a.wrap_text), c.number_format,
+                              [b.left.style, b.right.style, b.top.style, b.bottom.style]])
+        setup = ws.page_setup
         sheets.append({"name": ws.title, "merged": sorted(str(r) for r in ws.merged_cells.ranges),
                        "freeze": ws.freeze_panes,
                        "widths": {k: d.width for k, d in sorted(ws.column_dimensions.items()) if d.width},
+                       "heights": {k: d.height for k, d in sorted(ws.row_dimensions.items()) if d.height},
+                       "print": [setup.paperSize, setup.orientation, setup.fitToWidth, setup.fitToHeight,
+                                 ws.sheet_properties.pageSetUpPr.fitToPage if ws.sheet_properties.pageSetUpPr
+                                 else None, ws.print_title_rows, ws.print_options.horizontalCentered],
                        "cells": cells})
     return sheets
 
@@ -96,7 +105,7 @@ def exported(db, out_dir: str) -> dict:
     return got
 
 
-def test_takedown_xlsx_cells_unchanged(fresh_db, tmp_path):
+def test_workbook_cells_unchanged(fresh_db, tmp_path):
     with open(GOLDEN, encoding="utf-8") as fh:
         golden = json.load(fh)
     got = json.loads(json.dumps(exported(fresh_db, str(tmp_path)), ensure_ascii=False))
@@ -113,10 +122,12 @@ def test_takedown_xlsx_cells_unchanged(fresh_db, tmp_path):
 
 if __name__ == "__main__" and sys.argv[1:] == ["write"]:
     import tempfile
-    sys.path[:0] = [HERE, os.path.dirname(HERE)]
+    sys.path[:0] = [os.getcwd(), HERE]
     from pipelines import store as _store
     with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "out"))
         snapshot = exported(_store.connect(os.path.join(tmp, "certwatch.db")), os.path.join(tmp, "out"))
+    print("code of", os.path.dirname(os.path.dirname(_store.__file__)))
     from keywords.atomic import atomic_write
     lines = ["{"]
     for k, (name, sheets) in enumerate(snapshot.items()):
