@@ -189,19 +189,21 @@ class Judge:
             return
         buf = self._recvbuf
         buf += data
+        answers = []
         pos = 0
-        while len(buf) - pos >= HEADER.size:
-            size = HEADER.unpack_from(buf, pos)[0]
-            end = pos + HEADER.size + size
-            if len(buf) < end:
-                break
-            ident, verdict = pickle.loads(memoryview(buf)[pos + HEADER.size:end])
-            pos = end
+        with memoryview(buf) as view:
+            while len(buf) - pos >= HEADER.size:
+                end = pos + HEADER.size + HEADER.unpack_from(buf, pos)[0]
+                if len(buf) < end:
+                    break
+                answers.append(pickle.loads(view[pos + HEADER.size:end]))
+                pos = end
+        del buf[:pos]
+        for ident, verdict in answers:
             fut, then = self._pending.pop(ident, (None, None))
             if fut is not None:
                 self.judged += 1
                 _settle(fut, then, verdict)
-        del buf[:pos]
 
     def _gone(self) -> None:
         """The judge exited: every listing it still held is judged here."""
