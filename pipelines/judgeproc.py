@@ -22,6 +22,7 @@ ends are one program (a fork), the pipes are private to them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pickle
@@ -103,6 +104,7 @@ class Judge:
     def __init__(self, userdict: str | None):
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
+        gc.freeze()         # what exists now is shared with the judge: no collection rewrites its pages
         pid = os.fork()
         if pid == 0:                                # the judge
             code = 0
