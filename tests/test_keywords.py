@@ -299,7 +299,7 @@ def test_keyword_commands_have_examples(capsys):
 
 
 def test_spreadsheet_written_without_numpy_and_defused(tmp_path):
-    """openpyxl is imported without numpy (lightimport); the cells stay defused
+    """openpyxl is imported without numpy and Pillow (lightimport); the cells stay defused
     (a formula gets its apostrophe, control characters go, long text is cut)."""
     import subprocess
     import sys
@@ -308,10 +308,10 @@ def test_spreadsheet_written_without_numpy_and_defused(tmp_path):
     code = ("import sys\n"
             "from keywords.library import write_table\n"
             f"write_table({str(path)!r}, ['词'], [['=HYPERLINK(\"x\")'], ['a\\x01b'], ['长' * 40000], ['普通']])\n"
-            "print('numpy' in sys.modules)\n")
+            "print('numpy' in sys.modules, 'PIL' in sys.modules)\n")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr
     ws = openpyxl.load_workbook(path).active
     values = [c.value for c in ws["A"]]
     assert values[:3] == ["词", "'=HYPERLINK(\"x\")", "ab"]
