@@ -34,7 +34,6 @@ _BLOCKS = frozenset((
     "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav", "ol", "option", "p", "pre", "section",
     "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"))
 _CELLS = frozenset(("td", "th"))
-_NEWLINES = str.maketrans({"\r": "\n", "\f": "\n", "\v": "\n", "\u2028": "\n", "\u2029": "\n"})
 
 
 def _anchor(el, known: dict):
@@ -99,7 +98,7 @@ def block_text(nodes) -> str:
         size += len(node)
         if size > 4 * MAX_FIELD:
             break
-    lines = "".join(pieces).translate(_NEWLINES).split("\n")
+    lines = "".join(pieces).splitlines()         # \r\n, \r, \u2028... as \n
     return "\n".join(filter(None, (line.strip() for line in lines)))[:MAX_FIELD].rstrip()
 
 

@@ -3,13 +3,14 @@
 is judged as a part of the long text, the stored text shows each floor and
 paragraph on its own line, and a re-sweep that only reads the same page's
 lines differently is not "changed since the decision"."""
+import html
 import json
 import re
 from pathlib import Path
 
 from parsel import Selector
 
-from helpers import forum_profile, run_cli, sandbox_text
+from helpers import add_users, forum_profile, login, run_cli, sandbox_text
 from pipelines import store
 from pipelines.fastcss import css_strings, css_text_nodes
 from pipelines.platform_pages import MAX_FIELD, block_text, detail_fields
@@ -87,6 +88,15 @@ def test_reply_ad_under_a_long_guide_is_flagged_as_a_part(sandbox, db_path, tmp_
     _, page = sandbox_text(sandbox, f"http://{HOST}/thread-guide-ad.html")
     one_line = " ".join(t.strip() for t in css_strings(Selector(text=page), "div.post-content ::text") if t.strip())
     assert "\n" not in one_line and not classify(one_line, ad["title"]).flagged
+
+    # The console's detail page shows the stored text as it is, lines kept (escaped; CSS pre-wrap breaks them).
+    from reports.console.app import create_app
+    add_users(db, "rev")
+    client, _ = login(create_app(db_path), "rev")
+    page_html = client.get(f"/finding/{ad['id']}").text
+    shown = re.search(r'<div class="listing-text">(.*?)</div>', page_html, re.S).group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", shown)) == text
+    assert "white-space: pre-wrap" in client.get("/static/console.css").text.split(".listing-text", 1)[1][:80]
 
     # A decision made on the one-line text: re-reading the same page with its lines is no new version.
     store.add_decision(db, "审核员甲", "confirm", finding_id=ad["id"])
