@@ -34,28 +34,36 @@ _BLOCKS = frozenset((
     "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav", "ol", "option", "p", "pre", "section",
     "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"))
 _CELLS = frozenset(("td", "th"))
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+_STOPS = _BLOCKS | _CELLS
+_UNKNOWN = object()
 
 
 def _anchor(el, known: dict):
     """The nearest block or cell element holding ``el`` (itself included);
     None above the root. Each element is looked at once per page (``known``),
     so deep nesting costs one walk, not one per text node."""
+    found = known.get(el, _UNKNOWN)
+    if found is not _UNKNOWN:
+        return found
     path = []
     while el is not None:
-        found = known.get(el, path)
-        if found is not path:
-            break
         tag = el.tag
-        if isinstance(tag, str) and (tag in _BLOCKS or tag in _CELLS):
+        if tag.__class__ is str and tag in _STOPS:
             found = el
             break
         path.append(el)
         el = el.getparent()
+        found = known.get(el, _UNKNOWN)
+        if found is not _UNKNOWN:
+            break
     else:
         found = None
+    known[el] = found
     for p in path:
         known[p] = found
-    known[el] = found
     return found
 
 
@@ -63,10 +71,11 @@ def block_text(nodes) -> str:
     """Text nodes (lxml smart strings, in page order) as the page reads: a
     new line where the page starts or ends a block (a paragraph, a reply, a
     list item, a row, a <br>), inline runs (b, span, a, font) joined as they
-    are, the cells of a row a space apart; lines stripped, empty lines
-    dropped (white space within a line kept as the page has it). A line break inside a
-    text node (text as its writer typed it) stays one; white space between
-    tags (the page source's layout) is only a space."""
+    are, the cells of a row a space apart. Line breaks typed inside a text
+    (as its writer typed it) stay, a run of blank lines kept as one; white
+    space between tags (the page source's layout) is only a space, and none
+    at a block's edge; lines stripped (white space within a line kept as the
+    page has it)."""
     known: dict = {}
     pieces: list[str] = []
     size = 0
@@ -88,18 +97,22 @@ def block_text(nodes) -> str:
             elif anchor is last and pieces:
                 pieces.append(" ")
             continue
-        if pieces and (hard or broken or anchor is not last):
-            cells = (not hard and not broken and getattr(last, "tag", None) in _CELLS
+        if not pieces or hard or broken or anchor is not last:
+            cells = (pieces and not hard and not broken and getattr(last, "tag", None) in _CELLS
                      and getattr(anchor, "tag", None) in _CELLS
                      and _anchor(last.getparent(), known) is _anchor(anchor.getparent(), known))
-            pieces.append(" " if cells else "\n")
+            if pieces:
+                pieces[-1] = pieces[-1].rstrip()
+                pieces.append(" " if cells else "\n")
+            node = node.lstrip()
         last, broken = anchor, False
         pieces.append(node)
         size += len(node)
         if size > 4 * MAX_FIELD:
             break
     lines = "".join(pieces).splitlines()         # \r\n, \r, \u2028... as \n
-    return "\n".join(filter(None, (line.strip() for line in lines)))[:MAX_FIELD].rstrip()
+    text = _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in lines)).strip()
+    return text[:MAX_FIELD].rstrip()
 
 
 def unwrap(url: str, spec: dict | None) -> str:

@@ -30,11 +30,11 @@ def test_blocks_start_lines_inline_runs_join_as_they_read():
     page = ('<div class="c">\n  <p>第一段<b>加粗</b>接着<a href="#">链接</a></p>\n  <p>第二段</p>尾巴<br>换行<br/>\n'
             '  <span>甲</span>\n<span>乙</span><!-- 注释 -->丙<ul><li>一</li><li>二</li></ul>'
             '<table><tr><td>作者</td>\n<td>内容<font color="red">微信</font>：abc</td></tr><tr><td>下一行</td></tr></table>'
-            '原样\r\n换行的字\n\n\n<h3>标题</h3><blockquote>引用</blockquote>a<span><p>块中块</p></span>b<hr>c</div>'
+            '原样\r\n\r\n\r\n换行的字\n\n\n<h3>标题</h3><blockquote>引用</blockquote>a<span><p>块中块</p></span>b<hr>c</div>'
             '<div class="c">第二楼</div>')
     assert _lines(page).split("\n") == [
         "第一段加粗接着链接", "第二段", "尾巴", "换行", "甲 乙丙", "一", "二", "作者 内容微信：abc", "下一行",
-        "原样", "换行的字", "标题", "引用", "a", "块中块", "b", "c", "第二楼"]
+        "原样", "", "换行的字", "标题", "引用", "a", "块中块", "b", "c", "第二楼"]
 
 
 def test_hostile_shapes_give_their_text():
