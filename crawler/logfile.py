@@ -83,6 +83,16 @@ def quiet_scrapy(settings) -> None:
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
 
 
+def spare_scrapy_records() -> None:
+    """After a CrawlerProcess is made: Scrapy sets its own logger to DEBUG,
+    so every "Crawled (200)" and "Scraped from" line became a log record our
+    handler then dropped (about 1% of a sweep's CPU). Scrapy's logger now
+    starts at our file's level; a crawl at DEBUG keeps every line."""
+    h = _ours()
+    if h is not None:
+        logging.getLogger("scrapy").setLevel(max(h.level, logging.DEBUG))
+
+
 def log_note() -> str:
     """'另有 2 条错误、5 条警告记入日志 PATH' when the log file got any; else ''."""
     h = _ours()

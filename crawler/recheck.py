@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from scrapy.crawler import CrawlerProcess
 
-from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.logfile import log_to_file, quiet_scrapy, spare_scrapy_records
 from crawler.progress import RECHECK, CrawlProgress
 from crawler.sweep import project_settings, set_browser_proxy
 
@@ -41,6 +41,7 @@ def run(opts: RecheckOptions) -> dict:
     set_browser_proxy(settings, opts.sandbox)
     quiet_scrapy(settings)
     process = CrawlerProcess(settings)
+    spare_scrapy_records()
     crawler = process.create_crawler("recheck")
     process.crawl(crawler)
     progress = CrawlProgress(lambda: crawler.stats.get_stats() if crawler.stats else {}, RECHECK, opts.progress)

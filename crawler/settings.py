@@ -36,6 +36,9 @@ CERTWATCH_KEYWORD_FILTER = os.environ.get("CERTWATCH_KEYWORD_FILTER", "")
 CERTWATCH_MAX_PAGES = int(os.environ.get("CERTWATCH_MAX_PAGES", "0") or 0)  # 0 = each profile's own
 # Store pipeline: items written per transaction.
 CERTWATCH_STORE_BATCH = 50
+# The sale classifier in its own process during a sweep (pipelines/judgeproc.py):
+# "auto" when the machine has a second core; on/off force it.
+CERTWATCH_JUDGE_PROCESS = os.environ.get("CERTWATCH_JUDGE_PROCESS", "auto")
 # Evidence capture (pipelines.evidence.CaptureConfig.from_settings): seconds per
 # item, document size cap, screenshot height cap (px), pages open at once.
 CERTWATCH_EVIDENCE_TIMEOUT = float(os.environ.get("CERTWATCH_EVIDENCE_TIMEOUT", "45") or 45)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.logfile import log_to_file, quiet_scrapy
+from crawler.logfile import log_to_file, quiet_scrapy, spare_scrapy_records
 from crawler.progress import SWEEP, CrawlProgress, CrawlView
-from pipelines import store
+from pipelines import judgeproc, store
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,17 @@ def project_settings() -> Settings:
     settings = Settings()
     settings.setmodule(module, priority="project")
     return settings
+
+
+def start_judge(opts: SweepOptions, settings) -> None:
+    """The sale classifier's own process (pipelines/judgeproc.py) for a sweep
+    that judges listings, on a machine with a second core (setting
+    ``CERTWATCH_JUDGE_PROCESS``: auto, on, off)."""
+    if not set(opts.spiders) & set(SPIDERS) or not judgeproc.wanted(settings.get("CERTWATCH_JUDGE_PROCESS")):
+        return
+    with store.opened(opts.db) as db:
+        userdict = store.jieba_userdict(db)
+    judgeproc.start(userdict)
 
 
 def crawl_settings(opts: SweepOptions, sweep_id: int):
@@ -163,18 +174,23 @@ def run(opts: SweepOptions) -> SweepResult:
     db.close()
 
     settings = crawl_settings(opts, sweep_id)
-    process = CrawlerProcess(settings)
-    crawlers = []
-    for spider in sweep_spiders(process, opts.spiders):
-        crawler = process.create_crawler(spider)
-        crawlers.append(crawler)
-        process.crawl(crawler)
-    progress = CrawlProgress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
-                             opts.progress)
+    start_judge(opts, settings)         # before the crawlers: a fork copies no running thread
     try:
-        process.start()
+        process = CrawlerProcess(settings)
+        spare_scrapy_records()
+        crawlers = []
+        for spider in sweep_spiders(process, opts.spiders):
+            crawler = process.create_crawler(spider)
+            crawlers.append(crawler)
+            process.crawl(crawler)
+        progress = CrawlProgress(lambda: _merge([c.stats.get_stats() for c in crawlers if c.stats]), opts.view,
+                                 opts.progress)
+        try:
+            process.start()
+        finally:
+            progress.close()
     finally:
-        progress.close()
+        judgeproc.stop()
 
     stats = _merge([c.stats.get_stats() for c in crawlers if c.stats])
     reasons = [c.stats.get_value("finish_reason") for c in crawlers if c.stats]

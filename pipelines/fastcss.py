@@ -8,10 +8,15 @@ translation, the same compiled XPath with parsel's namespaces, plain
 strings) and fall back to parsel itself for anything else: a match that is
 an element (parsel serializes it), a selector that is not HTML, an invalid
 query (parsel's own error).
+
+A page's answers are kept with its Selector while the page lives: the block
+check asks for a result list or a detail title, and the spider then reads
+the same query on the same page.
 """
 from __future__ import annotations
 
 import functools
+import weakref
 
 from lxml import etree
 from parsel import Selector
@@ -23,8 +28,25 @@ def _compiled(css: str, namespaces: tuple) -> etree.XPath:
     return etree.XPath(css2xpath(css), namespaces=dict(namespaces), smart_strings=False)
 
 
+_answers: "weakref.WeakKeyDictionary[Selector, dict]" = weakref.WeakKeyDictionary()
+
+
 def _matches(sel: Selector, css: str):
-    """The raw XPath result of ``css`` on ``sel``, or None where parsel must answer."""
+    """The raw XPath result of ``css`` on ``sel``, or None where parsel must
+    answer (a fresh list: callers may keep or change it)."""
+    try:
+        known = _answers[sel]
+    except KeyError:
+        known = _answers[sel] = {}
+    except TypeError:           # not weak-referenceable (not a parsel Selector)
+        known = {}
+    if css not in known:
+        known[css] = _evaluate(sel, css)
+    result = known[css]
+    return None if result is None else list(result)
+
+
+def _evaluate(sel: Selector, css: str):
     if sel.type != "html" or not hasattr(sel.root, "xpath"):
         return None
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from keywords import load_yaml
 from pipelines import contacts as contacts_mod
-from pipelines import salesmodel, segment
+from pipelines import judgeproc, salesmodel, segment
 from pipelines.fastre import MultiScanner, scanner
 from pipelines.normalize import Normalized, normalize
 
@@ -560,18 +560,26 @@ def _judge(norm: Normalized, hits: dict, titled: bool, site_judge, text_model, o
 
 
 class SalePipeline:
-    """Scrapy step: judge listing items with :func:`classify`. At open, the
-    store's keyword library becomes jieba's user dictionary."""
+    """Scrapy step: judge listing items with :func:`classify`, in the sweep's
+    judge process when it has one (:mod:`pipelines.judgeproc`), else here.
+    The store's keyword library is jieba's user dictionary (the judge loads
+    it itself; here it is loaded before the first listing judged here)."""
 
     def __init__(self, stats, db_path: str):
         self.stats = stats
         self.db_path = db_path
+        self._userdict_loaded = False
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler.stats, crawler.settings.get("CERTWATCH_DB"))
 
     def open_spider(self, spider=None):
+        if judgeproc.current() is None:
+            self._load_userdict()
+
+    def _load_userdict(self) -> None:
+        self._userdict_loaded = True
         if not self.db_path:
             return      # a distributed worker: no store; it loads its sweep's words itself
         from pipelines import store
@@ -581,9 +589,21 @@ class SalePipeline:
     def process_item(self, item, spider=None):
         if item.get("kind", "listing") != "listing":
             return item
-        result = classify(item.get("text"), item.get("title"))
-        item.update(result.as_dict())
+        judge = judgeproc.current()
+        if judge is not None:
+            return judge.submit(item.get("text"), item.get("title"), lambda verdict: self._judged(item, verdict))
+        return self._judged(item, None)
+
+    def _judged(self, item, verdict: dict | None):
+        """Record ``verdict`` on ``item``; None: judge it here."""
+        if verdict is None:
+            if not self._userdict_loaded:
+                self._load_userdict()
+            verdict = classify(item.get("text"), item.get("title")).as_dict()
+        else:
+            self.stats.inc_value("certwatch/judged_apart")      # by the sweep's judge process
+        item.update(verdict)
         self.stats.inc_value("certwatch/items")
-        if result.flagged:
+        if verdict["flagged"]:
             self.stats.inc_value("certwatch/flagged")
         return item

@@ -27,6 +27,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
 from crawler.distributed.fleet import requeue_dead
+from crawler.logfile import spare_scrapy_records
 from crawler.distributed.keys import new_owner
 from crawler.distributed.state import worker_state
 from crawler.spiders.search import SearchSpider
@@ -398,6 +399,7 @@ def run_worker(opts: WorkerOptions) -> dict:
     worker_id = new_owner(opts.name)
     settings = worker_settings(opts, worker_id)
     process = CrawlerProcess(settings)
+    spare_scrapy_records()
     crawler = process.create_crawler(WorkerSpider)
     process.crawl(crawler)
     process.start()
