@@ -34,10 +34,8 @@ _BLOCKS = frozenset((
     "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav", "ol", "option", "p", "pre", "section",
     "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"))
 _CELLS = frozenset(("td", "th"))
-_BLANK_RUNS = re.compile(r"\n{3,}")
-
-
 _STOPS = _BLOCKS | _CELLS
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _UNKNOWN = object()
 
 
@@ -79,7 +77,7 @@ def block_text(nodes) -> str:
     known: dict = {}
     pieces: list[str] = []
     size = 0
-    last = None                 # the anchor of the last text that had a letter
+    last = None                 # the anchor of the last text that was not only white space
     broken = False              # a block ended since then (in white space)
     for node in nodes:
         parent = node.getparent()
