@@ -3,7 +3,9 @@
 A cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return (also after leading spaces, line breaks or zero-width characters) would be read as a formula (or shift one) by Excel / WPS / LibreOffice.
 Such text gets a leading apostrophe, and is always written as a string —
-openpyxl would otherwise store a text starting with ``=`` as a formula.
+openpyxl would otherwise store a text starting with ``=`` as a formula. So
+does a text that is a spreadsheet error value (``#N/A``, ``#REF!`` …): a
+spreadsheet (and openpyxl) would read it as an error, not as what was written.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import re
 from typing import Any, Iterable
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+ERROR_VALUES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"))
 # Leading characters a spreadsheet may skip before reading a formula: spaces
 # (also full-width and no-break), line breaks, zero-width and BOM characters.
 _INVISIBLE = " \t\r\n\u00a0\u3000\u200b\u200c\u200d\u2060\ufeff"
@@ -23,7 +27,7 @@ MAX_CELL = 32_000
 
 # A text whose first character is none of these can neither be read as a
 # formula nor reach a dangerous one by skipping invisible characters.
-_SUSPECT_FIRST = frozenset(DANGEROUS_PREFIXES) | frozenset(_INVISIBLE)
+_SUSPECT_FIRST = frozenset(DANGEROUS_PREFIXES) | frozenset(_INVISIBLE) | {"#"}
 
 
 def neutralize(value: Any) -> Any:
@@ -38,9 +42,11 @@ def neutralize(value: Any) -> Any:
         text = text.translate(_ILLEGAL)
     if len(text) > MAX_CELL:
         text = text[:MAX_CELL]
-    if text[:1] in _SUSPECT_FIRST and (text.startswith(DANGEROUS_PREFIXES)
-                                       or text.lstrip(_INVISIBLE).startswith(DANGEROUS_PREFIXES)):
-        return "'" + text
+    if text[:1] in _SUSPECT_FIRST:
+        bare = text.strip(_INVISIBLE)
+        if text.startswith(DANGEROUS_PREFIXES) or bare.startswith(DANGEROUS_PREFIXES) \
+                or bare.upper() in ERROR_VALUES:
+            return "'" + text
     return text
 
 

@@ -728,3 +728,19 @@ def test_formulas_behind_invisible_characters_are_neutralised(value):
     from keywords.xlsx_safe import neutralize
     assert neutralize(value).startswith("'")
     assert neutralize("  普通文本") == "  普通文本"
+
+
+def test_error_values_stay_the_text_that_was_written(tmp_path):
+    """A scraped title that is a spreadsheet error value (#N/A …) is text in
+    the workbook, not an error cell; '#' starting other text is left alone."""
+    import openpyxl
+
+    from keywords.xlsx_safe import append_row, neutralize
+    assert neutralize("#N/A") == "'#N/A" and neutralize(" #ref! ") == "' #ref! "
+    assert neutralize("#1 焊工证") == "#1 焊工证" and neutralize("#话题#") == "#话题#"
+    wb = openpyxl.Workbook()
+    append_row(wb.active, ["#N/A", "#DIV/0!", "#1"])
+    path = tmp_path / "t.xlsx"
+    wb.save(path)
+    cells = list(openpyxl.load_workbook(path).active.iter_rows())[0]
+    assert [(c.value, c.data_type) for c in cells] == [("'#N/A", "s"), ("'#DIV/0!", "s"), ("#1", "s")]
