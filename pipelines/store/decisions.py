@@ -1,7 +1,7 @@
 """The decision log: reviewers' decisions on findings and sites, append-only
-(never updated or deleted); each moves the item's status. A decision an item
-already has is not recorded twice (a double submit, a second tab, a retried
-request).
+(never updated or deleted); each moves the item's status. A reviewer's
+decision an item already has is not recorded twice (add_decisions: a double
+submit, a second tab, a retried request).
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = 
                  finding_id: int | None = None, site_id: int | None = None,
                  category: str = "") -> int:
     """Append a decision (never updated or deleted) and move the status.
-    ``category`` qualifies a confirm: see CONFIRM_CATEGORIES."""
+    ``category`` qualifies a confirm: see CONFIRM_CATEGORIES. Always
+    recorded (programs and seeds restamp what it returns); a reviewer's
+    request goes through add_decisions, which skips a repeat."""
     if action not in DECISION_STATUS:
         raise StoreError(f"未知的处理动作：{action}")
     if (finding_id is None) == (site_id is None):
@@ -61,13 +63,15 @@ def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = 
 
 
 def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids=(), site_ids=(),
-                  note: str = "", category: str = "") -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+                  note: str = "", category: str = "") -> tuple[list[tuple[str, int]], list[tuple[str, int]],
+                                                               list[tuple[str, int]]]:
     """add_decision for many items at once: one transaction, one INSERT of
     the decision rows and one UPDATE of the statuses per table. Returns
-    (decided, missing) as ("finding"|"site", id) pairs; unknown ids are
-    skipped, and so is an undo _check_undo refuses (both reported in
-    ``missing``); a bad action, category or missing note raises StoreError
-    and decides nothing."""
+    (decided, missing, repeated) as ("finding"|"site", id) pairs; unknown
+    ids are skipped, and so is an undo _check_undo refuses (both reported
+    in ``missing``); an item that already has this decision (_repeats) is
+    left as it is (``repeated``); a bad action, category or missing note
+    raises StoreError and decides nothing."""
     if action not in DECISION_STATUS:
         raise StoreError(f"未知的处理动作：{action}")
     if action == "dismiss" and not note.strip():
@@ -76,6 +80,7 @@ def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids
         raise StoreError(f"未知的确认类别：{category}")
     decided: list[tuple[str, int]] = []
     missing: list[tuple[str, int]] = []
+    repeated: list[tuple[str, int]] = []
     stamp = now_utc()
     with db.atomic():
         for kind, table, ids, default in (("finding", "findings", finding_ids, "illicit_info"),
@@ -86,17 +91,21 @@ def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids
             listed = json.dumps(ids)
             found = dict(db.execute(
                 f"SELECT id, status FROM {table} WHERE id IN (SELECT value FROM json_each(?))", [listed]))
+            latest = _latest(db, f"{kind}_id", ids)
+            cat = (category or default) if action == "confirm" else None
             ok = []
             for i in ids:
                 try:
                     if i not in found:
                         raise StoreError(f"记录 {i} 不存在")
+                    if _repeats(action, cat, found[i], latest.get(i), table):
+                        repeated.append((kind, i))
+                        continue
                     if action == "undo":
                         _check_undo(db, found[i], i if kind == "finding" else None, i if kind == "site" else None)
                     ok.append(i)
                 except StoreError:
                     missing.append((kind, i))
-            cat = (category or default) if action == "confirm" else None
             db.conn.executemany(
                 "INSERT INTO decisions (finding_id, site_id, user, at, action, note, category)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -105,7 +114,29 @@ def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids
             db.execute(f"UPDATE {table} SET status = ? WHERE id IN (SELECT value FROM json_each(?))",
                        [DECISION_STATUS[action], json.dumps(ok)])
             decided += [(kind, i) for i in ok]
-    return decided, missing
+    return decided, missing, repeated
+
+
+def _latest(db: sqlite_utils.Database, column: str, ids: list[int]) -> dict[int, tuple]:
+    """Each item's last decision: id -> (action, category)."""
+    rows = db.execute(
+        f"SELECT {column}, action, category FROM decisions WHERE id IN (SELECT MAX(id) FROM decisions"
+        f" WHERE {column} IN (SELECT value FROM json_each(?)) GROUP BY {column})", [json.dumps(ids)])
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _repeats(action: str, category: str | None, status: str, last: tuple | None, table: str) -> bool:
+    """Whether ``action`` (with ``category``, a confirm's) is the decision the
+    item already has: its status is the one the action leads to and its last
+    decision is the same action (a confirm: of the same category; one
+    recorded before categories existed counts as the item kind's default).
+    A double submit, a second tab or a retried request then records
+    nothing. Actions of the program (SYSTEM_ACTIONS) are always recorded."""
+    if last is None or action in SYSTEM_ACTIONS or status != DECISION_STATUS[action] or last[0] != action:
+        return False
+    if action != "confirm":
+        return True
+    return (last[1] or ("illicit_info" if table == "findings" else "fake_gov_site")) == category
 
 
 def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
