@@ -13,7 +13,10 @@ fetching the same pages, and the sandbox alone.
    machine's load hits both), each in a fresh process;
 5. sandbox alone: 16 keep-alive connections fetching the same URLs.
 Prints, per run, pages/s, CPU-ms per page and peak RSS (the crawl process and,
-separately, its children: a browser driver would show there); then the
+separately, its children: the judge process, a browser driver would show
+there), and the peak PSS (shared pages split between the processes sharing
+them: a forked judge shares most of its memory with the sweep) of the crawl
+process alone and with its children, sampled every 0.1 s; then the
 median of the rounds and the median of the per-round ratios full/bare.
 With --replicas the full runs sweep the real platforms' replicas instead
 (the real profiles, https through the sandbox proxy, generic pages, JSON).
@@ -167,10 +170,44 @@ def run_startup() -> None:
              or "none of numpy, pkg_resources, pypinyin, scrapy_playwright"))
 
 
+class _PssWatch:
+    """Peak proportional set size (PSS: shared pages split between the
+    processes sharing them) of a run's process and of it together with its
+    children (the judge process, a browser driver), sampled every 0.1 s."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.own = self.total = 0
+
+    @staticmethod
+    def _pss_kb(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                return next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
+        except OSError:
+            return 0
+
+    def _children(self) -> list[int]:
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children", encoding="ascii") as fh:
+                return [int(p) for p in fh.read().split()]
+        except OSError:
+            return []
+
+    def sample(self) -> None:
+        own = self._pss_kb(self.pid)
+        total = own + sum(self._pss_kb(c) for c in self._children())
+        self.own, self.total = max(self.own, own), max(self.total, total)
+
+    def peaks(self) -> dict:
+        return {"pss_mb": self.own / 1024, "pss_total_mb": self.total / 1024}
+
+
 def _line(name: str, r: dict) -> str:
     return (f"{name:<12} {r['pages']:>6} pages in {r['seconds']:6.1f} s = {r['pages'] / r['seconds']:6.0f} pages/s, "
             f"{r['cpu'] * 1000 / r['pages']:5.2f} CPU-ms/page, peak RSS {r['rss_mb']:4.0f} MB"
-            f" (children {r['children_rss_mb']:.0f} MB)")
+            f" (children {r['children_rss_mb']:.0f} MB); PSS {r.get('pss_mb', 0):4.0f} MB,"
+            f" with its children {r.get('pss_total_mb', 0):4.0f} MB")
 
 
 def main() -> None:
@@ -205,8 +242,17 @@ def main() -> None:
             me = [sys.executable, __file__, "--sandbox", sandbox]
 
             def child(*extra) -> dict:
-                out = subprocess.run(me + list(extra), capture_output=True, text=True, check=True, cwd=ROOT)
-                return json.loads(out.stdout.splitlines()[-1])
+                with tempfile.TemporaryFile("w+") as out:
+                    proc = subprocess.Popen(me + list(extra), stdout=out, stderr=subprocess.DEVNULL, text=True,
+                                            cwd=ROOT)
+                    pss = _PssWatch(proc.pid)
+                    while proc.poll() is None:
+                        pss.sample()
+                        time.sleep(0.1)
+                    if proc.returncode:
+                        raise SystemExit(f"{extra[:2]} exited with {proc.returncode}")
+                    out.seek(0)
+                    return {**json.loads(out.read().splitlines()[-1]), **pss.peaks()}
 
             print(f"world: scale {args.scale}, page limit {args.pages}, keyword {args.keyword}; "
                   f"{args.rounds} interleaved rounds")
@@ -234,9 +280,11 @@ def main() -> None:
     cpu_b = med(bares, lambda r: r["cpu"] * 1000 / r["pages"])
     print(f"median of {args.rounds} rounds:")
     print(f"  full pipeline : {med(fulls, lambda r: r['pages'] / r['seconds']):7.0f} pages/s, {cpu_f:5.2f} CPU-ms/page, "
-          f"peak RSS {med(fulls, lambda r: r['rss_mb']):.0f} MB (children {max(r['children_rss_mb'] for r in fulls):.0f} MB)")
+          f"peak RSS {med(fulls, lambda r: r['rss_mb']):.0f} MB (children {max(r['children_rss_mb'] for r in fulls):.0f} MB), "
+          f"peak PSS {med(fulls, lambda r: r['pss_mb']):.0f} MB, with its children "
+          f"{med(fulls, lambda r: r['pss_total_mb']):.0f} MB")
     print(f"  bare scrapy   : {med(bares, lambda r: r['pages'] / r['seconds']):7.0f} pages/s, {cpu_b:5.2f} CPU-ms/page, "
-          f"peak RSS {med(bares, lambda r: r['rss_mb']):.0f} MB")
+          f"peak RSS {med(bares, lambda r: r['rss_mb']):.0f} MB, peak PSS {med(bares, lambda r: r['pss_mb']):.0f} MB")
     print(f"  ratio full/bare pages/s: {statistics.median(ratios):.2f} (rounds: "
           + ", ".join(f"{r:.2f}" for r in ratios) + f"); CPU per page {cpu_f / cpu_b:.2f}×")
     print(f"  sandbox alone : {len(urls):>6} pages in {alone:6.1f} s = {len(urls) / alone:7.0f} pages/s "

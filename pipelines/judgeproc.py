@@ -22,6 +22,7 @@ ends are one program (a fork), the pipes are private to them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pickle
@@ -71,8 +72,29 @@ def stop() -> None:
         judge.close()
 
 
+def _frames(buf: bytearray) -> list:
+    """The complete frames at the start of ``buf``, unpickled and removed from it."""
+    out = []
+    pos = 0
+    with memoryview(buf) as view:
+        while len(buf) - pos >= HEADER.size:
+            end = pos + HEADER.size + HEADER.unpack_from(buf, pos)[0]
+            if len(buf) < end:
+                break
+            out.append(pickle.loads(view[pos + HEADER.size:end]))
+            pos = end
+    del buf[:pos]
+    return out
+
+
+def _frame(obj) -> bytes:
+    data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
 def _serve(requests: int, verdicts: int, userdict: str | None) -> None:
-    """The judge's loop: read (id, text, title), answer (id, verdict dict or None)."""
+    """The judge's loop: read what the sweep sent, (id, text, title) each,
+    and answer all of it in one write, (id, verdict dict or None) each."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from pipelines import lookalike, salesmodel, segment
@@ -80,20 +102,22 @@ def _serve(requests: int, verdicts: int, userdict: str | None) -> None:
     if userdict:
         segment.load_userdict(userdict)
     model(), salesmodel.model(), lookalike.registry()       # ready before the first listing
-    inp = os.fdopen(requests, "rb")
-    out = os.fdopen(verdicts, "wb")
+    buf = bytearray()
     while True:
-        head = inp.read(HEADER.size)
-        if len(head) < HEADER.size:
+        data = os.read(requests, 1 << 20)
+        if not data:
             return                          # the sweep closed the pipe (or is gone)
-        ident, text, title = pickle.loads(inp.read(HEADER.unpack(head)[0]))
-        try:
-            verdict = classify(text, title).as_dict()
-        except Exception:       # the sweep's process judges it again and meets the same error there
-            verdict = None
-        data = pickle.dumps((ident, verdict), pickle.HIGHEST_PROTOCOL)
-        out.write(HEADER.pack(len(data)) + data)
-        out.flush()
+        buf += data
+        answers = []
+        for ident, text, title in _frames(buf):
+            try:
+                verdict = classify(text, title).as_dict()
+            except Exception:       # the sweep's process judges it again and meets the same error there
+                verdict = None
+            answers.append(_frame((ident, verdict)))
+        out = memoryview(b"".join(answers))
+        while out:
+            out = out[os.write(verdicts, out):]
 
 
 class Judge:
@@ -103,6 +127,7 @@ class Judge:
     def __init__(self, userdict: str | None):
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
+        gc.freeze()         # what exists now is shared with the judge: no collection rewrites its pages
         pid = os.fork()
         if pid == 0:                                # the judge
             code = 0
@@ -142,39 +167,30 @@ class Judge:
         self._next += 1
         ident = self._next
         try:
-            data = pickle.dumps((ident, text, title), pickle.HIGHEST_PROTOCOL)
+            data = _frame((ident, text, title))
         except Exception:   # an unpicklable value: not the judge's to see
             _settle(fut, then, None)
             return fut
         self._pending[ident] = (fut, then)
-        self._send(HEADER.pack(len(data)) + data)
+        if not self._sendbuf:
+            loop.call_soon(self._writable)      # once per turn of the loop, for all submitted in it
+        self._sendbuf += data
         return fut
 
-    def _send(self, data: bytes) -> None:
-        if not self._sendbuf:
-            try:
-                n = os.write(self._out, data)
-            except BlockingIOError:
-                n = 0
-            except OSError:                 # EPIPE: the judge is gone
-                self._gone()
-                return
-            data = data[n:]
-            if not data:
-                return
-            self._loop.add_writer(self._out, self._writable)
-        self._sendbuf += data
-
     def _writable(self) -> None:
+        if not self.alive or not self._sendbuf:
+            return
         try:
             n = os.write(self._out, self._sendbuf)
         except BlockingIOError:
-            return
-        except OSError:
+            n = 0
+        except OSError:                 # EPIPE: the judge is gone
             self._gone()
             return
         del self._sendbuf[:n]
-        if not self._sendbuf:
+        if self._sendbuf:
+            self._loop.add_writer(self._out, self._writable)     # the pipe is full: when it drains
+        else:
             self._loop.remove_writer(self._out)
 
     def _readable(self) -> None:
@@ -187,21 +203,12 @@ class Judge:
         if not data:
             self._gone()
             return
-        buf = self._recvbuf
-        buf += data
-        pos = 0
-        while len(buf) - pos >= HEADER.size:
-            size = HEADER.unpack_from(buf, pos)[0]
-            end = pos + HEADER.size + size
-            if len(buf) < end:
-                break
-            ident, verdict = pickle.loads(memoryview(buf)[pos + HEADER.size:end])
-            pos = end
+        self._recvbuf += data
+        for ident, verdict in _frames(self._recvbuf):
             fut, then = self._pending.pop(ident, (None, None))
             if fut is not None:
                 self.judged += 1
                 _settle(fut, then, verdict)
-        del buf[:pos]
 
     def _gone(self) -> None:
         """The judge exited: every listing it still held is judged here."""

@@ -110,7 +110,9 @@ def item_detail(key: str, item: dict) -> list:
     when = beijing(item["at"], "%Y-%m-%d %H:%M:%S")
     if key == "fake_sites":
         basis = "审核确认为假冒政府网站" + (f"（仿冒 {item['impersonates']}）" if item.get("impersonates") else "")
-        return ["网站", item["site_id"], item["domain"], item.get("url") or "", when, basis, item.get("user") or ""]
+        # the address reviewers saw (its domain is the counted unit) and the page's own title
+        return ["网站", item["site_id"], item.get("url") or item["domain"], item.get("title") or "", when, basis,
+                item.get("user") or ""]
     if key == "removed":
         basis = f"下架清单 #{item['takedown_id']} 复查确认已下架（{item.get('reason') or ''}）"
         return ["信息", item["finding_id"], item["url"], item.get("title") or "", when, basis, removal_operators(item)]

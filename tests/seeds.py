@@ -83,7 +83,8 @@ def seed_stats(db) -> dict:
     for name, domain, times in [("A", "cx-mem-gov.cn", [SEPT]), ("B", "mem-gov.cn.com", [BEFORE_START]),
                                 ("C", "cxmemgov.com", [AT_START]), ("D", "zlaq-mohurd.cn", [AT_END]),
                                 ("E", "cnse-samr.xyz", [SEPT]), ("F", "tzzy-chaxun.com", [AUG, SEPT])]:
-        sid = store.record_site(db, {"domain": domain, "url": f"http://{domain}/", "impersonates": "cx.mem.gov.cn"})
+        sid = store.record_site(db, {"domain": domain, "url": f"http://{domain}/", "impersonates": "cx.mem.gov.cn",
+                                     "title": "特种作业操作证查询" if name == "A" else ""})
         for at in times:
             _decide(db, at, site_id=sid)
         ids[name] = sid

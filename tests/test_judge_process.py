@@ -71,6 +71,11 @@ async def main():
     assert judge is not None and judgeproc.current() is judge
     first = await asyncio.gather(*(judge.submit(t, ti, lambda v: v) for t, ti in texts[:3]))
     out = {"first": first}
+    # Larger than the pipe holds (64 KiB): sent as the pipe drains, answered whole.
+    big = ("焊工证包过，微信 abc12345。" + "安全生产培训的课程安排如下。" * 400 + "\n") * 12
+    out["big"] = await judge.submit(big, "长帖", lambda v: v)
+    out["big_expected"] = classify(big, "长帖").as_dict()
+    out["big_len"] = len(big.encode())
     # Kill the judge with listings in flight: each is judged here instead.
     futs = [judge.submit(t, ti, lambda v, t=t, ti=ti: v if v is not None else classify(t, ti).as_dict() | {"here": True})
             for t, ti in texts[3:]]
@@ -110,6 +115,7 @@ def test_judge_killed_or_refusing_loses_nothing():
     expected = out["expected"]
     assert out["first"] == expected[:3]
     assert out["first"][0]["flagged"] and not out["first"][1]["flagged"]
+    assert out["big_len"] > 3 * 65536 and out["big"] == out["big_expected"]
     # After the kill every listing has a verdict, the judge's or this process's, and they agree.
     assert [{k: v for k, v in r.items() if k != "here"} for r in out["after_kill"]] == expected[3:]
     assert any(r.get("here") for r in out["after_kill"])       # the last ones at least were judged here

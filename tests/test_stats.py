@@ -120,6 +120,11 @@ def test_workbook_is_the_seed_table(seeded, tmp_path):
     # Each figure equals its list.
     for column, value in zip(SEED_HEADERS[8:11], VALUES[8:11]):
         assert len(by_column[column]) == value
+    # A site row: the address reviewers saw in 链接/域名, the page's title in 标题 (blank when it had none).
+    site_a = next(r for r in rows if r[0].startswith("查出") and r[3] == ids["A"])
+    site_c = next(r for r in rows if r[0].startswith("查出") and r[3] == ids["C"])
+    assert site_a[4:6] == ["http://cx-mem-gov.cn/", "特种作业操作证查询"]
+    assert site_c[4] == "http://cxmemgov.com/" and site_c[5] in ("", None)
     f1 = next(r for r in rows if r[0].startswith("清理") and r[3] == ids["f1"])
     assert f1[4] == "http://mall.taohuo.cn/item/1.html" and f1[6] == "2024-09-10 11:00:00"
     assert "复查确认已下架" in f1[7] and f1[8] == "审核员甲（确认）；监测员（发出下架清单）"

@@ -17,7 +17,7 @@ def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[di
     undo (撤回) cancels the confirms before it: a site pending again is not
     counted, and one confirmed again counts from its new confirm."""
     rows = db.execute(
-        "SELECT s.id, s.domain, s.url, s.impersonates, d.at, d.user, d.note FROM sites s"
+        "SELECT s.id, s.domain, s.url, s.impersonates, d.at, d.user, d.note, s.title FROM sites s"
         " JOIN (SELECT c.site_id, MIN(c.id) AS did FROM decisions c WHERE c.action = 'confirm'"
         "       AND c.site_id IS NOT NULL AND (c.category IS NULL OR c.category = 'fake_gov_site')"
         "       AND c.id > COALESCE((SELECT MAX(u.id) FROM decisions u WHERE u.site_id = c.site_id"
@@ -32,7 +32,7 @@ def stats_fake_sites(db: sqlite_utils.Database, start: str, end: str) -> list[di
         if r[1] in seen:
             continue
         seen.add(r[1])
-        out.append(dict(zip(("site_id", "domain", "url", "impersonates", "at", "user", "note"), r)))
+        out.append(dict(zip(("site_id", "domain", "url", "impersonates", "at", "user", "note", "title"), r)))
     return out
 
 

@@ -194,7 +194,7 @@ def _nav(request: Request, db, kind: str, item_id: int) -> dict:
     params = request.query_params
     f, q = parse_filter(params)
     if f.keyword:
-        store.refresh_search_index(db)
+        store.refresh_search_index(db, limit=SEARCH_CATCH_UP)      # bounded, as the queue's
     given = any(k in params for k in FILTER_FIELDS)
     query = _query(f) if given else ""
     prev, nxt = store.queue_neighbours(db, q, kind, item_id)
@@ -344,7 +344,7 @@ def _advance(db, item: str, back: str, done, counts: dict):
     params["status"] = store.PENDING
     f, q = parse_filter(params)
     if f.keyword:
-        store.refresh_search_index(db)
+        store.refresh_search_index(db, limit=SEARCH_CATCH_UP)      # bounded, as the queue's
     nxt = store.queue_neighbours(db, q, kind, int(num))[1] or store.queue_first(db, q, (kind, int(num)))
     if nxt is None:
         return done(f"/queue?{_query(f)}", **counts, done=item, end=1)
