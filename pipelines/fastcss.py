@@ -70,3 +70,24 @@ def css_exists(sel: Selector, css: str) -> bool:
     if result is None:
         return bool(sel.css(css))
     return bool(result)
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled_smart(css: str, namespaces: tuple) -> etree.XPath:
+    return etree.XPath(css2xpath(css), namespaces=dict(namespaces), smart_strings=True)
+
+
+def css_text_nodes(sel: Selector, css: str) -> list | None:
+    """The text nodes ``css`` selects as lxml "smart strings" (each knows
+    its parent element and whether it is an element's text or its tail), in
+    document order; None where only parsel can answer (not HTML, an invalid
+    query, a match that is an element or a computed value)."""
+    if sel.type != "html" or not hasattr(sel.root, "xpath"):
+        return None
+    try:
+        result = _compiled_smart(css, tuple(sorted(sel.namespaces.items())))(sel.root)
+    except (etree.XPathError, ValueError, TypeError):
+        return None
+    if not isinstance(result, list) or not all(isinstance(x, etree._ElementUnicodeResult) for x in result):
+        return None
+    return result

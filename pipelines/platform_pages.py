@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 import jmespath
 from parsel import Selector
 
-from pipelines.fastcss import css_strings
+from pipelines.fastcss import css_strings, css_text_nodes
 from pipelines.profiles import Profile
 
 MAX_FIELD = 100_000
@@ -23,6 +23,94 @@ _LINK = re.compile(r'<\s*([^>\s]+)\s*>\s*((?:;\s*[^;,]+)*)')
 
 def _text(values) -> str:
     return " ".join(t.strip() for t in values if t and t.strip())[:MAX_FIELD]
+
+
+# Elements that start a line of their own where a browser lays the page out
+# (a paragraph, a forum floor, a list item, a table row, a line break).
+# Table cells are not: the cells of one row read as one line, a space apart.
+_BLOCKS = frozenset((
+    "address", "article", "aside", "blockquote", "body", "br", "caption", "center", "dd", "details", "dialog", "dir",
+    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav", "ol", "option", "p", "pre", "section",
+    "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"))
+_CELLS = frozenset(("td", "th"))
+_STOPS = _BLOCKS | _CELLS
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_UNKNOWN = object()
+
+
+def _anchor(el, known: dict):
+    """The nearest block or cell element holding ``el`` (itself included);
+    None above the root. Each element is looked at once per page (``known``),
+    so deep nesting costs one walk, not one per text node."""
+    found = known.get(el, _UNKNOWN)
+    if found is not _UNKNOWN:
+        return found
+    path = []
+    while el is not None:
+        tag = el.tag
+        if tag.__class__ is str and tag in _STOPS:
+            found = el
+            break
+        path.append(el)
+        el = el.getparent()
+        found = known.get(el, _UNKNOWN)
+        if found is not _UNKNOWN:
+            break
+    else:
+        found = None
+    known[el] = found
+    for p in path:
+        known[p] = found
+    return found
+
+
+def block_text(nodes) -> str:
+    """Text nodes (lxml smart strings, in page order) as the page reads: a
+    new line where the page starts or ends a block (a paragraph, a reply, a
+    list item, a row, a <br>), inline runs (b, span, a, font) joined as they
+    are, the cells of a row a space apart. Line breaks typed inside a text
+    (as its writer typed it) stay, a run of blank lines kept as one; white
+    space between tags (the page source's layout) is only a space, and none
+    at a block's edge; lines stripped (white space within a line kept as the
+    page has it)."""
+    known: dict = {}
+    pieces: list[str] = []
+    size = 0
+    last = None                 # the anchor of the last text that was not only white space
+    broken = False              # a block ended since then (in white space)
+    for node in nodes:
+        parent = node.getparent()
+        if node.is_attribute or parent is None:
+            anchor, hard = node, True           # an attribute value: a line of its own
+        elif node.is_tail:
+            tag = parent.tag
+            anchor = _anchor(parent.getparent(), known)
+            hard = isinstance(tag, str) and tag in _BLOCKS      # text after </p>, <br>: a new line
+        else:
+            anchor, hard = _anchor(parent, known), False
+        if not node.strip():
+            if hard:
+                broken = True
+            elif anchor is last and pieces:
+                pieces.append(" ")
+            continue
+        if not pieces or hard or broken or anchor is not last:
+            cells = (pieces and not hard and not broken and getattr(last, "tag", None) in _CELLS
+                     and getattr(anchor, "tag", None) in _CELLS
+                     and _anchor(last.getparent(), known) is _anchor(anchor.getparent(), known))
+            if pieces:
+                pieces[-1] = pieces[-1].rstrip()
+                pieces.append(" " if cells else "\n")
+            node = node.lstrip()
+        last, broken = anchor, False
+        pieces.append(node)
+        size += len(node)
+        if size > 4 * MAX_FIELD:
+            break
+    lines = "".join(pieces).splitlines()         # \r\n, \r, \u2028... as \n
+    text = _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in lines)).strip()
+    return text[:MAX_FIELD].rstrip()
 
 
 def unwrap(url: str, spec: dict | None) -> str:
@@ -90,7 +178,11 @@ def detail_fields(profile: Profile, sel: Selector) -> dict:
     out = {}
     for key in ("title", "text", "seller", "price"):
         css = profile.detail.get(key)
-        out[key] = _text(css_strings(sel, css)) if css else ""
+        nodes = css_text_nodes(sel, css) if css and key == "text" else None
+        if nodes is not None:
+            out[key] = block_text(nodes)            # lines as the page shows them
+        else:
+            out[key] = _text(css_strings(sel, css)) if css else ""
     return out
 
 

@@ -22,7 +22,7 @@ import urllib.parse
 from importlib import resources
 
 from crawler.sandbox import troubled
-from crawler.sandbox import hostile
+from crawler.sandbox import hostile, longthreads
 from crawler.sandbox import replicas
 from crawler.sandbox.world import ENGINE, PLATFORMS, Listing, Site, World, world
 
@@ -92,6 +92,8 @@ class App:
             return troubled.handle(self, host, path, query)
         if host in hostile.HOSTS:           # hostile pages for crawler tests
             return hostile.handle(self, host, path, query)
+        if host in longthreads.HOSTS:       # long forum threads (lines of a detail page)
+            return longthreads.handle(self, host, path, query)
         if host in replicas.HOSTS:          # real platforms' replicas under their real host names
             return replicas.handle(self, host, path, query, headers)
         platform = self.hosts.get(host)
@@ -376,8 +378,8 @@ async def _serve_conn(app: App, reader: asyncio.StreamReader, writer: asyncio.St
 
 def world_hosts(app: App) -> list[str]:
     """Every host name the sandbox answers for (the certificate names them)."""
-    return sorted({*app.hosts, ENGINE.host, *troubled.HOSTS, *hostile.HOSTS, *app.w.sites_by_host, ADMIN_HOST,
-                   *replicas.HOSTS})
+    return sorted({*app.hosts, ENGINE.host, *troubled.HOSTS, *hostile.HOSTS, *longthreads.HOSTS, *app.w.sites_by_host,
+                   ADMIN_HOST, *replicas.HOSTS})
 
 
 async def serve(host: str = "127.0.0.1", port: int = 0, seed: int | None = None, scale: int = 1,

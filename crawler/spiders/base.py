@@ -316,7 +316,7 @@ class ProfileSpider(scrapy.Spider):
         if too_deep(response.text):
             # lxml dropped what lies below libxml2's depth limit: keep the text, mark the page.
             stats.inc_value("certwatch/truncated_tree")
-            item["text"] = (item["text"] + " " + deep_text(response.text)).strip()[:100_000]
+            item["text"] = (item["text"] + "\n" + deep_text(response.text)).strip()[:100_000]
             item["page_status"] = "truncated"
         if not item["title"] and not item["text"]:
             stats.inc_value("certwatch/skipped/no_content")

@@ -110,24 +110,32 @@ def insert_new_findings(db: sqlite_utils.Database, items: list[dict], sweep_id: 
 
 
 _VERSIONED = ("title", "text", "seller", "price", "contacts", "links")
+_WORDS = ("title", "text", "seller", "price")
 
 
 def _content_hash(values: dict) -> str:
+    """What "changed since the decision" compares: the versioned fields,
+    white space left out of the page's words (a page read with its line
+    breaks, or its inline runs joined without the spaces an older crawler
+    put between them, is the same content)."""
     import hashlib
-    text = _dumps({k: values.get(k) or "" for k in _VERSIONED})
+    text = _dumps({k: "".join((values.get(k) or "").split()) if k in _WORDS else values.get(k) or ""
+                   for k in _VERSIONED})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _new_version(db, fid: int, content: dict, judged: dict, sweep_id: int | None, stamp: str) -> bool:
     """Store ``content`` as a new version of a decided finding when it
     differs from the decided content and from the latest version; True if
-    stored."""
+    stored. Both are hashed now (not read from content_hash, which older
+    versions computed with white space)."""
     digest = _content_hash(content)
-    cur = db.execute("SELECT " + ", ".join(_VERSIONED) + " FROM findings WHERE id = ?", [fid])
-    decided = dict(zip(_VERSIONED, cur.fetchone()))
-    latest = db.execute("SELECT content_hash FROM finding_versions WHERE finding_id = ? ORDER BY id DESC LIMIT 1",
-                        [fid]).fetchone()
-    if digest == (latest[0] if latest else _content_hash(decided)):
+    columns = ", ".join(_VERSIONED)
+    row = db.execute(f"SELECT {columns} FROM finding_versions WHERE finding_id = ? ORDER BY id DESC LIMIT 1",
+                     [fid]).fetchone()
+    if row is None:
+        row = db.execute(f"SELECT {columns} FROM findings WHERE id = ?", [fid]).fetchone()
+    if digest == _content_hash(dict(zip(_VERSIONED, row))):
         return False
     db["finding_versions"].insert({"finding_id": fid, "seen_at": stamp, "sweep_id": sweep_id,
                                    **content, **judged, "content_hash": digest})
