@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import PASSWORD, csrf_in, csrf_of, login, run_cli
+from helpers import PASSWORD, cli, csrf_in, csrf_of, login, run_cli
 from pipelines import store
 from pipelines.evidence import beijing_time
 from reports.console import app as console_app
@@ -258,11 +258,12 @@ def test_unknown_page_keeps_the_menu_and_the_icon_is_served(console):
 
 
 def test_cli_user_add_requires_a_password(db_path):
-    r = run_cli("user", "add", "zhang", "--role", "reviewer", "--db", db_path, input="")
+    r = run_cli("user", "add", "zhang", "--role", "reviewer", "--db", db_path, "--create", input="")
     assert r.returncode == 2 and "--password-stdin" in r.stderr
-    r = run_cli("user", "add", "zhang", "--role", "审核员", "--password-stdin", "--db", db_path, input="short\n")
+    r = run_cli("user", "add", "zhang", "--role", "审核员", "--password-stdin", "--db", db_path, "--create",
+                input="short\n")
     assert r.returncode == 2 and "密码至少" in r.stderr
-    r = run_cli("user", "add", "zhang", "--role", "审核员", "--password-stdin", "--db", db_path,
+    r = run_cli("user", "add", "zhang", "--role", "审核员", "--password-stdin", "--db", db_path, "--create",
                 input=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
     db = store.connect(db_path)
@@ -325,3 +326,29 @@ def test_serve_on_a_busy_port_says_so_in_chinese(db_path):
         proc = run_cli("serve", "--db", db_path, "--port", busy.getsockname()[1], timeout=60)
     assert proc.returncode == 2 and "端口已被占用" in proc.stderr, proc.stderr
     assert "ERROR" not in proc.stderr and "Errno" not in proc.stderr
+
+
+# Commands that only make sense on an existing store, each with a mistyped --db.
+ON_EXISTING_STORE = [
+    ["user", "add", "zhang", "--role", "reviewer", "--password-stdin"], ["user", "list"],
+    ["user", "set", "zhang", "--disable"], ["serve", "--port", "0"], ["evidence", "verify"],
+    ["evidence", "capture", "--sandbox", "http://127.0.0.1:9"], ["db", "reindex"], ["labels"], ["health"],
+    ["workers"], ["schedule", "list"], ["schedule", "runs"], ["schedule", "disable", "每日"],
+    ["takedown", "list"], ["takedown", "create", "--platform", "gongyou"], ["takedown", "sent", "1"],
+    ["takedown", "recheck", "--sandbox", "http://127.0.0.1:9"], ["takedown", "compliance"],
+    ["referral", "add", "--items", "finding:1"], ["referral", "create", "--unit", "区公安分局"], ["referral", "list"],
+    ["report", "stats"], ["report", "set", "--period", "2024-09-01..2024-10-31", "罚款金额", "1"], ["report", "charts"],
+]
+
+
+def test_a_mistyped_db_is_refused_not_created(capsys, tmp_path):
+    missing = tmp_path / "certwatch.bd"
+    for command in ON_EXISTING_STORE:
+        code, out, err = cli(capsys, *command, "--db", missing)
+        assert code == 2 and f"错误：数据库文件不存在：{missing}（路径写错了吗？" in err, (command, code, err)
+        assert not missing.exists() and list(tmp_path.iterdir()) == [], command
+    # A new deployment's first user makes the store when told to.
+    code, out, err = cli(capsys, "user", "add", "zhang", "--role", "reviewer", "--db", missing)
+    assert "user add 姓名 --role admin" not in err and "--create" in err
+    code, out, err = cli(capsys, "serve", "--db", missing)
+    assert "certwatch user add 姓名 --role admin --db 路径 --create" in err

@@ -19,8 +19,9 @@ DISMISS, REFER = (3, 17), 10    # which of them are dismissed and referred; the 
 
 
 def seed(db) -> dict:
-    """The console's seed, six more flagged forum posts (ids["extra"]) and
-    REVIEWED + 2 flagged posts on another platform (ids["batch"], highest score first)."""
+    """The console's seed, six more flagged forum posts (ids["extra"]),
+    REVIEWED + 2 flagged posts on another platform (ids["batch"], highest score first)
+    and two on a third (ids["twice"])."""
     ids = seed_console(db)
     extra = store.record_findings(db, [
         {"url": f"http://bbs.gongyou.cn/thread-{100 + n}-1.html", "platform": "forum",
@@ -35,6 +36,12 @@ def seed(db) -> dict:
          "reasons": [{"code": "no_exam", "label": "不用考试", "weight": 2.5, "evidence": "不用考试"}]}
         for n in range(REVIEWED + 2)], None)
     ids["batch"] = [r.id for r in batch]
+    twice = store.record_findings(db, [
+        {"url": f"http://bbs.gongyou.cn/thread-{300 + n}-1.html", "platform": "twice",
+         "title": f"安全员证 不用考试 {n} 号", "text": "安全员证包过，不用考试", "flagged": True, "score": 20 - n,
+         "reasons": [{"code": "no_exam", "label": "不用考试", "weight": 2.5, "evidence": "不用考试"}]}
+        for n in range(2)], None)
+    ids["twice"] = [r.id for r in twice]          # test_keys_pressed_twice_send_once
     return ids
 
 
@@ -276,3 +283,35 @@ def test_kind_column_stays_on_one_line_at_1366(server, reviewer):
         "cs => cs.map(c => { const r = document.createRange(); r.selectNodeContents(c);"
         " return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size; })")
     assert len(lines) > 20 and set(lines) == {1}
+
+
+def test_keys_pressed_twice_send_once(server, reviewer):
+    """c, then c again before the next page has loaded (the first request is
+    held until then): one request, one decision; the same for u on the next page."""
+    base, db_path, ids = server
+    page = reviewer
+    a, b = ids["twice"]
+    came_from = "status=pending&platform=twice"
+    page.goto(f"{base}/finding/{a}?{came_from}")
+    arrived(page, re.compile(rf"/finding/{a}\?"))
+    for key, then in (("c", rf"/finding/{b}\?"), ("u", rf"/finding/{a}\?")):
+        sent, held = [], []
+
+        def hold_first(route):
+            sent.append(route.request.post_data)
+            if len(sent) == 1:
+                held.append(route)
+            else:
+                route.continue_()
+        page.route("**/decide*", hold_first)
+        with page.expect_request(lambda r: "/decide" in r.url):
+            page.keyboard.press(key)
+        page.keyboard.press(key)                       # the first is still on its way
+        assert len(held) == 1
+        held[0].continue_()
+        arrived(page, re.compile(then))
+        page.unroute("**/decide*", hold_first)
+        assert len(sent) == 1, sent
+    expect(page.locator("#flash")).to_contain_text(f"已撤回（重新审核）：信息 #{a}")
+    assert decided(db_path, [a, b]) == {a: ["confirm", "undo"], b: []}
+    assert page.dialogs == []

@@ -136,3 +136,22 @@ def test_real_mode_sweeps_real_platforms_and_fails_clearly_when_unreachable(tmp_
     assert all(r["status"] == "broken" and "被拒绝" in r["note"] for r in rows.values())
     assert any(a["kind"] == "sweep_failed" and "没有访问到任何页面" in a["message"] for a in alerts)
     assert out.stderr.count("拒绝访问") <= 2 * len(REAL)       # one warning per host, not per request
+
+
+def test_github_comments_page_through(sandbox, tmp_path):
+    """Comments one per page (Link rel="next"): every comment of every issue
+    found is still a finding (each next page is a request of its own)."""
+    db_path = tmp_path / "certwatch.db"
+    sandbox_admin(sandbox, "/replicas", {"reset": True, "comments_per_page": 1})
+    try:
+        out = run_cli("sweep", "--sandbox", sandbox, "--platforms", "github", "--keyword", KEYWORD, "--pages", 1,
+                      "--set", 'DOWNLOAD_SLOTS={"api.github.com": {"delay": 0, "concurrency": 4}}',
+                      "--quiet", "--db", db_path, timeout=300)
+    finally:
+        sandbox_admin(sandbox, "/replicas", {"reset": True})
+    assert out.returncode == 0, out.stderr[-3000:]
+    c = corpus(world())
+    expected = c.reachable_github(load_queries(str(db_path), KEYWORD), 1, 50)
+    paged = [u for u in expected if "#issuecomment-" in u]
+    assert len(paged) > len({u.split("#")[0] for u in paged})           # issues with more than one comment
+    assert set(findings(db_path)) == {canonical_url(u) for u in expected}

@@ -350,3 +350,44 @@ def test_evidence_capture_uses_a_profiles_own_proxy(sandbox, tmp_path, db_path):
     with store.opened(db_path) as db:
         (row,) = [e for e in store.iter_evidence(db)]
     assert row["status"] == "ok" and row["http_status"] == 200 and row["url"] == live.url
+
+
+def test_next_comments_page_carries_only_our_meta():
+    """A comments page's next page (Link rel="next") is a new request: none of
+    the keys Scrapy and the middlewares set on the page it came from, and the
+    token only when the next page is on the platform's own host."""
+    from scrapy.http import Request, TextResponse
+    from scrapy.utils.test import get_crawler
+
+    from crawler.spiders.base import MAX_COMMENT_PAGES
+    from crawler.spiders.listings import ListingsSpider
+    crawler = get_crawler(ListingsSpider, {"CERTWATCH_GITHUB_TOKEN": "t0ken"})
+    spider = ListingsSpider.from_crawler(crawler)
+    crawler.stats.open_spider()
+    github = spider.profiles["github"]
+    url = "https://api.github.com/repos/a/b/issues/1/comments"
+    first = Request(url, meta={"profile": "github", "query": "电工证", "title": "办证", "comments": True},
+                    headers=spider.headers_for(github, url))         # as json_results asks for it
+    internal = {"download_slot": "api.github.com", "download_latency": 0.2, "depth": 2, "redirect_times": 1,
+                "redirect_urls": ["https://api.github.com/x"], "redirect_ttl": 19, "proxy": "http://127.0.0.1:9",
+                "_auth_proxy": "http://127.0.0.1:9", "dont_obey_robotstxt": True, "autothrottle_dont_adjust_delay": True,
+                "certwatch_guarded": True, "download_timeout": 30}
+    body = '[{"html_url": "https://github.com/a/b/issues/1#issuecomment-7", "body": "代办电工证", "user": {"login": "x"}}]'
+
+    def page(meta, link):
+        request = Request(first.url, meta={**first.meta, **internal, **meta}, headers=first.headers,
+                          callback=spider.parse_comments)
+        return TextResponse(first.url, body=body.encode(), encoding="utf-8", request=request,
+                            headers={"Link": f'<{link}>; rel="next"', "Content-Type": "application/json"})
+    out = list(spider.parse_comments(page({}, "https://api.github.com/repos/a/b/issues/1/comments?page=2")))
+    assert [o["url"] for o in out if isinstance(o, dict)] == ["https://github.com/a/b/issues/1#issuecomment-7"]
+    nxt = [o for o in out if isinstance(o, Request)]
+    assert len(nxt) == 1 and nxt[0].url.endswith("comments?page=2") and nxt[0].callback == spider.parse_comments
+    assert nxt[0].meta == {**first.meta, "comment_page": 2}
+    assert nxt[0].headers.get("Authorization") == b"Bearer t0ken"
+    # A Link to another host gets no token; the last page allowed has no next.
+    out = list(spider.parse_comments(page({"comment_page": 2}, "https://evil.example.com/comments?page=3")))
+    nxt = [o for o in out if isinstance(o, Request)]
+    assert nxt[0].meta["comment_page"] == 3 and "Authorization" not in nxt[0].headers
+    last = page({"comment_page": MAX_COMMENT_PAGES}, "https://api.github.com/repos/a/b/issues/1/comments?page=11")
+    assert not [o for o in spider.parse_comments(last) if isinstance(o, Request)]

@@ -222,3 +222,50 @@ def test_stored_listings_are_linked_to_the_sites_they_name(db_path):
     assert [s["id"] for s in store.unchecked_sites(db)] == [site["id"]]           # sites check visits it
     assert named_hosts("not a dict") == [] and named_hosts({"url": [None, 3]}) == []
     db.close()
+
+
+def test_a_decision_an_item_already_has_is_not_recorded_twice(queue_db, db_path):
+    """A double POST (c pressed twice, a second tab, a retried request):
+    one decision row; the second answer says so and goes where the first went."""
+    db, ids = queue_db
+    client = TestClient(create_app(db_path))
+    token = logged_in(client, "rev", "/queue")
+    came_from = "status=pending&platform=gongyou"
+    post = {"items": f"finding:{ids[3]}", "action": "confirm", "csrf_token": token,
+            "next": f"/finding/{ids[3]}?{came_from}"}
+    first = client.post("/decide?advance=1", data=post, follow_redirects=False)
+    second = client.post("/decide?advance=1", data=post, follow_redirects=False)
+    assert first.headers["location"] == f"/finding/{ids[4]}?{came_from}&ok=1&fail=0&done=finding%3A{ids[3]}"
+    assert second.headers["location"] == f"/finding/{ids[4]}?{came_from}&ok=0&fail=0&same=1&done=finding%3A{ids[3]}"
+    assert [d["action"] for d in store.decisions_for(db, finding_id=ids[3])] == ["confirm"]
+    page = html.unescape(client.get(second.headers["location"]).text)
+    assert f"已确认：信息 #{ids[3]}「电工证代办 3」" in page and "1 条此前已是这一处理结果，本次未重复记录" in page
+    assert '<span id="sending" class="sending" role="status" hidden>正在提交，请勿重复操作…</span>' in page
+    # Another category is another decision; the same dismissal twice is one.
+    client.post("/decide", data={**post, "category": "fake_gov_site"}, follow_redirects=False)
+    assert [d["category"] for d in store.decisions_for(db, finding_id=ids[3])] == ["illicit_info", "fake_gov_site"]
+    dismiss = {**post, "items": f"finding:{ids[5]}", "action": "dismiss", "note": "培训广告"}
+    for _ in range(2):
+        client.post("/decide", data=dismiss, follow_redirects=False)
+    assert [d["action"] for d in store.decisions_for(db, finding_id=ids[5])] == ["dismiss"]
+    # Bulk: items that had it are counted apart, the rest decided, in one request.
+    bulk = {"items": [f"finding:{i}" for i in ids[3:7]], "action": "confirm", "category": "fake_gov_site",
+            "csrf_token": token, "next": "/queue"}
+    r = client.post("/decide", data=bulk, follow_redirects=False)
+    assert r.headers["location"] == "/queue?ok=3&fail=0&same=1"          # ids[3] had it
+    r = client.post("/decide", data=bulk, follow_redirects=False)
+    assert r.headers["location"] == "/queue?ok=0&fail=0&same=4"
+    assert "4 条此前已是这一处理结果，本次未重复记录" in client.get(r.headers["location"]).text
+    assert [len(store.decisions_for(db, finding_id=i)) for i in ids[3:7]] == [2, 1, 2, 1]
+    # Undo twice (u pressed twice): one undo row, the second answer is no refusal.
+    undo = {"items": f"finding:{ids[4]}", "action": "undo", "csrf_token": token, "next": f"/finding/{ids[4]}"}
+    assert client.post("/decide", data=undo, follow_redirects=False).headers["location"] == \
+        f"/finding/{ids[4]}?ok=1&fail=0"
+    r = client.post("/decide", data=undo, follow_redirects=False)
+    assert r.headers["location"] == f"/finding/{ids[4]}?ok=0&fail=0&same=1"
+    assert [d["action"] for d in store.decisions_for(db, finding_id=ids[4])] == ["confirm", "undo"]
+    assert "已撤回（重新审核）：信息" in html.unescape(client.get(r.headers["location"]).text)
+    # Decided again after the undo: recorded (a new decision, not a repeat).
+    for _ in range(2):
+        client.post("/decide", data={**undo, "action": "confirm", "category": "fake_gov_site"})
+    assert [d["action"] for d in store.decisions_for(db, finding_id=ids[4])] == ["confirm", "undo", "confirm"]

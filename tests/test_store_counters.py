@@ -74,7 +74,7 @@ def test_keyword_search_indexed_at_write_time_both_plans_agree(fresh_db):
 def test_bulk_decisions_match_single_ones(fresh_db):
     db = fresh_db
     ids = [r.id for r in store.record_findings(db, _items(6, random.Random(1)), None)]
-    decided, missing = store.add_decisions(db, "审核员", "confirm", [ids[0], ids[1], 999999], site_ids=[4242])
+    decided, missing, _ = store.add_decisions(db, "审核员", "confirm", [ids[0], ids[1], 999999], site_ids=[4242])
     assert decided == [("finding", ids[0]), ("finding", ids[1])]
     assert missing == [("finding", 999999), ("site", 4242)]
     store.add_decision(db, "审核员", "confirm", finding_id=ids[2])

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from crawler.cli.common import (EVALUATORS, CliError, open_store, parse_json_line, print_evaluation, read_lines,
+from crawler.cli.common import (EVALUATORS, CliError, existing_store, parse_json_line, print_evaluation, read_lines,
                                 reason_labels, table)
 
 
@@ -136,7 +136,7 @@ def cmd_labels(args) -> int:
             since = make_period(args.since, args.since).utc_range()[0]     # 00:00 北京时间
         except PeriodError as exc:
             raise CliError(f"--since {exc}") from None
-    with open_store(args) as db:
+    with existing_store(args) as db:
         rows = store.reviewed_findings(db, since)
     to_stdout = args.out in (None, "-")
     kept = {0: 0, 1: 0}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import unicodedata
 
@@ -39,9 +40,27 @@ def sub_command(sub, name: str, help_: str, func, example: str, db_default=argpa
 
 
 def open_store(args):
-    """``with open_store(args) as db:`` — the store of ``--db``, closed on exit."""
+    """``with open_store(args) as db:`` — the store of ``--db``, closed on exit
+    (made when missing: for commands that fill a store, e.g. keywords import)."""
     from pipelines import store
     return store.opened(args.db)
+
+
+def require_store(path: str, create_hint: str = "") -> None:
+    """Refuse a missing ``--db`` for a command that only makes sense on an
+    existing store: a mistyped path would otherwise become a new empty one.
+    ``create_hint`` says how to make a new store where that is meant."""
+    if path != ":memory:" and os.path.isfile(path):
+        return
+    raise CliError(f"数据库文件不存在：{path}（路径写错了吗？演示数据库是 demo/certwatch.db）"
+                   + (f"。{create_hint}" if create_hint else ""))
+
+
+def existing_store(args):
+    """``with existing_store(args) as db:`` — open_store for a store that must
+    exist already (require_store)."""
+    require_store(args.db)
+    return open_store(args)
 
 
 def chosen_sweep(db, sweep_id: int | None) -> int:

@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 
-from crawler.cli.common import CliError, project_settings, sub_command, table
+from crawler.cli.common import CliError, existing_store, project_settings, require_store, sub_command, table
 
 ROLE_ALIASES = {"admin": "admin", "管理员": "admin", "monitor": "monitor", "监测员": "monitor",
                 "reviewer": "reviewer", "审核员": "reviewer", "readonly": "readonly", "只读": "readonly"}
@@ -26,10 +26,9 @@ def cmd_serve(args) -> int:
     from reports.console.app import create_app
     host = args.host or _settings().CERTWATCH_CONSOLE_HOST
     port = _settings().CERTWATCH_CONSOLE_PORT if args.port is None else args.port
-    if not os.path.exists(args.db) and not args.create:      # a mistyped --db: no silent new empty store
-        raise CliError(f"数据库文件不存在：{args.db}（路径写错了吗？演示数据库是 demo/certwatch.db）。"
-                       "要新建数据库，先用 certwatch user add 姓名 --role admin --db 路径 创建第一个用户，"
-                       "或加 --create 启动一个空的审核台")
+    if not args.create:                     # a mistyped --db: no silent new empty store
+        require_store(args.db, "要新建数据库，先用 certwatch user add 姓名 --role admin --db 路径 --create "
+                               "创建第一个用户，或加 --create 启动一个空的审核台")
     try:
         app = create_app(args.db)
     except OSError as exc:
@@ -114,6 +113,8 @@ def cmd_user_add(args) -> int:
     from pipelines import store
     from reports.console.passwords import PasswordError, hash_password
     role = _role(args.role)
+    if not args.create:                     # before the password is typed
+        require_store(args.db, "新部署创建第一个用户时加 --create 新建数据库")
     password = _read_password(args)
     try:
         hashed = hash_password(password)
@@ -131,7 +132,7 @@ def cmd_user_add(args) -> int:
 def cmd_user_list(args) -> int:
     from pipelines import store
     from pipelines.evidence import beijing_time
-    with store.opened(args.db) as db:
+    with existing_store(args) as db:
         rows = [[u["name"], store.ROLES.get(u["role"], u["role"]), "已停用" if u["disabled"] else "正常",
                  beijing_time(u["created_at"], False)] for u in store.list_users(db)]
     print(table(rows, ["用户名", "角色", "状态", "创建时间（北京时间）"]) if rows else "还没有用户")
@@ -141,7 +142,7 @@ def cmd_user_list(args) -> int:
 def cmd_user_set(args) -> int:
     from pipelines import store
     from reports.console.passwords import PasswordError, hash_password
-    with store.opened(args.db) as db:
+    with existing_store(args) as db:
         try:
             user = store.get_user(db, name=args.name)
             if user is None:
@@ -176,6 +177,7 @@ def cmd_evidence_capture(args) -> int:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上取证")
     from crawler.logfile import log_note, log_to_file, translate
     from crawler.progress import Progress, on_capture
+    require_store(args.db)
     log_to_file(args.db)
     db = store.connect(args.db)
     root = store.evidence_dir(db)
@@ -204,10 +206,8 @@ def cmd_evidence_capture(args) -> int:
 
 def cmd_evidence_verify(args) -> int:
     from pipelines import evidence, store
-    try:
-        db = store.open_existing(args.db)
-    except store.StoreError as exc:
-        raise CliError(str(exc)) from None
+    require_store(args.db)
+    db = store.connect(args.db)
     try:
         report = evidence.verify(db)
     finally:
@@ -245,6 +245,8 @@ def register(add) -> None:
     s.add_argument("name", help="用户名")
     s.add_argument("--role", required=True, help="admin/管理员、monitor/监测员、reviewer/审核员、readonly/只读")
     s.add_argument("--password-stdin", action="store_true", help="从标准输入读取密码（一行）")
+    s.add_argument("--create", action="store_true",
+                   help="数据库文件不存在时新建（新部署的第一个用户；默认拒绝，以免路径写错）")
     s = sub_command(sub, "list", "列出用户", cmd_user_list, "certwatch user list")
     s = sub_command(sub, "set", "修改用户：角色、停用/启用、重设密码（修改后该用户需重新登录）", cmd_user_set,
              "certwatch user set 张三 --role readonly")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from crawler.cli.common import CliError, sub_command
+from crawler.cli.common import CliError, require_store, sub_command
 
 
 def cmd_reindex(args) -> int:
     from pipelines import store
     if args.chunk < 1:
         raise CliError("--chunk 必须是正整数")
-    db = store.open_existing(args.db)          # a mistyped path is an error, not a new empty store
+    require_store(args.db)                     # a mistyped path is an error, not a new empty store
+    db = store.connect(args.db)
     try:
         backlog = store.search_backlog(db)
         if backlog is None and not store.pending_search_updates(db):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from crawler.cli.common import CliError, chosen_sweep, open_store, parse_settings, project_settings, table
+from crawler.cli.common import CliError, chosen_sweep, existing_store, parse_settings, project_settings, table
 
 
 def _redis_url(args) -> str:
@@ -64,7 +64,7 @@ def cmd_workers(args) -> int:
     from crawler.distributed.report import WORKER_STATUS_CN
     from crawler.health import STATUS_CN
     from pipelines import store
-    with open_store(args) as db:
+    with existing_store(args) as db:
         sweep_id = chosen_sweep(db, args.sweep)
         rows = store.sweep_workers(db, sweep_id)
     if args.json:

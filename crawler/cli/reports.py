@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from crawler.cli.common import CliError, open_store, print_log_note, sub_command, table
+from crawler.cli.common import CliError, existing_store, print_log_note, require_store, sub_command, table
 
 
 def _settings():
@@ -55,7 +55,7 @@ def _letter_cfg(args, batch):
 def cmd_takedown_create(args) -> int:
     from reports import labels
     from reports.takedown import TakedownError, batch_no, create
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             batch = create(db, args.platform, args.user, args.unit or _settings().CERTWATCH_UNIT)
         except TakedownError as exc:
@@ -68,7 +68,7 @@ def cmd_takedown_create(args) -> int:
 def cmd_takedown_export(args) -> int:
     from pipelines import store
     from reports.takedown import TakedownError, export
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             batch = store.get_takedown(db, args.batch)
             paths = export(db, args.batch, args.format, args.outdir, args.out or "", _letter_cfg(args, batch))
@@ -83,7 +83,7 @@ def cmd_takedown_sent(args) -> int:
     from pipelines import store
     from reports.periods import beijing
     from reports.takedown import TakedownError, batch_no, mark_sent
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             batch = mark_sent(db, args.batch, args.user)
         except (TakedownError, store.StoreError) as exc:
@@ -98,7 +98,7 @@ def cmd_takedown_list(args) -> int:
     from reports import labels
     from reports.periods import beijing
     from reports.takedown import batch_no
-    with open_store(args) as db:
+    with existing_store(args) as db:
         rows = []
         for b in store.list_takedowns(db, args.platform):
             items = store.takedown_items(db, b["id"])
@@ -116,6 +116,7 @@ def cmd_takedown_recheck(args) -> int:
     from pipelines.schedules import ScheduleError, iso, parse_time
     if not args.sandbox and not args.real:
         raise CliError("请用 --sandbox URL 指定沙箱，或用 --real 明确在真实网络上复查")
+    require_store(args.db)
     if args.days:
         try:
             parse_days(args.days)
@@ -141,7 +142,7 @@ def cmd_takedown_recheck(args) -> int:
 def cmd_takedown_compliance(args) -> int:
     from reports.compliance import compliance, headers
     period = _period(args)
-    with open_store(args) as db:
+    with existing_store(args) as db:
         rows = [c.row() for c in compliance(db, period, args.days)]
     print(f"平台整改情况（{period.label} 发出的下架清单）")
     print(table(rows, headers(args.days)))
@@ -152,7 +153,7 @@ def cmd_takedown_compliance(args) -> int:
 
 def cmd_referral_add(args) -> int:
     from reports.referral import ReferralError, mark, pending
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             refs = mark(db, args.items, args.user, args.note or "", force=args.force)
         except ReferralError as exc:
@@ -166,7 +167,7 @@ def cmd_referral_add(args) -> int:
 def cmd_referral_create(args) -> int:
     from reports.referral import ReferralError, create
     out_dir = args.outdir or os.path.join(os.path.dirname(os.path.abspath(args.db)), "referrals")
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             ref = create(db, args.items, args.unit, args.user, out_dir, args.note or "")
         except ReferralError as exc:
@@ -185,7 +186,7 @@ def cmd_referral_list(args) -> int:
     from reports import labels
     from reports.periods import beijing
     from reports.referral import ItemRef, pending, ref_text
-    with open_store(args) as db:
+    with existing_store(args) as db:
         rows = [[r["id"], beijing(r["created_at"]), r["unit"], len(r["items"].get("findings", [])),
                  len(r["items"].get("sites", [])), r.get("package") or ""] for r in store.list_referrals(db)]
         waiting = pending(db)
@@ -208,7 +209,7 @@ def cmd_report_stats(args) -> int:
     fmt = args.format or (os.path.splitext(args.out or "")[1].lstrip(".").lower() or "xlsx")
     if fmt not in ("xlsx", "csv", "md"):
         raise CliError(f"格式应为 xlsx/csv/md 之一，而不是 {fmt!r}")
-    with open_store(args) as db:
+    with existing_store(args) as db:
         t = compute(db, period, Filler(args.unit or _settings().CERTWATCH_UNIT, args.person or "",
                                        args.phone or "", args.date or ""))
     if not args.out and fmt == "md":
@@ -232,7 +233,7 @@ def cmd_report_set(args) -> int:
     if not args.period and not (args.start and args.end):
         raise CliError("请用 --period 指定期间（如 2024-09-01..2024-10-31）")
     period = _period(args)
-    with open_store(args) as db:
+    with existing_store(args) as db:
         try:
             column, value = set_manual(db, period, args.field, args.value, args.user)
         except StatsError as exc:
@@ -244,7 +245,7 @@ def cmd_report_set(args) -> int:
 def cmd_report_charts(args) -> int:
     from reports.charts import render
     period = _period(args)
-    with open_store(args) as db:
+    with existing_store(args) as db:
         paths = render(db, period, args.outdir)
     for path in paths:
         print(path)

@@ -11,7 +11,7 @@ import time
 from datetime import timedelta
 
 from crawler.cli.common import STATUS_CN as SWEEP_STATUS_CN
-from crawler.cli.common import CliError, chosen_sweep, parse_settings, open_store, print_log_note, sub_command, table
+from crawler.cli.common import CliError, chosen_sweep, existing_store, parse_settings, open_store, print_log_note, sub_command, table
 from crawler.logfile import log_to_file
 from crawler.health import STATUS_CN as HEALTH_CN
 
@@ -84,7 +84,7 @@ def cmd_edit(args) -> int:
     settings = parse_settings(args.set) if args.set else {}
     if args.evidence is not None:
         settings[EVIDENCE_SETTING] = args.evidence
-    with open_store(args) as db:
+    with existing_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), profiles_dir=args.profiles, cron=args.cron,
                                  industry=args.industry, department=args.department, platforms=args.platforms,
                                  pages=args.pages, settings=settings or None)
@@ -96,7 +96,7 @@ def cmd_edit(args) -> int:
 def _set_enabled(args, enabled: bool) -> int:
     from pipelines.schedules import edit_schedule
     from reports.periods import beijing
-    with open_store(args) as db:
+    with existing_store(args) as db:
         schedule = edit_schedule(db, args.name, _now(args), enabled=enabled)
     extra = f"，下次执行 {beijing(schedule['next_run_at'])}" if enabled else ""
     print(f"已{'启用' if enabled else '停用'}巡查计划“{schedule['name']}”{extra}")
@@ -116,7 +116,7 @@ def cmd_disable(args) -> int:
 @_guard
 def cmd_remove(args) -> int:
     from pipelines import store
-    with open_store(args) as db:
+    with existing_store(args) as db:
         schedule = store.get_schedule(db, args.name)
         store.remove_schedule(db, schedule["id"])
     print(f"已删除巡查计划“{args.name}”（历史执行记录和巡查记录保留）")
@@ -128,7 +128,7 @@ def cmd_list(args) -> int:
     from pipelines.schedules import from_iso, next_times
     from pipelines import store
     from reports.periods import beijing
-    with open_store(args) as db:
+    with existing_store(args) as db:
         schedules = store.list_schedules(db)
     now = _now(args)
     rows = []
@@ -155,7 +155,7 @@ def cmd_run(args) -> int:
     from pipelines import store
     sandbox = "" if args.queue else _mode(args)
     now = _now(args)
-    with open_store(args) as db:
+    with existing_store(args) as db:
         schedule = store.get_schedule(db, args.name)
         sched = Scheduler(args.db, sandbox=sandbox, profiles_dir=args.profiles or "", progress=not args.quiet)
         run_id = store.add_manual_run(db, schedule["id"], now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), sched.owner)
@@ -167,7 +167,7 @@ def cmd_run(args) -> int:
     if not sched.execute(run_id):
         print(f"平台正被其他巡查占用，执行记录 #{run_id} 已排队，稍后由 certwatch scheduler 执行")
         return 1
-    with open_store(args) as db:
+    with existing_store(args) as db:
         run = store.get_run(db, run_id)
     print_log_note()
     return 0 if run["status"] == "finished" else 1
@@ -196,7 +196,7 @@ def cmd_runs(args) -> int:
     from pipelines.schedules import RUN_STATUS_CN, evidence_summary, recheck_summary
     from pipelines import store
     from reports.periods import beijing
-    with open_store(args) as db:
+    with existing_store(args) as db:
         names = {s["id"]: s["name"] for s in store.list_schedules(db)}
         schedule_id = store.get_schedule(db, args.name)["id"] if args.name else None
         runs = store.list_runs(db, schedule_id, limit=args.limit)
@@ -251,7 +251,7 @@ def cmd_health(args) -> int:
     from pipelines.profiles import load_profiles
     from pipelines import store
     from pipelines.store import beijing
-    with open_store(args) as db:
+    with existing_store(args) as db:
         sweep_id = chosen_sweep(db, args.sweep)
         try:
             sweep = store.get_sweep(db, sweep_id)

@@ -251,11 +251,19 @@ class ProfileSpider(scrapy.Spider):
         for item in items:
             yield self.listing(profile, item, query, response.status)
             if item.get("comments_url"):
-                url = item["comments_url"]
-                yield scrapy.Request(url, callback=self.parse_comments,
-                                     headers=self.headers_for(profile, url),
-                                     meta={"profile": profile.name, "query": query, "title": item["title"],
-                                           "comments": True})
+                yield self.comments_request(profile, item["comments_url"], query, item["title"])
+
+    def comments_request(self, profile: Profile, url: str, query: str, title: str, page: int = 1):
+        """A page of an item's comments. Its meta holds our keys only: a next
+        page is built afresh, never copied from the response (Scrapy's and
+        the middlewares' own keys — download slot, latency, depth, redirects,
+        proxy, a blocked mark — belong to the page they were set on), and
+        its headers are asked for its own URL (a token only to the platform's
+        hosts, whatever host a Link header names)."""
+        meta = {"profile": profile.name, "query": query, "title": title, "comments": True}
+        if page > 1:
+            meta["comment_page"] = page
+        return scrapy.Request(url, callback=self.parse_comments, headers=self.headers_for(profile, url), meta=meta)
 
     def parse_comments(self, response):
         profile = self.profiles[response.meta["profile"]]
@@ -271,7 +279,8 @@ class ProfileSpider(scrapy.Spider):
         nxt = pages.link_next(response.headers.get("Link", b"").decode("latin-1"))
         n = response.meta.get("comment_page", 1)
         if nxt and n < MAX_COMMENT_PAGES:
-            yield response.request.replace(url=nxt, meta={**response.meta, "comment_page": n + 1})
+            yield self.comments_request(profile, response.urljoin(nxt), response.meta["query"],
+                                        response.meta.get("title", ""), n + 1)
 
     def listing(self, profile: Profile, fields: dict, query: str, status: int) -> dict:
         self.crawler.stats.inc_value(f"certwatch/json_items/{profile.name}")

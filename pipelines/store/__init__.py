@@ -1,7 +1,7 @@
 """The certwatch store: one SQLite file (WAL), the only place that writes SQL.
 
 One module per area (schema, db, findings, sweeps, sites, evidence, accounts,
-review, takedowns, statistics, keywords, schedules, distributed); this package names them all,
+decisions, review, takedowns, statistics, keywords, schedules, distributed); this package names them all,
 so callers write ``from pipelines import store`` and ``store.x``. Store modules import
 only each other, sqlite-utils, the standard library and keywords/ (keyword files).
 """
@@ -111,13 +111,16 @@ from .accounts import (  # noqa: F401
     record_login_attempt,
     failed_logins_since,
 )
-from .review import (  # noqa: F401
+from .decisions import (  # noqa: F401
     DECISION_STATUS,
     CONFIRM_CATEGORIES,
     SYSTEM_ACTIONS,
+    UNDOABLE_STATUSES,
     add_decision,
     add_decisions,
     decisions_for,
+)
+from .review import (  # noqa: F401
     QUEUE_SITE_VERDICTS,
     PENDING,
     QueueFilter,
@@ -134,7 +137,6 @@ from .review import (  # noqa: F401
     findings_naming_host,
     contacts_of_site,
     reviewed_findings,
-    UNDOABLE_STATUSES,
 )
 from .search import (  # noqa: F401
     MATCH_CAP,

@@ -1,6 +1,6 @@
-"""The review queue and decisions: the append-only decision log, the
-queue's filters and counts, the related-items network, the keyword search
-index and reviewed findings as labelled data.
+"""The review queue: its filters and counts, the related-items network,
+the keyword search index and reviewed findings as labelled data (the
+decision log itself is decisions.py).
 """
 from __future__ import annotations
 
@@ -9,125 +9,8 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from .db import now_utc, StoreError, _loads
+from .db import _loads
 from .search import MATCH_CAP, keyword_matches, keyword_needle, search_query
-
-# 移交公安 is one flow: a reviewer's "refer" puts the item into the pending
-# referral (referral_pending); the referral package (线索移交, store
-# create_referral) records "refer_package" on each item it holds (referred).
-DECISION_STATUS = {
-    "confirm": "confirmed", "dismiss": "dismissed", "refer": "referral_pending",
-    "refer_package": "referred",
-    "undo": "flagged",      # 撤回/重新审核: back to the queue as pending
-}
-# Actions only the program records (never a reviewer's button).
-SYSTEM_ACTIONS = ("refer_package",)
-# Statuses an undo may return to pending: a decision not yet acted on
-# (no takedown batch, no referral package holds the item).
-UNDOABLE_STATUSES = ("confirmed", "dismissed", "referral_pending")
-
-
-# What a confirm says the item is (decisions.category).
-CONFIRM_CATEGORIES = {"illicit_info": "违规信息", "fake_gov_site": "假冒政府网站"}
-
-
-def add_decision(db: sqlite_utils.Database, user: str, action: str, note: str = "",
-                 finding_id: int | None = None, site_id: int | None = None,
-                 category: str = "") -> int:
-    """Append a decision (never updated or deleted) and move the status.
-    ``category`` qualifies a confirm: see CONFIRM_CATEGORIES."""
-    if action not in DECISION_STATUS:
-        raise StoreError(f"未知的处理动作：{action}")
-    if (finding_id is None) == (site_id is None):
-        raise StoreError("处理动作必须且只能针对一条发现或一个网站")
-    if action == "dismiss" and not note.strip():
-        raise StoreError("排除误报必须填写理由")
-    with db.atomic():
-        table, key = ("findings", finding_id) if finding_id is not None else ("sites", site_id)
-        row = db.execute(f"SELECT status FROM {table} WHERE id = ?", [key]).fetchone()
-        if row is None:
-            raise StoreError(f"记录 {key} 不存在")
-        if action == "undo":
-            _check_undo(db, row[0], finding_id, site_id)
-        if action == "confirm":
-            category = category or ("illicit_info" if finding_id is not None else "fake_gov_site")
-            if category not in CONFIRM_CATEGORIES:
-                raise StoreError(f"未知的确认类别：{category}")
-        cur = db["decisions"].insert({"finding_id": finding_id, "site_id": site_id, "user": user,
-                                      "at": now_utc(), "action": action, "note": note,
-                                      "category": category or None})
-        db[table].update(key, {"status": DECISION_STATUS[action]})
-    return cur.last_pk
-
-
-def add_decisions(db: sqlite_utils.Database, user: str, action: str, finding_ids=(), site_ids=(),
-                  note: str = "", category: str = "") -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """add_decision for many items at once: one transaction, one INSERT of
-    the decision rows and one UPDATE of the statuses per table. Returns
-    (decided, missing) as ("finding"|"site", id) pairs; unknown ids are
-    skipped, and so is an undo _check_undo refuses (both reported in
-    ``missing``); a bad action, category or missing note raises StoreError
-    and decides nothing."""
-    if action not in DECISION_STATUS:
-        raise StoreError(f"未知的处理动作：{action}")
-    if action == "dismiss" and not note.strip():
-        raise StoreError("排除误报必须填写理由")
-    if action == "confirm" and category and category not in CONFIRM_CATEGORIES:
-        raise StoreError(f"未知的确认类别：{category}")
-    decided: list[tuple[str, int]] = []
-    missing: list[tuple[str, int]] = []
-    stamp = now_utc()
-    with db.atomic():
-        for kind, table, ids, default in (("finding", "findings", finding_ids, "illicit_info"),
-                                          ("site", "sites", site_ids, "fake_gov_site")):
-            ids = list(dict.fromkeys(int(i) for i in ids))
-            if not ids:
-                continue
-            listed = json.dumps(ids)
-            found = dict(db.execute(
-                f"SELECT id, status FROM {table} WHERE id IN (SELECT value FROM json_each(?))", [listed]))
-            ok = []
-            for i in ids:
-                try:
-                    if i not in found:
-                        raise StoreError(f"记录 {i} 不存在")
-                    if action == "undo":
-                        _check_undo(db, found[i], i if kind == "finding" else None, i if kind == "site" else None)
-                    ok.append(i)
-                except StoreError:
-                    missing.append((kind, i))
-            cat = (category or default) if action == "confirm" else None
-            db.conn.executemany(
-                "INSERT INTO decisions (finding_id, site_id, user, at, action, note, category)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(i if kind == "finding" else None, i if kind == "site" else None, user, stamp, action, note, cat)
-                 for i in ok])
-            db.execute(f"UPDATE {table} SET status = ? WHERE id IN (SELECT value FROM json_each(?))",
-                       [DECISION_STATUS[action], json.dumps(ok)])
-            decided += [(kind, i) for i in ok]
-    return decided, missing
-
-
-def _check_undo(db: sqlite_utils.Database, status: str, finding_id: int | None,
-                site_id: int | None) -> None:
-    if status not in UNDOABLE_STATUSES:
-        raise StoreError("该条目尚未处理，无需撤回" if status in ("new", "flagged") else
-                         "该条目已生成线索移交单，不能撤回" if status == "referred" else
-                         "该条目已进入下架或移交流程，不能撤回")
-    column, key = ("finding_id", finding_id) if finding_id is not None else ("site_id", site_id)
-    if column == "finding_id" and db.execute(
-            "SELECT 1 FROM takedown_items WHERE finding_id = ?", [key]).fetchone():
-        raise StoreError("该条目已列入下架清单，不能撤回")
-    if db.execute(f"SELECT 1 FROM referral_items WHERE {column} = ?", [key]).fetchone():
-        raise StoreError("该条目已生成线索移交单，不能撤回")
-
-
-def decisions_for(db: sqlite_utils.Database, finding_id: int | None = None,
-                  site_id: int | None = None) -> list[dict]:
-    if finding_id is not None:
-        return list(db["decisions"].rows_where("finding_id = ?", [finding_id], order_by="id"))
-    return list(db["decisions"].rows_where("site_id = ?", [site_id], order_by="id"))
-
 
 # The review queue: flagged findings and non-benign sites in one list.
 QUEUE_SITE_VERDICTS = ("fake_gov_site", "suspicious")

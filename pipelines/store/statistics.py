@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from .db import now_utc, StoreError, _dumps, _loads
-from .review import add_decision
+from .decisions import add_decision
 from .schema import _HOUR_KEY
 
 

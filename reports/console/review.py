@@ -44,6 +44,9 @@ MESSAGES = {
     "queue_done": "当前筛选条件下已没有待审核条目",
     "not_undoable": "该条目不能撤回（尚未处理，或已进入下架、移交流程）",
 }
+# Shown when items already had the decision asked for (a second press, a
+# second tab, a retried request): nothing was recorded for them.
+REPEATED_NOTE = "{n} 条此前已是这一处理结果，本次未重复记录"
 # Shown after a 移交公安 (refer): the items wait in the pending referral.
 REFERRED_NOTE = "已加入待移交清单：到“线索移交”页填写接收单位、生成移交包后计为已移交公安"
 
@@ -148,13 +151,14 @@ def _flash(request: Request, db, this: str = "", query: str = "") -> dict:
     (``undo_item``; back to its page, in the same queue ``query``)."""
     p = request.query_params
     try:
-        ok, fail = int(p.get("ok") or 0), int(p.get("fail") or 0)
+        ok, fail, same = int(p.get("ok") or 0), int(p.get("fail") or 0), int(p.get("same") or 0)
     except ValueError:
-        ok = fail = 0
+        ok = fail = same = 0
     flash = {"ok": ok, "fail": fail, "why": MESSAGES.get(p.get("why") or "", ""), "done": "", "done_url": "",
-             "note": "", "undo_item": "", "referred": REFERRED_NOTE if p.get("then") == "referral" and ok else ""}
+             "note": "", "undo_item": "", "referred": REFERRED_NOTE if p.get("then") == "referral" and ok else "",
+             "same": REPEATED_NOTE.format(n=same) if same > 0 else ""}
     m = ITEM.match(str(p.get("done") or this))
-    if m and ok:
+    if m and (ok or same) and ok + same == 1:
         kind, num = m.group(1), int(m.group(2))
         history = store.decisions_for(db, **{f"{kind}_id": num})
         if history:
@@ -270,17 +274,20 @@ def _linked(db, site: dict) -> list[dict]:
     return linked
 
 
-FLASH_PARAMS = ("ok", "fail", "why", "done", "end", "then")
+FLASH_PARAMS = ("ok", "fail", "why", "done", "end", "then", "same")
 
 
 @router.post("/decide")
 async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_ROLES),
                  db=Depends(web.get_db)):
     """Apply one action to one or many items (bulk). Each item gets its own
-    append-only decision row. ``?advance=1`` (确认并下一条): after deciding
-    one item, open the next pending item of the queue the reviewer came
-    from. More than BULK_CONFIRM_OVER items are decided only once the
-    reviewer has confirmed the count (``confirmed=1``)."""
+    append-only decision row; an item that already has the decision gets
+    none (store._repeats: a second press, a second tab, a retried request)
+    and the answer says so (``same``). ``?advance=1`` (确认并下一条): after
+    deciding one item, open the next pending item of the queue the reviewer
+    came from (also when it had the decision already: the answer the first
+    request got). More than BULK_CONFIRM_OVER items are decided only once
+    the reviewer has confirmed the count (``confirmed=1``)."""
     form = await request.form()
     back = web.local_path(str(form.get("next") or ""))
     action = str(form.get("action") or "")
@@ -313,21 +320,22 @@ async def decide(request: Request, user: web.User = web.require_roles(*DECIDE_RO
     findings = [int(m.group(2)) for m in parsed if m and m.group(1) == "finding"]
     sites = [int(m.group(2)) for m in parsed if m and m.group(1) == "site"]
     try:            # one transaction for the whole selection
-        decided, refused = store.add_decisions(db, user.name, action, findings, sites, note,
-                                               category=category if action == "confirm" else "")
+        decided, refused, repeated = store.add_decisions(db, user.name, action, findings, sites, note,
+                                                         category=category if action == "confirm" else "")
     except store.StoreBusy:
         raise                   # the console answers 503: nothing was decided
     except store.StoreError:
         return done(fail=len(items))
     ok, fail = len(decided), sum(1 for m in parsed if not m) + len(refused)
+    counts = {"ok": ok, "fail": fail, **({"same": len(repeated)} if repeated else {})}
     if action == "undo" and fail:
-        return done(ok=ok, fail=fail, why="not_undoable")
-    if advance and ok == 1 and not fail and len(items) == 1 and action != "undo":
-        return _advance(db, items[0], back, done)
-    return done(ok=ok, fail=fail, **({"then": "referral"} if action == "refer" else {}))
+        return done(**counts, why="not_undoable")
+    if advance and ok + len(repeated) == 1 and not fail and len(items) == 1 and action != "undo":
+        return _advance(db, items[0], back, done, counts)
+    return done(**counts, **({"then": "referral"} if action == "refer" and ok else {}))
 
 
-def _advance(db, item: str, back: str, done):
+def _advance(db, item: str, back: str, done, counts: dict):
     """确认并下一条: the next pending item after ``item`` in the queue the
     reviewer came from (from the start of it when none follows); the queue
     itself when nothing is pending there any more."""
@@ -339,5 +347,5 @@ def _advance(db, item: str, back: str, done):
         store.refresh_search_index(db, limit=SEARCH_CATCH_UP)      # bounded, as the queue's
     nxt = store.queue_neighbours(db, q, kind, int(num))[1] or store.queue_first(db, q, (kind, int(num)))
     if nxt is None:
-        return done(f"/queue?{_query(f)}", ok=1, fail=0, done=item, end=1)
-    return done(f"/{nxt['kind']}/{nxt['id']}?{_query(f)}", ok=1, fail=0, done=item)
+        return done(f"/queue?{_query(f)}", **counts, done=item, end=1)
+    return done(f"/{nxt['kind']}/{nxt['id']}?{_query(f)}", **counts, done=item)

@@ -12,7 +12,8 @@ redirect, gateway page, empty page, rate limit) to every search;
 ``{"layout": {"baidu": true}}`` serves a changed result layout (the
 profile's selectors then find nothing); ``{"rate_limit": {"github": N}}``
 makes the GitHub API refuse the search after N calls (403, remaining 0,
-reset in 1 second) once; ``{"reset": true}`` clears everything.
+reset in 1 second) once; ``{"comments_per_page": N}`` pages GitHub's issue
+comments N at a time (0: the API's 30); ``{"reset": true}`` clears everything.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def admin(app, method: str, body: bytes):
                     if site not in SITES:
                         raise ValueError
                     getattr(state, key)[site] = bool(on)
+            if "comments_per_page" in data:
+                state.comments_per_page = max(0, int(data["comments_per_page"]))
             for site, n in (data.get("rate_limit") or {}).items():
                 state.rate_limit[str(site)] = max(0, int(n))
                 state.calls[str(site)] = 0

@@ -16,10 +16,11 @@ class State:
     layout: dict = field(default_factory=dict)      # site -> True (changed layout)
     rate_limit: dict = field(default_factory=dict)  # site -> calls before one refusal
     calls: dict = field(default_factory=dict)       # site -> search calls so far
+    comments_per_page: int = 0                      # GitHub comments per page (0: the API's 30)
 
     def as_dict(self) -> dict:
         return {"block": dict(self.block), "layout": dict(self.layout), "rate_limit": dict(self.rate_limit),
-                "calls": dict(self.calls)}
+                "calls": dict(self.calls), "comments_per_page": self.comments_per_page}
 
 
 def state_of(app) -> State:

@@ -1,7 +1,8 @@
 """GitHub replica: the REST API's issue search (api.github.com
 ``/search/issues``: 422 without ``is:issue``, ``Link`` pagination,
 ``x-ratelimit-*`` headers, 403 with remaining 0 when rate limited), each
-issue's comments and the issue itself (410 when deleted), and the
+issue's comments (paged: ``per_page``/``page``, ``Link``) and the issue
+itself (410 when deleted), and the
 github.com issue pages a search engine links to (an issue and its
 comments in one page)."""
 from __future__ import annotations
@@ -108,11 +109,26 @@ def api(ctx: Ctx):
                            "status": "410"})
     if not m.group(3):
         return _json(200, _issue_json(ctx, issue))
+    # Pages as the API's: per_page (default 30, or the comments_per_page
+    # switch) and page, a Link header naming the next and the last page.
+    p = ctx.params()
+    try:
+        per_page = max(1, min(100, int(p.get("per_page") or ctx.state.comments_per_page or 30)))
+        pg = max(1, min(1000, int(p.get("page", "1"))))
+    except ValueError:
+        return _json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"})
+    comments = _comments(ctx, issue)
+    headers = _limits(ctx, 4999, int(time.time()) + 3600) | {"x-ratelimit-resource": "core"}
+    last = max(1, (len(comments) - 1) // per_page + 1)
+    if pg < last:
+        def link(n):
+            return f"{API}/repos/{issue.repo}/issues/{issue.number}/comments?per_page={per_page}&page={n}"
+        headers["link"] = f'<{link(pg + 1)}>; rel="next", <{link(last)}>; rel="last"'
     return _json(200, [{"id": l.num + OFFSETS["comment"], "html_url": issue.comment_url(l),
                         "issue_url": f"{API}/repos/{issue.repo}/issues/{issue.number}", "body": l.text,
                         "user": {"login": _login(l.seller)}, "created_at": _date(l.num),
-                        "updated_at": _date(l.num), "author_association": "NONE"} for l in _comments(ctx, issue)],
-                 _limits(ctx, 4999, int(time.time()) + 3600) | {"x-ratelimit-resource": "core"})
+                        "updated_at": _date(l.num), "author_association": "NONE"}
+                       for l in comments[(pg - 1) * per_page: pg * per_page]], headers)
 
 
 def web(ctx: Ctx):
