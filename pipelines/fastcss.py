@@ -24,8 +24,8 @@ from parsel.csstranslator import css2xpath
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(css: str, namespaces: tuple) -> etree.XPath:
-    return etree.XPath(css2xpath(css), namespaces=dict(namespaces), smart_strings=False)
+def _compiled(css: str, namespaces: tuple, smart: bool = False) -> etree.XPath:
+    return etree.XPath(css2xpath(css), namespaces=dict(namespaces), smart_strings=smart)
 
 
 _answers: "weakref.WeakKeyDictionary[Selector, dict]" = weakref.WeakKeyDictionary()
@@ -46,11 +46,12 @@ def _matches(sel: Selector, css: str):
     return None if result is None else list(result)
 
 
-def _evaluate(sel: Selector, css: str):
+def _evaluate(sel: Selector, css: str, smart: bool = False):
+    """The compiled query's list on an HTML ``sel``; None where parsel must answer."""
     if sel.type != "html" or not hasattr(sel.root, "xpath"):
         return None
     try:
-        result = _compiled(css, tuple(sorted(sel.namespaces.items())))(sel.root)
+        result = _compiled(css, tuple(sorted(sel.namespaces.items())), smart)(sel.root)
     except (etree.XPathError, ValueError, TypeError):
         return None
     return result if isinstance(result, list) else None
@@ -72,22 +73,12 @@ def css_exists(sel: Selector, css: str) -> bool:
     return bool(result)
 
 
-@functools.lru_cache(maxsize=128)
-def _compiled_smart(css: str, namespaces: tuple) -> etree.XPath:
-    return etree.XPath(css2xpath(css), namespaces=dict(namespaces), smart_strings=True)
-
-
 def css_text_nodes(sel: Selector, css: str) -> list | None:
     """The text nodes ``css`` selects as lxml "smart strings" (each knows
     its parent element and whether it is an element's text or its tail), in
     document order; None where only parsel can answer (not HTML, an invalid
     query, a match that is an element or a computed value)."""
-    if sel.type != "html" or not hasattr(sel.root, "xpath"):
-        return None
-    try:
-        result = _compiled_smart(css, tuple(sorted(sel.namespaces.items())))(sel.root)
-    except (etree.XPathError, ValueError, TypeError):
-        return None
-    if not isinstance(result, list) or not all(isinstance(x, etree._ElementUnicodeResult) for x in result):
+    result = _evaluate(sel, css, smart=True)
+    if result is None or not all(isinstance(x, etree._ElementUnicodeResult) for x in result):
         return None
     return result
