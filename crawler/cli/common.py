@@ -49,7 +49,8 @@ def open_store(args):
 def require_store(path: str, create_hint: str = "") -> None:
     """Refuse a missing ``--db`` for a command that only makes sense on an
     existing store: a mistyped path would otherwise become a new empty one.
-    ``create_hint`` says how to make a new store where that is meant."""
+    ``create_hint`` says how to make a new store where that is meant. (The
+    one such check: the store opens any path it is given.)"""
     if path != ":memory:" and os.path.isfile(path):
         return
     raise CliError(f"数据库文件不存在：{path}（路径写错了吗？演示数据库是 demo/certwatch.db）"

@@ -24,7 +24,6 @@ from .db import (  # noqa: F401
     set_busy_timeout,
     busy_message,
     is_locked,
-    open_existing,
     now_utc,
     BEIJING,
     parse_utc,

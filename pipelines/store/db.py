@@ -241,12 +241,3 @@ def open_db(path: str | os.PathLike) -> sqlite_utils.Database:
     db = Store(conn)
     _pragmas(db)
     return db
-
-
-def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
-    """:func:`connect` for commands that only read (``evidence verify``): a
-    missing file is an error, not a new empty store."""
-    path = os.fspath(path)
-    if path == ":memory:" or not os.path.isfile(path):
-        raise StoreError(f"数据库文件不存在：{path}")
-    return connect(path)
