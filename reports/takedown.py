@@ -3,6 +3,7 @@ platform, exported as a request list (xlsx / csv / html) with a printable
 request letter to the platform."""
 from __future__ import annotations
 
+import functools
 import html
 import os
 from dataclasses import dataclass
@@ -74,9 +75,9 @@ def rows(db, takedown_id: int) -> list[list]:
     items' findings, their evidence) and each platform name, violation and
     time text worked out once per distinct value."""
     captures = store.takedown_evidence(db, takedown_id)      # one query, not one per item
-    titles: dict = {}
-    violations: dict = {}
-    times: dict = {}
+    title_of = functools.cache(labels.platform_title)
+    violation_of = functools.cache(lambda family: labels.violation({"family": family}))
+    time_of = functools.cache(beijing)
     out = []
     for seq, finding_id, platform, raw_url, url, title, seller, contacts, family, first_seen in \
             store.takedown_list(db, takedown_id):
@@ -84,14 +85,8 @@ def rows(db, takedown_id: int) -> list[list]:
         shot = file_of(capture, "screenshot")
         hashed = shot or (capture["files"][0] if capture else None)
         digest = f"SHA-256:{hashed['sha256']}" if hashed and hashed.get("sha256") else NO_EVIDENCE
-        if platform not in titles:
-            titles[platform] = labels.platform_title(platform)
-        if family not in violations:
-            violations[family] = labels.violation({"family": family})
-        if first_seen not in times:
-            times[first_seen] = beijing(first_seen)
-        out.append([seq, titles[platform], raw_url or url, title or "", seller or "",
-                    labels.contacts_text(contacts), violations[family], times[first_seen], digest,
+        out.append([seq, title_of(platform), raw_url or url, title or "", seller or "",
+                    labels.contacts_text(contacts), violation_of(family), time_of(first_seen), digest,
                     shot["path"] if shot else NO_EVIDENCE])
     return out
 
