@@ -266,7 +266,7 @@ def _wait(pid: int, seconds: float):
 
 
 def _reap(pid: int, block: bool):
-    """The child's wait status, or None while it runs (or when already reaped: -1)."""
+    """The child's wait status, None while it runs, -1 when already reaped."""
     try:
         done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
     except ChildProcessError:
@@ -274,8 +274,8 @@ def _reap(pid: int, block: bool):
     return status if done else None
 
 
-def _status_text(status) -> str:
-    if status is None or status == -1:
+def _status_text(status: int) -> str:
+    if status == -1:                # reaped elsewhere: no status left to tell
         return "已结束"
     if os.WIFSIGNALED(status):
         return f"被信号 {os.WTERMSIG(status)} 终止"

@@ -27,9 +27,9 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
 from crawler.distributed.fleet import requeue_dead
-from crawler.logfile import spare_scrapy_records
 from crawler.distributed.keys import new_owner
 from crawler.distributed.state import worker_state
+from crawler.logfile import spare_scrapy_records
 from crawler.spiders.search import SearchSpider
 from crawler.sweep import _LEVELS, apply_run_settings, project_settings
 
