@@ -67,8 +67,9 @@ def start_judge(opts: SweepOptions, settings) -> None:
     """The sale classifier's own process (pipelines/judgeproc.py) for a sweep
     that judges listings, on a machine with a second core (setting
     ``CERTWATCH_JUDGE_PROCESS``: auto, on, off)."""
-    if not set(opts.spiders) & set(SPIDERS) or not judgeproc.wanted(settings.get("CERTWATCH_JUDGE_PROCESS")):
-        return
+    if not set(opts.spiders) & set(SPIDERS) or not judgeproc.wanted(settings.get("CERTWATCH_JUDGE_PROCESS")) \
+            or not judgeproc.can_fork():
+        return          # judged in this process: the sale step writes the user dictionary itself
     with store.opened(opts.db) as db:
         userdict = store.jieba_userdict(db)
     judgeproc.start(userdict)

@@ -54,12 +54,16 @@ def wanted(setting) -> bool:
     return truthy(setting)
 
 
+def can_fork() -> bool:
+    """Whether this process can fork a judge safely: it has ``os.fork`` and
+    no other thread runs (a fork would copy the locks it holds)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def start(userdict: str | None = None) -> "Judge | None":
-    """Fork the judge (None where this process cannot fork safely: no
-    ``os.fork``, or other threads already running, whose locks a fork would
-    copy held)."""
+    """Fork the judge (None where :func:`can_fork` says no)."""
     global _current
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if not can_fork():
         return None
     _current = Judge(userdict)
     return _current
